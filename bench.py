@@ -1,0 +1,82 @@
+"""
+Speed of the training step and of one full evaluation, as nanoGPT's bench.py.
+
+    python bench.py                                   # n14 arithmetic on the default device
+    python bench.py config/train_facts_mini_56.py --device=cpu --iters=200
+
+Prints medians: ms per training iteration (measured over blocks of 10
+iterations, after warm-up) and seconds per full evaluation (loss + sampling).
+"""
+import statistics
+import time
+
+import torch
+
+from configurator import parse_args_or_exit
+from evaluation import Sampling, autocast, evaluate, pick_device, split_loss
+from model import GPT, GPTConfig
+from tasks import is_prepared, load_codec, load_split, prepare, task_parts
+from train_with_eval import DEFAULTS, get_batch, model_args_from
+
+
+def sync(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def timed(fn, device, repeats):
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def main():
+    config = parse_args_or_exit({**DEFAULTS, "iters": 300, "eval_repeats": 10})
+    device = pick_device(config["device"])
+    if not is_prepared(config["dataset"]):
+        prepare(config["dataset"])
+    codec = load_codec(config["dataset"])
+    data = torch.from_numpy(load_split(config["dataset"], "train").astype("int64")).to(device)
+    torch.manual_seed(config["seed"])
+    model = GPT(GPTConfig(**model_args_from(config, codec.vocab_size))).to(device)
+    optimizer = model.configure_optimizers(config["weight_decay"], 1e-3, (config["beta1"], config["beta2"]),
+                                           device.split(":")[0])
+    step_model = torch.compile(model) if config["compile"] else model
+    ctx = autocast(device, config["dtype"])
+    generator = torch.Generator(device=device).manual_seed(config["seed"])
+
+    def train_block(n=10):
+        for _ in range(n):
+            X, Y = get_batch(data, config["block_size"], config["batch_size"], generator)
+            with ctx:
+                _, loss = step_model(X, Y)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config["grad_clip"])
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+    def full_evaluation():
+        with ctx:
+            split_loss(model, data, config["block_size"])
+            split_loss(model, data, config["block_size"])
+            evaluate(model, codec, task_parts(config["dataset"]), Sampling(), seed=0)
+
+    timed(train_block, device, 3)  # warm-up (and compilation)
+    step_ms = [t * 100 for t in timed(train_block, device, config["iters"] // 10)]
+    full_evaluation()
+    eval_s = timed(full_evaluation, device, config["eval_repeats"])
+    print(f"device {device}, {torch.get_num_threads()} threads, {config['dataset']}, "
+          f"n_embd {config['n_embd']}, {model.get_num_params():,} parameters")
+    print(f"train: median {statistics.median(step_ms):.2f} ms/iter "
+          f"(min {min(step_ms):.2f}, max {max(step_ms):.2f}, {len(step_ms) * 10} iters)")
+    print(f"eval:  median {statistics.median(eval_s) * 1000:.1f} ms per full evaluation "
+          f"(min {min(eval_s) * 1000:.1f}, {len(eval_s)} runs)")
+
+
+if __name__ == "__main__":
+    main()

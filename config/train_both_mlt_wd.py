@@ -1,0 +1,14 @@
+# MLT on arithmetic and facts jointly: 10,647,168 parameters (SPEC §2-3)
+# controlled-regularization variant: weight decay 0.1, no dropout
+out_dir = 'out/both_mlt_wd'
+dataset = 'both_math_and_facts'
+batch_size = 576
+block_size = 24
+n_layer = 6
+n_head = 6
+n_embd = 384
+mlp_expansion = 4
+dropout = 0.0
+weight_decay = 0.1
+learning_rate = 1e-5
+min_lr = 1e-6

@@ -1,0 +1,48 @@
+import pytest
+
+from configurator import ConfigError, parse_args
+from conftest import run_cli
+
+DEFAULTS = {"out_dir": "out", "max_iters": 100, "learning_rate": 1e-2, "compile": True, "start": "\n"}
+
+
+def test_files_then_flags_override_in_order(tmp_path):
+    config_file = tmp_path / "c.py"
+    config_file.write_text("import math\nmax_iters = 7\nlearning_rate = 1\n")
+    config = parse_args(DEFAULTS, [str(config_file), "--out_dir=x", "--compile=False", "--start=123"])
+    assert config == {"out_dir": "x", "max_iters": 7, "learning_rate": 1.0, "compile": False, "start": "123"}
+    assert parse_args(DEFAULTS, ["--compile"])["compile"] is True
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--max_iter=5"], "did you mean max_iters"),
+    (["--max_iters=five"], "expected a int"),
+    (["--max_iters=1.5"], "expected a int"),
+    (["--compile=maybe"], "expected a bool"),
+    (["--max_iters"], "needs a value"),
+    (["no/such/config.py"], "does not exist"),
+])
+def test_bad_input_is_a_config_error(argv, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_args(DEFAULTS, argv)
+
+
+def test_unknown_key_in_a_config_file(tmp_path):
+    config_file = tmp_path / "c.py"
+    config_file.write_text("learnin_rate = 1e-3\n")
+    with pytest.raises(ConfigError, match="did you mean learning_rate"):
+        parse_args(DEFAULTS, [str(config_file)])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--n_emb=14"], "unknown config key 'n_emb'; did you mean n_embd"),
+    (["--n_embd=big"], "--n_embd=big: expected a int, got a str"),
+    (["config/train_math_mini_15.py"], "config file 'config/train_math_mini_15.py' does not exist"),
+    (["--dataset=nope"], "dataset='nope' is not allowed"),
+    (["--init_from=resume", "--out_dir=/nonexistent/run"], "cannot resume"),
+])
+def test_training_cli_answers_bad_input_in_one_line(args, message):
+    result = run_cli("train_with_eval.py", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

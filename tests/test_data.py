@@ -1,0 +1,60 @@
+import pickle
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from tasks import CAPITALS, HELD_OUT, load_codec, load_split, math_lines, prepare, task_text
+
+
+def test_math_lines_are_the_196_training_expressions():
+    lines = math_lines()
+    assert len(lines) == 196
+    assert all(len(line) == 9 and line.endswith("\n") and line[0] == "<" for line in lines)
+    expressions = {line.split("=")[0][1:] for line in lines}
+    assert len(expressions) == 196
+    assert not {f"{a}{op}{b}" for a, op, b in HELD_OUT} & expressions
+    for line in lines:
+        lhs, rhs = line.strip()[1:-1].split("=")
+        assert eval(lhs) == int(rhs)  # the written answer is the true one
+    assert lines != sorted(lines)  # shuffled
+    assert "<9+9=18>\n" in lines and "<0-9=-9>\n" in lines and "<1+1=2> \n" in lines
+
+
+def test_facts_are_the_50_capitals_in_order():
+    lines = task_text("facts_char").splitlines()
+    assert len(CAPITALS) == 50 and len(lines) == 50
+    assert lines[0] == "Capital of France is Paris "
+    assert lines[1] == "Capital of the USA is Washington DC "
+    assert lines[-1] == "Capital of Zambia is Lusaka "
+
+
+@pytest.mark.parametrize("dataset,vocab_size,length", [
+    ("as_math", 17, 1764), ("facts_char", 51, 1547), ("both_math_and_facts", 66, 3311)])
+def test_prepare_writes_bins_that_round_trip(tmp_path, dataset, vocab_size, length):
+    folder = prepare(dataset, data_dir=tmp_path)
+    text = (folder / "input.txt").read_text()
+    meta = pickle.load(open(folder / "meta.pkl", "rb"))
+    assert meta["vocab_size"] == vocab_size == len(set(text))
+    assert len(text) == length
+    for split in ("train", "val"):
+        ids = load_split(dataset, split, data_dir=tmp_path)
+        assert ids.dtype == np.uint8 and len(ids) == length
+        assert "".join(meta["itos"][i] for i in ids) == text
+    assert load_codec(dataset, data_dir=tmp_path).decode(load_split(dataset, "train", tmp_path)) == text
+
+
+def test_joint_task_is_math_then_facts():
+    assert task_text("both_math_and_facts") == task_text("as_math") + task_text("facts_char")
+
+
+def test_committed_text_matches_the_generator():
+    from tasks import DATA_DIR
+    for dataset in ("as_math", "facts_char", "both_math_and_facts"):
+        assert (DATA_DIR / dataset / "input.txt").read_text() == task_text(dataset)
+
+
+def test_prepare_script_runs(tmp_path):
+    result = run_cli("data/as_math/prepare.py")
+    assert result.returncode == 0, result.stderr
+    assert "as_math" in result.stdout

@@ -1,0 +1,98 @@
+"""Short real training runs on CPU (a few seconds each)."""
+import csv
+import json
+import os
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO, run_cli
+
+FAST = ["--device=cpu", "--compile=False", "--quiet", "--eval_interval=100"]
+
+
+def train(out_dir, *args):
+    result = run_cli("train_with_eval.py", "config/train_math_mini_14.py", f"--out_dir={out_dir}", *FAST, *args)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def rows(out_dir):
+    with open(out_dir / "results.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def without_time(table):
+    return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in table]
+
+
+@pytest.fixture(scope="module")
+def run_300(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("run") / "math_14"
+    train(out_dir, "--max_iters=300")
+    return out_dir
+
+
+def test_short_run_learns_and_writes_its_files(run_300):
+    table = rows(run_300)
+    assert [int(r["iter"]) for r in table] == [0, 100, 200, 300]
+    assert float(table[-1]["train_loss"]) < float(table[0]["train_loss"]) - 0.8
+    assert float(table[0]["train_loss"]) > 2.5  # ~ln(17) at initialization
+    for r in table:
+        assert r["add_total"] == r["sub_total"] == "1000" and r["heldout_total"] == "40"
+        assert r["facts_total"] == "" and r["train_loss"] == r["val_loss"]  # train and val are one stream
+    run = json.loads((run_300 / "run.json").read_text())
+    assert run["n_params"] == 1456 and run["finished"] and run["iter_num"] == 300
+    assert run["config"]["n_embd"] == 14 and run["torch"] == torch.__version__
+    assert set(run["best"]) == {"math_acc", "combined_acc"}
+    for name in ("ckpt.pt", "ckpt_best_math.pt", "ckpt_best_combined.pt"):
+        checkpoint = torch.load(run_300 / name, weights_only=False)
+        assert {"model", "optimizer", "model_args", "iter_num", "config"} <= set(checkpoint)
+    assert torch.load(run_300 / "ckpt.pt", weights_only=False)["iter_num"] == 300
+    assert not (run_300 / "ckpt_best_facts.pt").exists()
+    assert not list(run_300.glob("*.tmp"))
+
+
+def test_same_seed_gives_the_same_rows(run_300, tmp_path):
+    train(tmp_path, "--max_iters=100")
+    assert without_time(rows(tmp_path)) == without_time(rows(run_300)[:2])
+
+
+def test_resume_continues_exactly_without_duplicate_rows(run_300, tmp_path):
+    train(tmp_path, "--max_iters=200")
+    with open(tmp_path / "results.csv", "a") as f:  # a row written just before an interruption
+        f.write("250,9,9,0,0,1000,0,1000,0,40,,,0,,0,1\n")
+    train(tmp_path, "--max_iters=300", "--init_from=resume")
+    assert without_time(rows(tmp_path)) == without_time(rows(run_300))
+
+
+def test_facts_run_writes_facts_columns(tmp_path):
+    result = run_cli("train_with_eval.py", "config/train_facts_mini_14.py", f"--out_dir={tmp_path}", *FAST,
+                     "--max_iters=100")
+    assert result.returncode == 0, result.stderr
+    table = rows(tmp_path)
+    assert table[-1]["facts_total"] == "500" and table[-1]["add_total"] == ""
+    assert (tmp_path / "ckpt_best_facts.pt").exists() and not (tmp_path / "ckpt_best_math.pt").exists()
+
+
+def test_divergence_stops_with_a_clear_message(tmp_path):
+    result = run_cli("train_with_eval.py", "config/train_math_mini_14.py", f"--out_dir={tmp_path}", *FAST,
+                     "--max_iters=200", "--learning_rate=1e30", "--warmup_iters=0", "--grad_clip=0.0")
+    assert result.returncode == 2 and "training diverged" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_two_process_torchrun_on_cpu(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess_run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                             "train_with_eval.py", "config/train_math_mini_14.py", f"--out_dir={tmp_path}",
+                             *FAST, "--max_iters=20", "--eval_interval=10"], env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [r["iter"] for r in rows(tmp_path)] == ["0", "10", "20"]
+    assert json.loads((tmp_path / "run.json").read_text())["world_size"] == 2
+
+
+def subprocess_run(cmd, env):
+    import subprocess
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
