@@ -52,7 +52,7 @@ def test_held_out_counted_on_their_own_and_inside_the_operations(both_codec):
 def test_case_and_a_trailing_period_do_not_matter():
     import string
     from tasks import CharCodec, task_text
-    codec = CharCodec.from_text(task_text("facts_char") + string.ascii_lowercase + ".")
+    codec = CharCodec.from_text(task_text("both_math_and_facts") + string.ascii_lowercase + ".")
     shouty = LookupModel(codec, answer_key(city_answer=lambda country, city: city.lower() + ". "))
     items = evaluate_facts(shouty, codec, Sampling(num_samples=2))
     assert sum(i.correct for i in items) == 100
