@@ -62,8 +62,7 @@ def main():
 
     def full_evaluation():
         with ctx:
-            split_loss(model, data, config["block_size"])
-            split_loss(model, data, config["block_size"])
+            split_loss(model, data, config["block_size"])  # train and val are one stream
             evaluate(model, codec, task_parts(config["dataset"]), Sampling(), seed=0)
 
     timed(train_block, device, 3)  # warm-up (and compilation)

@@ -1,14 +1,14 @@
 """
 The one evaluation module (SPEC §4), used by training and by every CLI.
 
-Every prompt of a task goes through batched generation: prompts of equal length
-share one `generate` call with all their samples stacked along the batch axis.
+Every prompt of a task goes through one batched generation: all prompts, of any
+length, and all their samples share one `generate` call.
 Identical completions are decoded and judged once (at temperature 0.01 nearly
 all ten samples of a prompt agree), so Python only ever loops over distinct
 answers, never over samples.
 """
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,25 +68,27 @@ def autocast(device, dtype="auto"):
 
 # --- generation ---------------------------------------------------------------
 def complete(model, codec, prompts, max_new_tokens, sampling, generator=None, stop_char=None):
-    """For each prompt, a Counter of the texts the model wrote after it."""
+    """For each prompt, a Counter of the texts the model wrote after it. All prompts
+    and all their samples go through one batched `generate` call."""
     device = next(model.parameters()).device
     rows_per_prompt = 1 if sampling.greedy else sampling.num_samples
     weight = sampling.num_samples // rows_per_prompt
-    temperature = 0.0 if sampling.greedy else sampling.temperature
-    stop_token = codec.stoi.get(stop_char) if stop_char else None
-    by_length = defaultdict(list)
-    for i, prompt in enumerate(prompts):
-        by_length[len(prompt)].append(i)
+    encoded = [codec.encode(p) for p in prompts]
+    lengths = torch.tensor([len(e) for e in encoded], device=device)
+    padded = torch.zeros(len(prompts), int(lengths.max()), dtype=torch.long, device=device)
+    for i, ids in enumerate(encoded):
+        padded[i, :len(ids)] = torch.tensor(ids)
+    padded, lengths = padded.repeat_interleave(rows_per_prompt, 0), lengths.repeat_interleave(rows_per_prompt)
+    out = model.generate(padded, max_new_tokens, temperature=0.0 if sampling.greedy else sampling.temperature,
+                         top_k=sampling.top_k, generator=generator, lengths=lengths,
+                         stop_token=codec.stoi.get(stop_char) if stop_char else None)
+    steps = out.size(1) - padded.size(1)
+    new = out.gather(1, lengths[:, None] + torch.arange(steps, device=device))
+    owner = torch.arange(len(prompts), device=device).repeat_interleave(rows_per_prompt)
+    distinct, counts = torch.unique(torch.cat([owner[:, None], new], dim=1), dim=0, return_counts=True)
     results = [Counter() for _ in prompts]
-    for length, ids in by_length.items():
-        x = torch.tensor([codec.encode(prompts[i]) for i in ids], device=device)
-        x = x.repeat_interleave(rows_per_prompt, dim=0)
-        new = model.generate(x, max_new_tokens, temperature=temperature, top_k=sampling.top_k,
-                             generator=generator, stop_token=stop_token)[:, length:]
-        owner = torch.arange(len(ids), device=device).repeat_interleave(rows_per_prompt)
-        distinct, counts = torch.unique(torch.cat([owner[:, None], new], dim=1), dim=0, return_counts=True)
-        for row, count in zip(distinct.tolist(), counts.tolist()):
-            results[ids[row[0]]][codec.decode(row[1:])] += count * weight
+    for row, count in zip(distinct.tolist(), counts.tolist()):
+        results[row[0]][codec.decode(row[1:])] += count * weight
     return results
 
 

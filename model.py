@@ -135,7 +135,7 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def forward(self, idx, targets=None):
+    def forward(self, idx, targets=None, logits_at=None):
         b, t = idx.size()
         if t > self.config.block_size:
             raise ValueError(f"sequence of length {t} exceeds block_size {self.config.block_size}")
@@ -147,6 +147,9 @@ class GPT(nn.Module):
         if targets is not None:
             logits = self.lm_head(x)
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+        elif logits_at is not None:  # one position per row: prompts of different lengths
+            logits = self.lm_head(x[torch.arange(b, device=idx.device), logits_at][:, None, :])
+            loss = None
         else:
             logits = self.lm_head(x[:, [-1], :])  # only the last position is needed to sample
             loss = None
@@ -167,30 +170,46 @@ class GPT(nn.Module):
                                  **({'fused': True} if use_fused else {}))
 
     @torch.no_grad()
-    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None, stop_token=None):
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None, stop_token=None,
+                 lengths=None):
         """
-        Extend every row of idx (b, t) by max_new_tokens tokens, all rows in one
-        batch. temperature=0 decodes greedily. `generator` makes sampling
-        reproducible without touching the global RNG. With `stop_token`, stop
-        early once every row has produced it (the rest is never read).
+        Extend every row of idx (b, t) by max_new_tokens tokens, all rows in one batch.
+        Rows may hold prompts of different lengths, right-padded, with `lengths`
+        giving each; every row then sees exactly the context it would see alone
+        (its last block_size tokens), and the new tokens of row i are
+        out[i, lengths[i]:lengths[i] + out.size(1) - idx.size(1)].
+        Rows that are equal so far are run once. temperature=0 decodes greedily;
+        `generator` makes sampling reproducible without touching the global RNG;
+        with `stop_token`, stop once every row has produced it.
         """
-        stopped = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
-        for _ in range(max_new_tokens):
-            idx_cond = idx if idx.size(1) <= self.config.block_size else idx[:, -self.config.block_size:]
-            logits, _ = self(idx_cond)
-            logits = logits[:, -1, :]
+        b, t = idx.size()
+        rows = torch.arange(b, device=idx.device)
+        lengths = torch.full((b,), t, device=idx.device) if lengths is None else lengths.to(idx.device).clone()
+        idx = torch.cat([idx, idx.new_zeros(b, max_new_tokens)], dim=1)
+        stopped = torch.zeros(b, dtype=torch.bool, device=idx.device)
+        steps = 0
+        while steps < max_new_tokens:
+            start = (lengths - self.config.block_size).clamp(min=0)  # nanoGPT's crop, row by row
+            width = int((lengths - start).max())
+            window = idx.gather(1, start[:, None] + torch.arange(width, device=idx.device))
+            last = lengths - start - 1  # causal: padding to the right of `last` is never seen
+            distinct, inverse = torch.unique(torch.cat([last[:, None], window], dim=1), dim=0, return_inverse=True)
+            logits, _ = self(distinct[:, 1:], logits_at=distinct[:, 0])
+            logits = logits[inverse, -1, :]
             if temperature == 0:
-                idx_next = logits.argmax(dim=-1, keepdim=True)
+                idx_next = logits.argmax(dim=-1)
             else:
                 logits = logits / temperature
                 if top_k is not None:
                     v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
                     logits[logits < v[:, [-1]]] = -float('Inf')
                 probs = F.softmax(logits.float(), dim=-1)
-                idx_next = torch.multinomial(probs, num_samples=1, generator=generator)
-            idx = torch.cat((idx, idx_next), dim=1)
+                idx_next = torch.multinomial(probs, num_samples=1, generator=generator)[:, 0]
+            idx[rows, lengths] = idx_next
+            lengths += 1
+            steps += 1
             if stop_token is not None:
-                stopped |= idx_next[:, 0] == stop_token
+                stopped |= idx_next == stop_token
                 if bool(stopped.all()):
                     break
-        return idx
+        return idx[:, :t + steps]

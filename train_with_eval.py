@@ -268,8 +268,10 @@ def train(config):
     def evaluate_and_save(lr, elapsed):
         with ctx:
             row = {"iter": iter_num, "lr": lr, "elapsed_s": round(elapsed, 2),
-                   "train_loss": split_loss(raw_model, data["train"], config["block_size"]),
-                   "val_loss": split_loss(raw_model, data["val"], config["block_size"])}
+                   "train_loss": split_loss(raw_model, data["train"], config["block_size"])}
+            # the study's val split is its train split (SPEC §1): don't compute the same loss twice
+            row["val_loss"] = (row["train_loss"] if torch.equal(data["train"], data["val"])
+                               else split_loss(raw_model, data["val"], config["block_size"]))
             # seeded by the iteration: a resumed run re-evaluates identically
             row.update(evaluate(raw_model, codec, parts, sampling, seed=config["seed"] + iter_num))
         if not math.isfinite(row["train_loss"]):

@@ -36,10 +36,11 @@ class LookupModel(nn.Module):
             for i in range(len(line)):
                 self.next_char.setdefault(line[:i], line[i])
 
-    def forward(self, idx, targets=None):
+    def forward(self, idx, targets=None, logits_at=None):
+        last = [idx.size(1) - 1] * idx.size(0) if logits_at is None else logits_at.tolist()
         logits = torch.zeros(idx.size(0), 1, self.codec.vocab_size)
-        for row, ids in enumerate(idx.tolist()):
-            text = self.codec.decode(ids)
+        for row, (ids, end) in enumerate(zip(idx.tolist(), last)):
+            text = self.codec.decode(ids[:end + 1])
             start = text.rfind("\n") + 1
             logits[row, 0, self.codec.stoi[self.next_char.get(text[start:], "\n")]] = 30.0
         return logits, None

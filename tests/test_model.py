@@ -56,3 +56,25 @@ def test_generate_stops_once_every_row_has_the_stop_token():
     full = model.generate(idx, 10, temperature=0)
     stop = int(full[0, 2])  # the first token generated for every row
     assert model.generate(idx, 10, temperature=0, stop_token=stop).shape == (3, 3)
+
+
+def reference_greedy(model, ids, max_new_tokens):
+    """nanoGPT's generate loop, one prompt, argmax: the semantics batching must keep."""
+    idx = torch.tensor([ids])
+    for _ in range(max_new_tokens):
+        logits, _ = model(idx[:, -model.config.block_size:])
+        idx = torch.cat([idx, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    return idx[0, len(ids):].tolist()
+
+
+def test_ragged_batch_matches_nanogpt_generate_with_cropping(both_codec):
+    torch.manual_seed(1)
+    model = GPT(GPTConfig(block_size=24, vocab_size=both_codec.vocab_size, n_embd=28, **SMALL)).eval()
+    prompts = [both_codec.encode(p) for p in ("<3+4=", fact_prompt("Japan"), fact_prompt("the Netherlands"))]
+    lengths = torch.tensor([len(p) for p in prompts])
+    padded = torch.zeros(3, int(lengths.max()), dtype=torch.long)
+    for i, p in enumerate(prompts):
+        padded[i, :len(p)] = torch.tensor(p)
+    out = model.generate(padded, 12, temperature=0, lengths=lengths)
+    for i, p in enumerate(prompts):
+        assert out[i, len(p):len(p) + 12].tolist() == reference_greedy(model, p, 12)
