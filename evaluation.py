@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 from model import GPT, GPTConfig
-from tasks import (CAPITALS, FACT_ANSWER_TOKENS, HELD_OUT, MATH_ANSWER_TOKENS, OPERATIONS,
-                   CharCodec, fact_prompt, math_expressions, math_prompt)
+from tasks import (CAPITALS, DATA_DIR, FACT_ANSWER_TOKENS, HELD_OUT, MATH_ANSWER_TOKENS, OPERATIONS,
+                   CharCodec, fact_prompt, load_codec, math_expressions, math_prompt)
 
 RESULT_COLUMNS = [
     "iter", "train_loss", "val_loss", "lr",
@@ -199,20 +199,65 @@ class CheckpointError(ValueError):
 
 
 def load_model(path, device="cpu"):
-    """A trained GPT and its tokenizer from a nanoGPT-format checkpoint of this repo."""
+    """A trained GPT and its tokenizer from a nanoGPT-format checkpoint."""
     path = Path(path)
+    if not path.parent.is_dir():
+        raise CheckpointError(f"run folder {str(path.parent)!r} does not exist")
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+        present = sorted(p.name for p in path.parent.glob("*.pt"))
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist"
+                              + (f"; the folder has {', '.join(present)}" if present else ""))
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=False)
     except Exception as e:
         raise CheckpointError(f"{str(path)!r} is not a readable checkpoint ({type(e).__name__})") from None
-    missing = [k for k in ("model", "model_args", "stoi") if not isinstance(checkpoint, dict) or k not in checkpoint]
-    if missing:
-        raise CheckpointError(f"{str(path)!r} is not a checkpoint of this repo (missing {', '.join(missing)})")
+    if not isinstance(checkpoint, dict) or not {"model", "model_args"} <= set(checkpoint):
+        raise CheckpointError(f"{str(path)!r} is not a nanoGPT checkpoint (no 'model' and 'model_args')")
     model = GPT(GPTConfig(**checkpoint["model_args"]))
     # torch.compile prefixes parameter names; strip it as nanoGPT's sample.py does
     state = {k.removeprefix("_orig_mod."): v for k, v in checkpoint["model"].items()}
     model.load_state_dict(state)
     model.to(device).eval()
-    return model, CharCodec(checkpoint["stoi"]), checkpoint
+    if "stoi" in checkpoint:
+        codec = CharCodec(checkpoint["stoi"])
+    else:  # a plain nanoGPT checkpoint: the tokenizer is its dataset's meta.pkl
+        dataset = checkpoint.get("config", {}).get("dataset")
+        if dataset is None or not (DATA_DIR / dataset / "meta.pkl").exists():
+            raise CheckpointError(f"{str(path)!r} has no vocabulary and no prepared dataset to take it from")
+        codec = load_codec(dataset)
+    return model, codec, checkpoint
+
+
+# --- what the evaluation CLIs share -----------------------------------------------
+CLI_DEFAULTS = dict(
+    out_dir="out/math_mini_14",
+    ckpt="ckpt.pt",     # file inside out_dir: ckpt.pt, ckpt_best_math.pt, ckpt_best_facts.pt, ...
+    greedy=False,       # argmax decoding instead of SPEC §4's sampling
+    num_samples=10,
+    temperature=0.01,
+    top_k=10,
+    seed=1337,
+    json=False,         # print one JSON object instead of tables
+    device="auto",
+)
+
+
+def run_cli_evaluation(config, evaluate_items):
+    """Load --out_dir/--ckpt and run evaluate_items(model, codec, sampling, generator);
+    bad input ends the program with a one-line error."""
+    from configurator import exit_with_error
+    if config["num_samples"] < 1 or config["top_k"] < 1:
+        exit_with_error(f"--num_samples and --top_k must be at least 1 (got {config['num_samples']}, "
+                        f"{config['top_k']})")
+    device = pick_device(config["device"])
+    sampling = Sampling(config["num_samples"], config["temperature"], config["top_k"], config["greedy"])
+    try:
+        model, codec, checkpoint = load_model(Path(config["out_dir"]) / config["ckpt"], device)
+        with autocast(device):
+            items = evaluate_items(model, codec, sampling, torch.Generator(device=device).manual_seed(config["seed"]))
+    except (CheckpointError, ValueError) as e:
+        exit_with_error(e)
+    header = {"checkpoint": str(Path(config["out_dir"]) / config["ckpt"]), "iter": checkpoint.get("iter_num"),
+              "sampling": "greedy" if sampling.greedy else
+              f"{sampling.num_samples} samples, temperature {sampling.temperature}, top_k {sampling.top_k}"}
+    return items, header

@@ -1,0 +1,71 @@
+"""
+Score a checkpoint on every arithmetic expression (SPEC §4): a 10x10 grid per
+operation (rows a, columns b, cell = correct samples out of num_samples), the
+held-out cells in brackets, and totals.
+
+    python eval_as_math.py --out_dir=out/math_mini_14 --ckpt=ckpt_best_math.pt
+    python eval_as_math.py --out_dir=out/both_mini_28 --operation=subtraction --greedy --json
+"""
+import json
+
+from configurator import exit_with_error, parse_args_or_exit
+from evaluation import CLI_DEFAULTS, evaluate_math, run_cli_evaluation
+from tasks import DIGITS, HELD_OUT
+
+OPERATIONS = {"addition": "+", "subtraction": "-", "both": "+-"}
+
+
+def grids(items):
+    """{op: 10x10 list of correct counts}, rows a, columns b."""
+    result = {}
+    for item in items:
+        a, op, b = item.key
+        result.setdefault(op, [[0] * 10 for _ in DIGITS])[a][b] = item.correct
+    return result
+
+
+def report(items, header):
+    held = [i for i in items if i.key in HELD_OUT]
+    by_op = {}
+    for name, op in (("addition", "+"), ("subtraction", "-")):
+        chosen = [i for i in items if i.key[1] == op]
+        if chosen:
+            by_op[name] = {"grid": grids(chosen)[op], "correct": sum(i.correct for i in chosen),
+                           "total": sum(i.total for i in chosen)}
+    return {**header, **by_op, "heldout": {
+        "correct": sum(i.correct for i in held), "total": sum(i.total for i in held),
+        "items": {f"{a}{op}{b}": i.correct for i in held for a, op, b in [i.key]}}}
+
+
+def print_report(result, samples):
+    print(f"{result['checkpoint']} (iteration {result['iter']}), {result['sampling']}")
+    for name, op in (("addition", "+"), ("subtraction", "-")):
+        if name not in result:
+            continue
+        part = result[name]
+        print(f"\n{name}: cell = correct of {samples} for a{op}b; [ ] = held out")
+        print("a\\b " + "".join(f"{b:>5}" for b in DIGITS))
+        for a in DIGITS:
+            cells = "".join(f"[{n:>2}]".rjust(5) if (a, op, b) in HELD_OUT else f"{n:>5}"
+                            for b, n in enumerate(part["grid"][a]))
+            print(f"{a:>3} {cells}")
+        print(f"{name}: {part['correct']}/{part['total']} ({100 * part['correct'] / part['total']:.1f}%)")
+    held = result["heldout"]
+    detail = ", ".join(f"{k}: {v}" for k, v in held["items"].items())
+    print(f"\nheld-out (5,7): {held['correct']}/{held['total']} ({detail})")
+
+
+def main():
+    config = parse_args_or_exit({**CLI_DEFAULTS, "operation": "both"}, allow_config_files=False)
+    if config["operation"] not in OPERATIONS:
+        exit_with_error(f"--operation={config['operation']} is not allowed; choose one of {', '.join(OPERATIONS)}")
+    items, header = run_cli_evaluation(config, lambda model, codec, sampling, generator: evaluate_math(
+        model, codec, sampling, generator, operations=OPERATIONS[config["operation"]]))
+    result = report(items, header)
+    if config["json"]:
+        print(json.dumps(result))
+    else:
+        print_report(result, config["num_samples"])
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""
+Score a checkpoint on the 50 capital-city facts (SPEC §4): per country the
+correct samples, and for each miss what the model wrote.
+
+    python eval_capitals.py --out_dir=out/facts_mini_28 --ckpt=ckpt_best_facts.pt
+    python eval_capitals.py --out_dir=out/both_mini_56 --greedy --json
+"""
+import json
+
+from configurator import parse_args_or_exit
+from evaluation import CLI_DEFAULTS, evaluate_facts, fact_answer, run_cli_evaluation
+
+
+def report(items, header):
+    countries = []
+    for item in items:
+        wrong = {}
+        for text, n in item.completions.most_common():
+            if fact_answer(text).lower() != item.expected.lower():
+                wrong[fact_answer(text)] = wrong.get(fact_answer(text), 0) + n
+        countries.append({"country": item.key[0], "capital": item.expected, "correct": item.correct,
+                          "total": item.total, "wrote": wrong})
+    return {**header, "countries": countries, "correct": sum(i.correct for i in items),
+            "total": sum(i.total for i in items)}
+
+
+def print_report(result):
+    print(f"{result['checkpoint']} (iteration {result['iter']}), {result['sampling']}\n")
+    for c in result["countries"]:
+        wrote = "; ".join(f"{text!r} x{n}" for text, n in c["wrote"].items())
+        print(f"{c['country']:<16} {c['capital']:<14} {c['correct']:>3}/{c['total']}"
+              + (f"   wrote {wrote}" if wrote else ""))
+    print(f"\nfacts: {result['correct']}/{result['total']} ({100 * result['correct'] / result['total']:.1f}%)")
+
+
+def main():
+    config = parse_args_or_exit(CLI_DEFAULTS, allow_config_files=False)
+    items, header = run_cli_evaluation(config, evaluate_facts)
+    result = report(items, header)
+    if config["json"]:
+        print(json.dumps(result))
+    else:
+        print_report(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The checkpoint tools on a model trained for a few hundred iterations."""
+import csv
+import json
+
+import pytest
+import torch
+
+from conftest import run_cli
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A joint-task n14 run whose evaluations are greedy, so the CLIs must agree with them."""
+    out_dir = tmp_path_factory.mktemp("cli") / "both_14"
+    result = run_cli("train_with_eval.py", "config/train_both_mini_14.py", f"--out_dir={out_dir}", "--device=cpu",
+                     "--compile=False", "--quiet", "--max_iters=300", "--eval_interval=150", "--eval_greedy=True")
+    assert result.returncode == 0, result.stderr
+    with open(out_dir / "results.csv") as f:
+        return out_dir, list(csv.DictReader(f))[-1]
+
+
+def test_sample_prints_the_prompt_and_its_continuations(trained):
+    out_dir, _ = trained
+    result = run_cli("sample.py", f"--out_dir={out_dir}", "--num_samples=5", "--max_new_tokens=3",
+                     "--ckpt=ckpt_best_math.pt", "--start=<7-5")
+    assert result.returncode == 0, result.stderr
+    samples = result.stdout.split("---------------\n")[:-1]
+    assert len(samples) == 5 and all(s.startswith("<7-5") and len(s) == len("<7-5") + 3 + 1 for s in samples)
+
+
+def test_sample_reads_the_prompt_from_a_file(trained, tmp_path):
+    out_dir, _ = trained
+    (tmp_path / "prompt.txt").write_text("Capital of Japan is ")
+    result = run_cli("sample.py", f"--out_dir={out_dir}", f"--start=FILE:{tmp_path / 'prompt.txt'}",
+                     "--num_samples=2", "--temperature=0")
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.split("---------------\n")[:2]
+    assert first == second and first.startswith("Capital of Japan is ")
+
+
+def test_eval_as_math_agrees_with_the_training_evaluation(trained):
+    out_dir, last = trained
+    result = run_cli("eval_as_math.py", f"--out_dir={out_dir}", "--greedy", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["iter"] == 300
+    assert report["addition"]["correct"] == int(last["add_correct"])
+    assert report["subtraction"]["correct"] == int(last["sub_correct"])
+    assert report["heldout"]["correct"] == int(last["heldout_correct"])
+    assert sum(map(sum, report["addition"]["grid"])) == report["addition"]["correct"]
+    assert set(report["heldout"]["items"]) == {"5+7", "7+5", "5-7", "7-5"}
+    text = run_cli("eval_as_math.py", f"--out_dir={out_dir}", "--operation=addition").stdout
+    assert "addition: " in text and "subtraction: " not in text and "[" in text and "held-out (5,7)" in text
+
+
+def test_eval_capitals_agrees_with_the_training_evaluation(trained):
+    out_dir, last = trained
+    result = run_cli("eval_capitals.py", f"--out_dir={out_dir}", "--greedy", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["correct"] == int(last["facts_correct"]) and report["total"] == 500
+    assert len(report["countries"]) == 50
+    for country in report["countries"]:  # every miss says what the model wrote instead
+        assert (country["correct"] == country["total"]) == (not country["wrote"])
+    text = run_cli("eval_capitals.py", f"--out_dir={out_dir}").stdout
+    assert text.splitlines()[2].startswith("France") and "facts: " in text
+
+
+@pytest.mark.parametrize("script,args,message", [
+    ("sample.py", ["--out_dir=out/no_such_run"], "run folder 'out/no_such_run' does not exist"),
+    ("sample.py", ["--ckpt=ckpt_best_nothing.pt"], "checkpoint"),
+    ("sample.py", ["--start=<7*5"], "'*' not in the model's vocabulary"),
+    ("sample.py", ["--start=FILE:/no/such/file"], "no such file"),
+    ("sample.py", ["--top=3"], "did you mean top_k"),
+    ("eval_as_math.py", ["--operation=division"], "choose one of addition, subtraction, both"),
+    ("eval_as_math.py", ["--ckpt=not_a_ckpt.pt"], "not a readable checkpoint"),
+    ("eval_as_math.py", ["--ckpt=foreign.pt"], "not a nanoGPT checkpoint"),
+    ("eval_capitals.py", ["--greedy=perhaps"], "expected a bool"),
+    ("eval_capitals.py", ["config/x.py"], "options are --key=value"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(trained, script, args, message):
+    out_dir, _ = trained
+    (out_dir / "not_a_ckpt.pt").write_text("hello")
+    torch.save({"weights": torch.zeros(1)}, out_dir / "foreign.pt")
+    if not any(a.startswith("--out_dir") for a in args):
+        args = [f"--out_dir={out_dir}", *args]
+    result = run_cli(script, *args)
+    assert result.returncode == 2
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_facts_model_asked_for_arithmetic_names_the_missing_characters(tmp_path):
+    result = run_cli("train_with_eval.py", "config/train_facts_mini_14.py", f"--out_dir={tmp_path}", "--device=cpu",
+                     "--compile=False", "--quiet", "--max_iters=0")
+    assert result.returncode == 0, result.stderr
+    result = run_cli("eval_as_math.py", f"--out_dir={tmp_path}")
+    assert result.returncode == 2 and "not in the model's vocabulary" in result.stderr
