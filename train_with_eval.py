@@ -265,7 +265,7 @@ def train(config):
         torch.distributed.all_gather_object(states, state)
         return states
 
-    def evaluate_and_save(lr, elapsed):
+    def evaluate_and_save(lr, elapsed, rng_states):
         with ctx:
             row = {"iter": iter_num, "lr": lr, "elapsed_s": round(elapsed, 2),
                    "train_loss": split_loss(raw_model, data["train"], config["block_size"])}
@@ -304,7 +304,7 @@ def train(config):
             if iter_num % config["eval_interval"] == 0 or iter_num == config["max_iters"]:
                 rng_states = gather_rng_states()
                 if master:
-                    row = evaluate_and_save(lr, time.time() - t_start)
+                    row = evaluate_and_save(lr, time.time() - t_start, rng_states)
                     note = accuracy_note(row)
                     progress.set_postfix_str(f"loss {row['train_loss']:.4f} | {note}")
                     if config["quiet"]:
