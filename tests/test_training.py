@@ -96,3 +96,21 @@ def test_two_process_torchrun_on_cpu(tmp_path):
 def subprocess_run(cmd, env):
     import subprocess
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_ctrl_c_leaves_a_run_that_resumes(tmp_path):
+    import signal
+    import subprocess
+    import time
+    cmd = [sys.executable, "train_with_eval.py", "config/train_math_mini_14.py", f"--out_dir={tmp_path}", *FAST,
+           "--max_iters=100000", "--eval_interval=50"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not ((tmp_path / "results.csv").exists() and len(rows(tmp_path)) >= 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "interrupted at iteration" in stderr and "Traceback" not in stderr
+    saved = torch.load(tmp_path / "ckpt.pt", weights_only=False)["iter_num"]
+    train(tmp_path, f"--max_iters={saved + 100}", "--eval_interval=50", "--init_from=resume")
+    assert [int(r["iter"]) for r in rows(tmp_path)] == list(range(0, saved + 101, 50))
