@@ -1,0 +1,240 @@
+"""
+Train a grid of runs built from a task's small-model config, varying the width
+(n_embd) and the seed, then summarize them: is n14's generalization a property
+of its size or the luck of one seed, and where do the transitions lie?
+
+    python sweep.py --task=math --sizes=8,10,12,14,16,20,28 --seeds=1,2,3,4,5 --out=out/sweep_math
+    python sweep.py --task=facts --sizes=10,12,14,16,18,20,24,28 --seeds=1,2,3 --out=out/sweep_facts
+    python sweep.py --task=math --sizes=14 --seeds=1,2 --weight_decays=0.0,0.1 --max_iters=5000
+    python sweep.py ... --shard=3/8     # only the 4th of 8 interleaved parts (e.g. a Slurm array task)
+    python sweep.py ... --summarize_only
+
+Each run is an ordinary run folder <out>/<task>_n<size>_s<seed>[_wd<wd>] with
+results.csv and run.json; finished runs are skipped, partial ones resume. On
+CPU the runs go through a process pool (--jobs processes, --threads each); on
+CUDA, runs of one shape are trained together as one stacked model (stacked.py).
+Afterwards the sweep folder gets summary.csv and phase.png (and, for facts,
+capacity.md), computed from every run folder of the grid that exists.
+"""
+import csv
+import math
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from configurator import ConfigError, exit_with_error, load_config_file, parse_args_or_exit
+from evaluation import pick_device
+from model import GPT, GPTConfig
+from plot_results import best_row, load_run
+from run_configs import run_state, train_all
+from tasks import CAPITALS
+from train_with_eval import DEFAULTS
+
+OPTIONS = dict(
+    task="math",          # math, facts or both: the base config is config/train_<task>_mini_14.py
+    sizes="8,10,12,14,16,20,28",
+    seeds="1,2,3,4,5",
+    weight_decays="",     # e.g. 0.0,0.1; empty: the config's
+    max_iters=30000,
+    out="",               # default: out/sweep_<task>
+    jobs=2,               # CPU: processes in the pool
+    threads=1,            # CPU: threads per process
+    stack=64,             # CUDA: most models trained together in one stack
+    shard="0/1",          # i/N: run only runs i, i+N, i+2N, ... of the grid (0 <= i < N)
+    device="auto",
+    compile=True,         # torch.compile each run (off for very short runs)
+    summarize_only=False,
+)
+SUMMARY_COLUMNS = ["task", "n_embd", "n_params", "seed", "weight_decay", "finished", "best_iter",
+                   "best_combined_acc", "heldout_at_best", "first_iter_heldout_all_right", "final_heldout",
+                   "facts_acc_at_best"]
+PAPER_SIZES = (14, 28, 56)
+
+
+def parse_list(name, text, kind):
+    try:
+        return [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        exit_with_error(f"--{name}={text}: expected a comma-separated list of {kind.__name__}s")
+
+
+def parse_shard(text):
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
+        exit_with_error(f"--shard={text}: expected i/N with 0 <= i < N, e.g. --shard=0/4")
+    return int(index), int(count)
+
+
+def grid(options):
+    """[(label, train_with_eval args, config)] for every run of the sweep, in a fixed order."""
+    base = f"config/train_{options['task']}_mini_14.py"
+    try:
+        base_config = {**DEFAULTS, **load_config_file(base, DEFAULTS)}
+    except ConfigError:
+        exit_with_error(f"--task={options['task']} is not allowed; choose one of math, facts, both")
+    out = options["out"] or f"out/sweep_{options['task']}"
+    decays = parse_list("weight_decays", options["weight_decays"], float) or [None]
+    runs = []
+    for size in parse_list("sizes", options["sizes"], int):
+        for decay in decays:
+            for seed in parse_list("seeds", options["seeds"], int):
+                name = f"{options['task']}_n{size}_s{seed}" + ("" if decay is None else f"_wd{decay:g}")
+                overrides = {"n_embd": size, "seed": seed, "out_dir": f"{out}/{name}",
+                             "max_iters": options["max_iters"], "device": options["device"],
+                             "compile": options["compile"]}
+                if decay is not None:
+                    overrides["weight_decay"] = decay
+                args = [base] + [f"--{k}={v}" for k, v in overrides.items()]
+                runs.append((name, args, {**base_config, **overrides}))
+    return runs, Path(out)
+
+
+def train_stacks(runs, device, stack):
+    """CUDA: train runs of one shape together (same width and weight decay)."""
+    from stacked import train_stack
+    groups = {}
+    for _, _, config in runs:
+        if run_state(config) != "finished":
+            groups.setdefault((config["n_embd"], config["weight_decay"]), []).append(config)
+    for configs in groups.values():
+        for i in range(0, len(configs), stack):
+            train_stack(configs[i:i + stack], device)
+
+
+# --- summary -----------------------------------------------------------------
+def summarize_run(config):
+    run = load_run(config["out_dir"])
+    if run is None:
+        return None
+    r, info = run["results"], run["info"]
+    i = best_row(r)
+    all_right = np.flatnonzero((r["heldout_total"] > 0) & (r["heldout_correct"] == r["heldout_total"]))
+
+    def value(column, index):
+        v = r[column][index]
+        return "" if index is None or math.isnan(v) else (int(v) if column != "facts_acc" else round(float(v), 4))
+
+    return {"task": config["dataset"], "n_embd": config["n_embd"], "seed": config["seed"],
+            "n_params": info.get("n_params", ""), "weight_decay": config["weight_decay"],
+            "finished": bool(info.get("finished")), "best_iter": value("iter", i),
+            "best_combined_acc": "" if i is None else round(float(r["combined_acc"][i]), 4),
+            "heldout_at_best": value("heldout_correct", i),
+            "first_iter_heldout_all_right": int(r["iter"][all_right[0]]) if len(all_right) else "",
+            "final_heldout": value("heldout_correct", -1), "facts_acc_at_best": value("facts_acc", i)}
+
+
+def write_summary(rows, path):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def by_size(rows):
+    """{(n_params, n_embd, weight_decay): [rows of its seeds]}, sorted by size."""
+    groups = {}
+    for row in rows:
+        groups.setdefault((row["n_params"], row["n_embd"], row["weight_decay"]), []).append(row)
+    return dict(sorted(groups.items()))
+
+
+def phase_figure(rows, title):
+    """Fraction of seeds that get the held-out four all right, and facts accuracy
+    (mean, min-max band over seeds), against the parameter count."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(8, 5), dpi=120)
+    ax = fig.subplots()
+    for decay in sorted({row["weight_decay"] for row in rows}):
+        groups = {k: v for k, v in by_size(rows).items() if k[2] == decay}
+        params = np.array([k[0] for k in groups], dtype=float)
+        tag = "" if len({row["weight_decay"] for row in rows}) == 1 else f" (wd {decay:g})"
+        if any(row["heldout_at_best"] != "" for row in rows):
+            ever = [np.mean([r["first_iter_heldout_all_right"] != "" for r in g]) for g in groups.values()]
+            final = [np.mean([r["final_heldout"] == 40 for r in g]) for g in groups.values()]
+            ax.plot(params, 100 * np.array(ever), "o-", color="tab:red", label="(5,7) 40/40 at some evaluation" + tag)
+            ax.plot(params, 100 * np.array(final), "s--", color="tab:purple", label="(5,7) 40/40 at the end" + tag)
+        if any(row["facts_acc_at_best"] != "" for row in rows):
+            facts = [[100 * r["facts_acc_at_best"] for r in g] for g in groups.values()]
+            ax.plot(params, [np.mean(f) for f in facts], "o-", color="tab:green", label="facts accuracy (mean)" + tag)
+            ax.fill_between(params, [min(f) for f in facts], [max(f) for f in facts], color="tab:green", alpha=0.2,
+                            label="facts accuracy (min-max over seeds)" + tag)
+    vocab = {"as_math": 17, "facts_char": 51, "both_math_and_facts": 66}[rows[0]["task"]]
+    for size in PAPER_SIZES:
+        n = GPT(GPTConfig(block_size=1, vocab_size=vocab, n_layer=1, n_head=1, n_embd=size, bias=False,
+                          mlp_expansion=1)).get_num_params()
+        ax.axvline(n, color="0.6", ls=":", lw=1)
+        ax.text(n, 102, f"paper n{size}", ha="center", fontsize=8, color="0.4")
+    ax.set_xscale("log")
+    ax.set_ylim(-3, 108)
+    ax.set_xlabel("parameters (log scale)")
+    ax.set_ylabel("% of seeds / accuracy %")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center right")
+    fig.tight_layout()
+    return fig
+
+
+def facts_information_bits():
+    """Two measures of what memorizing the 50 facts takes, in bits. A lower bound:
+    the mapping alone, which of 50 known capitals goes with which country, log2(50!).
+    An upper estimate: the answer strings spelled out character by character by a
+    model that knows only the letter frequencies of the answers (their unigram
+    entropy times their length), since a model trained from scratch knows no city."""
+    mapping = math.lgamma(51) / math.log(2)
+    counts = Counter("".join(city for _, city in CAPITALS))
+    total = sum(counts.values())
+    strings = -sum(n * math.log2(n / total) for n in counts.values())
+    return mapping, strings
+
+
+def capacity_report(rows):
+    groups = by_size(rows)
+    memorized = [k for k, g in groups.items() if all(r["facts_acc_at_best"] == 1.0 for r in g)]
+    mapping, strings = facts_information_bits()
+    lines = ["# Knowledge capacity from the facts sweep", ""]
+    for (n_params, n_embd, decay), g in groups.items():
+        accs = ", ".join(f"{100 * r['facts_acc_at_best']:.1f}%" for r in g)
+        lines.append(f"- n{n_embd} ({n_params:,} params, wd {decay:g}): facts at best evaluation {accs}")
+    smallest = min(memorized)[0] if memorized else None
+    lines += ["", f"Smallest size at which every seed memorizes all 50 facts: "
+              + (f"**{smallest:,} parameters**." if smallest else "none in this sweep."), "",
+              f"Information in the 50 facts: the country-to-capital mapping alone is log2(50!) = {mapping:.0f} bits; "
+              f"spelling out the 50 answers at their letter entropy takes {strings:.0f} bits. At the 2 bits per parameter of "
+              f"Allen-Zhu and Li (2024) these need {mapping / 2:.0f} to {strings / 2:.0f} parameters"]
+    if smallest:
+        lines[-1] += (f"; the sweep's threshold stores {mapping / smallest:.3f} to {strings / smallest:.3f} "
+                      f"bits per parameter.")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    options = parse_args_or_exit(OPTIONS, allow_config_files=False)
+    shard = parse_shard(options["shard"])
+    runs, out = grid(options)
+    if not options["summarize_only"]:
+        mine = runs[shard[0]::shard[1]]
+        device = pick_device(options["device"])
+        if device.startswith("cuda"):
+            train_stacks(mine, device, options["stack"])
+        else:
+            train_all(mine, options["jobs"], options["threads"])
+    rows = [row for row in (summarize_run(config) for _, _, config in runs) if row is not None]
+    if not rows:
+        print(f"no run of this sweep has results yet under {out}")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    write_summary(rows, out / "summary.csv")
+    phase_figure(rows, f"{options['task']} sweep: {len(rows)} runs").savefig(out / "phase.png")
+    written = ["summary.csv", "phase.png"]
+    if rows[0]["facts_acc_at_best"] != "":
+        (out / "capacity.md").write_text(capacity_report(rows))
+        written.append("capacity.md")
+    print(f"wrote {', '.join(str(out / w) for w in written)} from {len(rows)} of {len(runs)} runs")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

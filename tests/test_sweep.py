@@ -1,0 +1,45 @@
+import csv
+
+from conftest import run_cli
+
+TINY = ["--max_iters=20", "--device=cpu", "--compile=False", "--jobs=2"]
+
+
+def summary(folder):
+    with open(folder / "summary.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_math_sweep_trains_skips_and_summarizes(tmp_path):
+    out = tmp_path / "sweep_math"
+    args = ["sweep.py", "--task=math", "--sizes=8,14", "--seeds=1,2", f"--out={out}", *TINY]
+    result = run_cli(*args, "--shard=1/2")
+    assert result.returncode == 0, result.stderr
+    # the second of two interleaved shards: runs 1 and 3 of (n8 s1, n8 s2, n14 s1, n14 s2)
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["math_n14_s2", "math_n8_s2"]
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    assert "math_n8_s2: finished" in result.stdout and "math_n8_s1: new -> train" in result.stdout
+    rows = summary(out)
+    assert [(r["n_embd"], r["seed"]) for r in rows] == [("8", "1"), ("8", "2"), ("14", "1"), ("14", "2")]
+    assert {r["n_params"] for r in rows if r["n_embd"] == "14"} == {"1456"}
+    assert all(r["finished"] == "True" and r["final_heldout"] != "" and r["facts_acc_at_best"] == "" for r in rows)
+    assert (out / "phase.png").stat().st_size > 10_000
+    assert not (out / "capacity.md").exists()
+
+
+def test_facts_sweep_reports_capacity(tmp_path):
+    out = tmp_path / "sweep_facts"
+    result = run_cli("sweep.py", "--task=facts", "--sizes=10", "--seeds=1", f"--out={out}", *TINY)
+    assert result.returncode == 0, result.stderr
+    (row,) = summary(out)
+    assert row["heldout_at_best"] == "" and 0 <= float(row["facts_acc_at_best"]) <= 1
+    assert "log2(50!) = 214 bits" in (out / "capacity.md").read_text()
+
+
+def test_bad_sweep_options(tmp_path):
+    for option, message in [("--task=poetry", "--task=poetry is not allowed"),
+                            ("--shard=2/2", "expected i/N with 0 <= i < N"),
+                            ("--sizes=8,x", "comma-separated list of ints")]:
+        result = run_cli("sweep.py", option, f"--out={tmp_path}")
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
