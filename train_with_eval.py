@@ -200,9 +200,54 @@ def restore_rng_state(state, generator, device):
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+def configure_torch(device):
+    """Deterministic kernels (SPEC §3) and TF32 matmuls: the same for single and stacked runs."""
+    if device.startswith("cuda"):
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+
+
 def improved(row, best, key):
     """Strictly better than the best so far: ties keep the earliest evaluation."""
     return row[key] != "" and (best.get(key) is None or row[key] > best[key][key])
+
+
+def evaluate_and_save(model, optimizer, model_args, config, data, codec, device, iter_num, lr, elapsed, best,
+                      rng_states, world_size=1):
+    """Evaluate `model` (the plain GPT, not a compiled or DDP wrapper) at iter_num and write
+    what a run keeps in config["out_dir"]: a results.csv row, ckpt.pt, ckpt_best_*.pt where a
+    score improved (`best` is updated in place) and run.json. train() calls it for its model,
+    stacked.py for each model of a stack, so both write the same files the same way."""
+    out_dir = Path(config["out_dir"])
+    sampling = Sampling(config["eval_samples"], config["eval_temperature"], config["eval_top_k"], config["eval_greedy"])
+    with autocast(device, config["dtype"]):
+        row = {"iter": iter_num, "lr": lr, "elapsed_s": round(elapsed, 2),
+               "train_loss": split_loss(model, data["train"], config["block_size"])}
+        # the study's val split is its train split (SPEC §1): don't compute the same loss twice
+        row["val_loss"] = (row["train_loss"] if torch.equal(data["train"], data["val"])
+                           else split_loss(model, data["val"], config["block_size"]))
+        # before sampling, which fails on NaN probabilities with a less helpful error
+        if not math.isfinite(row["train_loss"]):
+            raise TrainingDiverged(f"loss is {row['train_loss']} at iteration {iter_num}")
+        # seeded by the iteration: a resumed run re-evaluates identically
+        row.update(evaluate(model, codec, task_parts(config["dataset"]), sampling, seed=config["seed"] + iter_num))
+    checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                  "model_args": model_args, "iter_num": iter_num, "config": config,
+                  "stoi": codec.stoi, "elapsed_s": elapsed, "rng": rng_states}
+    for key, name in CHECKPOINTS.items():
+        if improved(row, best, f"{key}_acc"):
+            best[f"{key}_acc"] = row
+            atomic_save({**checkpoint, "best": best}, out_dir / name)
+    append_result(out_dir / "results.csv", row)
+    atomic_save({**checkpoint, "best": best}, out_dir / "ckpt.pt")
+    atomic_write_text(json.dumps({
+        "config": config, "n_params": model.get_num_params(), "device": device, "world_size": world_size,
+        "torch": torch.__version__, "python": platform.python_version(),
+        "iter_num": iter_num, "wall_time_s": round(elapsed, 2), "finished": iter_num >= config["max_iters"],
+        "best": best}, indent=1), out_dir / "run.json")
+    return row
 
 
 def train(config):
@@ -210,19 +255,14 @@ def train(config):
     master = rank == 0
     if config["batch_size"] % world_size:
         exit_with_error(f"batch_size={config['batch_size']} does not split over {world_size} processes")
-    if device.startswith("cuda"):
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+    configure_torch(device)
     torch.manual_seed(config["seed"] + rank)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
     out_dir = Path(config["out_dir"])
-    ckpt_path, results_path, run_path = out_dir / "ckpt.pt", out_dir / "results.csv", out_dir / "run.json"
+    ckpt_path, results_path = out_dir / "ckpt.pt", out_dir / "results.csv"
     if master:
         out_dir.mkdir(parents=True, exist_ok=True)
 
     data, codec = load_data(config["dataset"], device, master, ddp)
-    parts = task_parts(config["dataset"])
     # each process draws its own share of the batch, so the global batch is the spec's
     batch_gen = torch.Generator(device=device).manual_seed(config["seed"] + rank)
     iter_num, elapsed_before, best = 0, 0.0, {}
@@ -254,8 +294,6 @@ def train(config):
         from torch.nn.parallel import DistributedDataParallel as DDP
         model = DDP(model, device_ids=[int(device.split(":")[1])] if device.startswith("cuda") else None)
     ctx = autocast(device, config["dtype"])
-    sampling = Sampling(config["eval_samples"], config["eval_temperature"], config["eval_top_k"], config["eval_greedy"])
-    n_params = raw_model.get_num_params()
 
     def gather_rng_states():
         state = rng_state(batch_gen, device)
@@ -264,33 +302,6 @@ def train(config):
         states = [None] * world_size
         torch.distributed.all_gather_object(states, state)
         return states
-
-    def evaluate_and_save(lr, elapsed, rng_states):
-        with ctx:
-            row = {"iter": iter_num, "lr": lr, "elapsed_s": round(elapsed, 2),
-                   "train_loss": split_loss(raw_model, data["train"], config["block_size"])}
-            # the study's val split is its train split (SPEC §1): don't compute the same loss twice
-            row["val_loss"] = (row["train_loss"] if torch.equal(data["train"], data["val"])
-                               else split_loss(raw_model, data["val"], config["block_size"]))
-            # seeded by the iteration: a resumed run re-evaluates identically
-            row.update(evaluate(raw_model, codec, parts, sampling, seed=config["seed"] + iter_num))
-        if not math.isfinite(row["train_loss"]):
-            raise TrainingDiverged(f"loss is {row['train_loss']} at iteration {iter_num}")
-        checkpoint = {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
-                      "model_args": model_args, "iter_num": iter_num, "config": config,
-                      "stoi": codec.stoi, "elapsed_s": elapsed, "rng": rng_states}
-        for key, name in CHECKPOINTS.items():
-            if improved(row, best, f"{key}_acc"):
-                best[f"{key}_acc"] = row
-                atomic_save({**checkpoint, "best": best}, out_dir / name)
-        append_result(results_path, row)
-        atomic_save({**checkpoint, "best": best}, ckpt_path)
-        atomic_write_text(json.dumps({
-            "config": config, "n_params": n_params, "device": device, "world_size": world_size,
-            "torch": torch.__version__, "python": platform.python_version(),
-            "iter_num": iter_num, "wall_time_s": round(elapsed, 2), "finished": iter_num >= config["max_iters"],
-            "best": best}, indent=1), run_path)
-        return row
 
     progress = tqdm(total=config["max_iters"], initial=iter_num, disable=config["quiet"] or not master,
                     dynamic_ncols=True, mininterval=0.5)
@@ -304,7 +315,8 @@ def train(config):
             if iter_num % config["eval_interval"] == 0 or iter_num == config["max_iters"]:
                 rng_states = gather_rng_states()
                 if master:
-                    row = evaluate_and_save(lr, time.time() - t_start, rng_states)
+                    row = evaluate_and_save(raw_model, optimizer, model_args, config, data, codec, device, iter_num,
+                                            lr, time.time() - t_start, best, rng_states, world_size)
                     note = accuracy_note(row)
                     progress.set_postfix_str(f"loss {row['train_loss']:.4f} | {note}")
                     if config["quiet"]:
