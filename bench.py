@@ -3,6 +3,7 @@ Speed of the training step and of one full evaluation, as nanoGPT's bench.py.
 
     python bench.py                                   # n14 arithmetic on the default device
     python bench.py config/train_facts_mini_56.py --device=cpu --iters=200
+    python bench.py --stack=64 --device=cuda          # 64 stacked n14 models against one (stacked.py)
 
 Prints medians: ms per training iteration (measured over blocks of 10
 iterations, after warm-up) and seconds per full evaluation (loss + sampling).
@@ -36,7 +37,7 @@ def timed(fn, device, repeats):
 
 
 def main():
-    config = parse_args_or_exit({**DEFAULTS, "iters": 300, "eval_repeats": 10})
+    config = parse_args_or_exit({**DEFAULTS, "iters": 300, "eval_repeats": 10, "stack": 0})
     device = pick_device(config["device"])
     if not is_prepared(config["dataset"]):
         prepare(config["dataset"])
@@ -65,6 +66,8 @@ def main():
             split_loss(model, data, config["block_size"])  # train and val are one stream
             evaluate(model, codec, task_parts(config["dataset"]), Sampling(), seed=0)
 
+    if config["stack"]:
+        return bench_stack(config, data, codec, device, ctx, train_block)
     timed(train_block, device, 3)  # warm-up (and compilation)
     step_ms = [t * 100 for t in timed(train_block, device, config["iters"] // 10)]
     full_evaluation()
@@ -75,6 +78,28 @@ def main():
           f"(min {min(step_ms):.2f}, max {max(step_ms):.2f}, {len(step_ms) * 10} iters)")
     print(f"eval:  median {statistics.median(eval_s) * 1000:.1f} ms per full evaluation "
           f"(min {min(eval_s) * 1000:.1f}, {len(eval_s)} runs)")
+
+
+def bench_stack(config, data, codec, device, ctx, single_block):
+    """ms per iteration of K stacked models (stacked.py) against one plain model, same run."""
+    from stacked import build_stack, train_step
+    configs = [{**config, "seed": seed, "out_dir": f"stack_{seed}"} for seed in range(config["stack"])]
+    _, params, _, stacked_optimizer, stacked_loss = build_stack(
+        configs, model_args_from(config, codec.vocab_size), device)
+    gens = [torch.Generator(device=device).manual_seed(seed) for seed in range(config["stack"])]
+    splits = {"train": data}
+
+    def stack_block(n=10):
+        for _ in range(n):
+            train_step(params, stacked_loss, stacked_optimizer, splits, gens, config, ctx)
+
+    for block in (single_block, stack_block):
+        timed(block, device, 3)  # warm-up
+    single = statistics.median(timed(single_block, device, config["iters"] // 10)) * 100
+    stacked = statistics.median(timed(stack_block, device, config["iters"] // 10)) * 100
+    print(f"device {device}, {torch.get_num_threads()} threads, {config['dataset']}, n_embd {config['n_embd']}")
+    print(f"one model: median {single:.2f} ms/iter; {config['stack']} stacked: median {stacked:.2f} ms/iter "
+          f"= {stacked / single:.2f}x one model, {config['stack'] * 1000 / stacked:.0f} model-iterations/s")
 
 
 if __name__ == "__main__":

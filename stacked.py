@@ -85,17 +85,10 @@ def load_slice(model, optimizer, params, stacked_optimizer, k):
                                       for key, value in stacked_optimizer.state[stacked_p].items()}
 
 
-def train_stack(configs, device=None):
-    """Train the runs of `configs` (full train_with_eval configs that differ only in
-    seed and out_dir) as one stack; returns {out_dir: message} for runs that diverged
-    (they stop being evaluated; the others go on, unaffected)."""
-    check_stackable(configs)
-    c = configs[0]  # the settings all runs share
-    device = device or pick_device(c["device"])
-    configure_torch(device)
-    data, codec = load_data(c["dataset"], device, master=True, ddp=False)
-    model_args = model_args_from(c, codec.vocab_size)
-
+def build_stack(configs, model_args, device):
+    """The K models of `configs` as one stack: (a plain GPT to evaluate slices in, the stacked
+    parameters {name: (K, ...)}, a plain AdamW for slices, the stack's AdamW, the vmapped loss)."""
+    c = configs[0]
     # each model's init is the one its single run draws right after torch.manual_seed(seed)
     models = []
     for config in configs:
@@ -125,7 +118,37 @@ def train_stack(configs, device=None):
     stacked_optimizer = torch.optim.AdamW(
         [{**group, "params": [params[name_of[p]] for p in group["params"]]} for group in optimizer.param_groups],
         fused=optimizer.defaults["fused"])
+    return model, params, optimizer, stacked_optimizer, stacked_loss
 
+
+def train_step(params, stacked_loss, stacked_optimizer, data, batch_gens, c, ctx):
+    """One iteration of every model of the stack; returns the K losses (on the device)."""
+    X, Y = zip(*(get_batch(data["train"], c["block_size"], c["batch_size"], g) for g in batch_gens))
+    # SDPA's math backend: vmap has no batching rule for the CPU flash kernel (it falls back to
+    # a slow per-model loop, with a warning), while the math backend is plain matmuls and a
+    # softmax, which vmap batches on every device; with 9-24 token blocks fusion saves little
+    with ctx, sdpa_kernel([SDPBackend.MATH]):
+        losses = stacked_loss(params, torch.stack(X), torch.stack(Y))
+    losses.sum().backward()  # model k's parameters get only model k's gradient
+    if c["grad_clip"] != 0.0:
+        clip_grad_norm_per_model(params.values(), c["grad_clip"])
+    stacked_optimizer.step()
+    stacked_optimizer.zero_grad(set_to_none=True)
+    return losses
+
+
+def train_stack(configs, device=None):
+    """Train the runs of `configs` (full train_with_eval configs that differ only in
+    seed and out_dir) as one stack; returns {out_dir: message} for runs that diverged
+    (they stop being evaluated; the others go on, unaffected)."""
+    check_stackable(configs)
+    c = configs[0]  # the settings all runs share
+    device = device or pick_device(c["device"])
+    configure_torch(device)
+    data, codec = load_data(c["dataset"], device, master=True, ddp=False)
+    model_args = model_args_from(c, codec.vocab_size)
+
+    model, params, optimizer, stacked_optimizer, stacked_loss = build_stack(configs, model_args, device)
     batch_gens = [torch.Generator(device=device).manual_seed(config["seed"]) for config in configs]
     for config in configs:  # a partial run restarts from scratch: drop its old rows
         Path(config["out_dir"]).mkdir(parents=True, exist_ok=True)
@@ -159,17 +182,7 @@ def train_stack(configs, device=None):
                           f"({row['elapsed_s']:.1f}s)", flush=True)
         if iter_num >= c["max_iters"]:
             break
-        X, Y = zip(*(get_batch(data["train"], c["block_size"], c["batch_size"], g) for g in batch_gens))
-        # SDPA's math backend: vmap has no batching rule for the CPU flash kernel (it falls back to
-        # a slow per-model loop, with a warning), while the math backend is plain matmuls and a
-        # softmax, which vmap batches on every device; with 9-24 token blocks fusion saves little
-        with ctx, sdpa_kernel([SDPBackend.MATH]):
-            losses = stacked_loss(params, torch.stack(X), torch.stack(Y))
-        losses.sum().backward()  # model k's parameters get only model k's gradient
-        if c["grad_clip"] != 0.0:
-            clip_grad_norm_per_model(params.values(), c["grad_clip"])
-        stacked_optimizer.step()
-        stacked_optimizer.zero_grad(set_to_none=True)
+        losses = train_step(params, stacked_loss, stacked_optimizer, data, batch_gens, c, ctx)
         iter_num += 1
         progress.update()
         if iter_num % c["log_interval"] == 0:
