@@ -259,6 +259,8 @@ def train(config):
     torch.manual_seed(config["seed"] + rank)
     out_dir = Path(config["out_dir"])
     ckpt_path, results_path = out_dir / "ckpt.pt", out_dir / "results.csv"
+    if config["init_from"] == "resume" and not ckpt_path.is_file():
+        exit_with_error(f"cannot resume: {ckpt_path} does not exist (train with --init_from=scratch first)")
     if master:
         out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -267,8 +269,6 @@ def train(config):
     batch_gen = torch.Generator(device=device).manual_seed(config["seed"] + rank)
     iter_num, elapsed_before, best = 0, 0.0, {}
     if config["init_from"] == "resume":
-        if not ckpt_path.is_file():
-            exit_with_error(f"cannot resume: {ckpt_path} does not exist (train with --init_from=scratch first)")
         checkpoint = torch.load(ckpt_path, map_location=device, weights_only=False)
         model_args = checkpoint["model_args"]
         model = GPT(GPTConfig(**model_args))
