@@ -98,9 +98,11 @@ def train_stacks(runs, device, stack):
     for _, _, config in runs:
         if run_state(config) != "finished":
             groups.setdefault((config["n_embd"], config["weight_decay"]), []).append(config)
+    failed = 0
     for configs in groups.values():
         for i in range(0, len(configs), stack):
-            train_stack(configs[i:i + stack], device)
+            failed += len(train_stack(configs[i:i + stack], device))  # runs that diverged
+    return failed
 
 
 # --- summary -----------------------------------------------------------------
@@ -199,7 +201,7 @@ def capacity_report(rows):
         accs = ", ".join(f"{100 * r['facts_acc_at_best']:.1f}%" for r in g)
         lines.append(f"- n{n_embd} ({n_params:,} params, wd {decay:g}): facts at best evaluation {accs}")
     smallest = min(memorized)[0] if memorized else None
-    lines += ["", f"Smallest size at which every seed memorizes all 50 facts: "
+    lines += ["", "Smallest size at which every seed memorizes all 50 facts: "
               + (f"**{smallest:,} parameters**." if smallest else "none in this sweep."), "",
               f"Information in the 50 facts: the country-to-capital mapping alone is log2(50!) = {mapping:.0f} bits; "
               f"spelling out the 50 answers at their letter entropy takes {strings:.0f} bits. At the 2 bits per parameter of "
@@ -214,13 +216,14 @@ def main():
     options = parse_args_or_exit(OPTIONS, allow_config_files=False)
     shard = parse_shard(options["shard"])
     runs, out = grid(options)
+    failed = 0
     if not options["summarize_only"]:
         mine = runs[shard[0]::shard[1]]
         device = pick_device(options["device"])
         if device.startswith("cuda"):
-            train_stacks(mine, device, options["stack"])
+            failed = train_stacks(mine, device, options["stack"])
         else:
-            train_all(mine, options["jobs"], options["threads"])
+            failed = sum(code != 0 for code in train_all(mine, options["jobs"], options["threads"]))
     rows = [row for row in (summarize_run(config) for _, _, config in runs) if row is not None]
     if not rows:
         print(f"no run of this sweep has results yet under {out}")
@@ -233,7 +236,7 @@ def main():
         (out / "capacity.md").write_text(capacity_report(rows))
         written.append("capacity.md")
     print(f"wrote {', '.join(str(out / w) for w in written)} from {len(rows)} of {len(runs)} runs")
-    sys.exit(0)
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":
