@@ -4,16 +4,18 @@ Speed of the training step and of one full evaluation, as nanoGPT's bench.py.
     python bench.py                                   # n14 arithmetic on the default device
     python bench.py config/train_facts_mini_56.py --device=cpu --iters=200
     python bench.py --stack=64 --device=cuda          # 64 stacked n14 models against one (stacked.py)
+    python bench.py --pool=2 --device=cpu             # a CPU sweep's throughput: 2 one-thread processes vs one
 
 Prints medians: ms per training iteration (measured over blocks of 10
 iterations, after warm-up) and seconds per full evaluation (loss + sampling).
 """
+import multiprocessing
 import statistics
 import time
 
 import torch
 
-from configurator import parse_args_or_exit
+from configurator import exit_with_error, parse_args_or_exit
 from evaluation import Sampling, autocast, evaluate, pick_device, split_loss
 from model import GPT, GPTConfig
 from tasks import is_prepared, load_codec, load_split, prepare, task_parts
@@ -36,8 +38,8 @@ def timed(fn, device, repeats):
     return times
 
 
-def main():
-    config = parse_args_or_exit({**DEFAULTS, "iters": 300, "eval_repeats": 10, "stack": 0})
+def build(config):
+    """The model, optimizer and a 10-iteration training block of one run, as train_with_eval.py."""
     device = pick_device(config["device"])
     if not is_prepared(config["dataset"]):
         prepare(config["dataset"])
@@ -61,6 +63,15 @@ def main():
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
 
+    return device, model, codec, data, ctx, train_block
+
+
+def main():
+    config = parse_args_or_exit({**DEFAULTS, "iters": 300, "eval_repeats": 10, "stack": 0, "pool": 0})
+    if config["pool"]:
+        return bench_pool(config)
+    device, model, codec, data, ctx, train_block = build(config)
+
     def full_evaluation():
         with ctx:
             split_loss(model, data, config["block_size"])  # train and val are one stream
@@ -78,6 +89,44 @@ def main():
           f"(min {min(step_ms):.2f}, max {max(step_ms):.2f}, {len(step_ms) * 10} iters)")
     print(f"eval:  median {statistics.median(eval_s) * 1000:.1f} ms per full evaluation "
           f"(min {min(eval_s) * 1000:.1f}, {len(eval_s)} runs)")
+
+
+def pool_worker(config, threads, start_together, results):
+    """One training process of a CPU sweep: median ms/iter with `threads` threads."""
+    torch.set_num_threads(threads)
+    device, _, _, _, _, train_block = build(config)
+    timed(train_block, device, 3)  # warm-up (and compilation)
+    start_together.wait()  # no process times its steps while another is still compiling
+    results.put(statistics.median(timed(train_block, device, config["iters"] // 10)) * 100)
+
+
+def step_ms_of_processes(config, n_processes, threads):
+    spawn = multiprocessing.get_context("spawn")
+    start_together, results = spawn.Barrier(n_processes), spawn.Queue()
+    workers = [spawn.Process(target=pool_worker, args=(config, threads, start_together, results))
+               for _ in range(n_processes)]
+    for w in workers:
+        w.start()
+    step_ms = [results.get() for _ in workers]
+    for w in workers:
+        w.join()
+    return step_ms
+
+
+def bench_pool(config):
+    """Model-iterations per second of a CPU sweep (sweep.py, run_configs.py): `pool` one-thread
+    processes training at once, against the same runs one after another with `pool` threads."""
+    n = config["pool"]
+    if pick_device(config["device"]) != "cpu":
+        exit_with_error(f"--pool={n} measures CPU processes; add --device=cpu")
+    (one_after_another,) = step_ms_of_processes(config, 1, n)
+    at_once = step_ms_of_processes(config, n, 1)
+    sequential, pooled = 1000 / one_after_another, sum(1000 / ms for ms in at_once)
+    print(f"{config['dataset']}, n_embd {config['n_embd']}, compile {config['compile']}")
+    print(f"one after another, 1 process x {n} threads: median {one_after_another:.2f} ms/iter "
+          f"= {sequential:.0f} model-iterations/s")
+    print(f"at once, {n} processes x 1 thread: median {statistics.median(at_once):.2f} ms/iter each "
+          f"= {pooled:.0f} model-iterations/s ({pooled / sequential:.2f}x)")
 
 
 def bench_stack(config, data, codec, device, ctx, single_block):

@@ -43,3 +43,12 @@ def test_bad_sweep_options(tmp_path):
                             ("--sizes=8,x", "comma-separated list of ints")]:
         result = run_cli("sweep.py", option, f"--out={tmp_path}")
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bench_pool_compares_processes_with_threads():
+    result = run_cli("bench.py", "--pool=2", "--iters=20", "--compile=False", "--device=cpu")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "1 process x 2 threads" in lines[-2] and "2 processes x 1 thread" in lines[-1]
+    rates = [float(line.split(" model-iterations/s")[0].split("= ")[-1]) for line in lines[-2:]]
+    assert all(rate > 0 for rate in rates)
