@@ -67,7 +67,9 @@ def cell(results, i, column):
 def tables_markdown(runs, suffix=""):
     lines = [f"# Tables 2-4{f' (runs *{suffix})' if suffix else ''}", "",
              "Each entry is the evaluation with the best combined accuracy over the run (ties: the earliest), "
-             "at iteration `best iter`; `(paper)` columns are Barron & White (2025), SPEC §5.", ""]
+             "at iteration `best iter`; `(paper)` columns are Barron & White (2025), SPEC §5."
+             + (" The paper reports numbers for its main runs only, so beside these runs they are a reference, "
+                "not the same experiment." if suffix else ""), ""]
     for task, (_, _, title, columns) in TASKS.items():
         header = ["model", "params", "params (paper)", "best iter"]
         header += [name for column in columns for name in (column, f"{column} (paper)")]
