@@ -10,6 +10,7 @@ Prints medians: ms per training iteration (measured over blocks of 10
 iterations, after warm-up) and seconds per full evaluation (loss + sampling).
 """
 import multiprocessing
+import queue
 import statistics
 import time
 
@@ -103,11 +104,18 @@ def pool_worker(config, threads, start_together, results):
 def step_ms_of_processes(config, n_processes, threads):
     spawn = multiprocessing.get_context("spawn")
     start_together, results = spawn.Barrier(n_processes), spawn.Queue()
-    workers = [spawn.Process(target=pool_worker, args=(config, threads, start_together, results))
+    workers = [spawn.Process(target=pool_worker, args=(config, threads, start_together, results), daemon=True)
                for _ in range(n_processes)]
     for w in workers:
         w.start()
-    step_ms = [results.get() for _ in workers]
+    step_ms = []
+    while len(step_ms) < n_processes:
+        try:
+            step_ms.append(results.get(timeout=5))
+        except queue.Empty:  # a worker that died would leave the others waiting at the barrier forever
+            crashed = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
+            if crashed:
+                exit_with_error(f"a benchmark process failed (exit code {crashed[0]}); run without --pool to see why")
     for w in workers:
         w.join()
     return step_ms
