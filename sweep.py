@@ -192,18 +192,28 @@ def facts_information_bits():
     return mapping, strings
 
 
-def capacity_report(rows):
+def capacity_report(rows, n_seeds):
+    """A size counts once all n_seeds runs of the grid have finished: a sweep still
+    under way reports what it has without claiming a threshold it has not measured."""
     groups = by_size(rows)
-    memorized = [k for k, g in groups.items() if all(r["facts_acc_at_best"] == 1.0 for r in g)]
+    complete = {k: g for k, g in groups.items() if len(g) == n_seeds and all(r["finished"] for r in g)}
+    memorized = [k for k, g in complete.items() if all(r["facts_acc_at_best"] == 1.0 for r in g)]
     mapping, strings = facts_information_bits()
     lines = ["# Knowledge capacity from the facts sweep", ""]
-    for (n_params, n_embd, decay), g in groups.items():
-        accs = ", ".join(f"{100 * r['facts_acc_at_best']:.1f}%" for r in g)
-        lines.append(f"- n{n_embd} ({n_params:,} params, wd {decay:g}): facts at best evaluation {accs}")
+    for key, g in groups.items():
+        n_params, n_embd, decay = key
+        accs = ", ".join(f"{100 * r['facts_acc_at_best']:.1f}%" + ("" if r["finished"] else " (unfinished)")
+                         for r in g)
+        pending = "" if key in complete else f" [{sum(r['finished'] for r in g)} of {n_seeds} seeds finished]"
+        lines.append(f"- n{n_embd} ({n_params:,} params, wd {decay:g}): facts at best evaluation {accs}{pending}")
     smallest = min(memorized)[0] if memorized else None
     lines += ["", "Smallest size at which every seed memorizes all 50 facts: "
-              + (f"**{smallest:,} parameters**." if smallest else "none in this sweep."), "",
-              f"Information in the 50 facts: the country-to-capital mapping alone is log2(50!) = {mapping:.0f} bits; "
+              + (f"**{smallest:,} parameters**." if smallest else "none among the finished sizes of this sweep.")]
+    if smallest:
+        larger_misses = [f"n{k[1]}" for k in complete if k[0] > smallest and k not in memorized]
+        if larger_misses:
+            lines[-1] += f" Not monotone: at larger {', '.join(larger_misses)} some seed falls short."
+    lines += ["", f"Information in the 50 facts: the country-to-capital mapping alone is log2(50!) = {mapping:.0f} bits; "
               f"spelling out the 50 answers at their letter entropy takes {strings:.0f} bits. At the 2 bits per parameter of "
               f"Allen-Zhu and Li (2024) these need {mapping / 2:.0f} to {strings / 2:.0f} parameters"]
     if smallest:
@@ -230,10 +240,15 @@ def main():
         return
     out.mkdir(parents=True, exist_ok=True)
     write_summary(rows, out / "summary.csv")
-    phase_figure(rows, f"{options['task']} sweep: {len(rows)} runs").savefig(out / "phase.png")
-    written = ["summary.csv", "phase.png"]
+    written = ["summary.csv"]
+    finished = [row for row in rows if row["finished"]]  # a partial run is not a result yet
+    if finished:
+        phase_figure(finished, f"{options['task']} sweep: {len(finished)} of {len(runs)} runs finished"
+                     ).savefig(out / "phase.png")
+        written.append("phase.png")
     if rows[0]["facts_acc_at_best"] != "":
-        (out / "capacity.md").write_text(capacity_report(rows))
+        n_seeds = len(parse_list("seeds", options["seeds"], int))
+        (out / "capacity.md").write_text(capacity_report(rows, n_seeds))
         written.append("capacity.md")
     print(f"wrote {', '.join(str(out / w) for w in written)} from {len(rows)} of {len(runs)} runs")
     sys.exit(1 if failed else 0)

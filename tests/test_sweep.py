@@ -52,3 +52,21 @@ def test_bench_pool_compares_processes_with_threads():
     assert "1 process x 2 threads" in lines[-2] and "2 processes x 1 thread" in lines[-1]
     rates = [float(line.split(" model-iterations/s")[0].split("= ")[-1]) for line in lines[-2:]]
     assert all(rate > 0 for rate in rates)
+
+
+def test_capacity_threshold_counts_only_sizes_whose_seeds_all_finished():
+    from sweep import capacity_report
+
+    def run(n_embd, n_params, acc, finished=True):
+        return {"n_embd": n_embd, "n_params": n_params, "weight_decay": 0.0, "facts_acc_at_best": acc,
+                "finished": finished}
+
+    rows = [run(12, 1000, 1.0), run(12, 1000, 1.0, finished=False),   # all 100% but one seed unfinished
+            run(16, 2000, 1.0), run(16, 2000, 0.98),                   # one seed short of 50/50
+            run(20, 3000, 1.0), run(20, 3000, 1.0),
+            run(24, 4000, 1.0), run(24, 4000, 0.9)]
+    report = capacity_report(rows, n_seeds=2)
+    assert "**3,000 parameters**" in report
+    assert "[1 of 2 seeds finished]" in report and "Not monotone: at larger n24" in report
+    assert f"{214 / 3000:.3f} to" in report
+    assert "none among the finished sizes" in capacity_report(rows[:4], n_seeds=2)
