@@ -13,8 +13,9 @@ Each run is an ordinary run folder <out>/<task>_n<size>_s<seed>[_wd<wd>] with
 results.csv and run.json; finished runs are skipped, partial ones resume. On
 CPU the runs go through a process pool (--jobs processes, --threads each); on
 CUDA, runs of one shape are trained together as one stacked model (stacked.py).
-Afterwards the sweep folder gets summary.csv and phase.png (and, for facts,
-capacity.md), computed from every run folder of the grid that exists.
+Afterwards the sweep folder gets summary.csv, phase.png, sizes.md (the seeds
+of each size, counted) and, for facts, capacity.md, computed from every run
+folder of the grid that exists; the figure and the counts use finished runs only.
 """
 import csv
 import math
@@ -179,6 +180,37 @@ def phase_figure(rows, title):
     return fig
 
 
+def sizes_table(rows, n_seeds):
+    """One markdown row per size, over its finished seeds: how many seeds get the
+    held-out four all right (ever, at the best evaluation, at the end) and how
+    well the training task is learned."""
+    has_math = any(row["heldout_at_best"] != "" for row in rows)
+    has_facts = any(row["facts_acc_at_best"] != "" for row in rows)
+    header = ["model", "params", "wd", "seeds finished"]
+    if has_math:
+        header += ["(5,7) 40/40 at some evaluation", "40/40 at best", "40/40 at end", "first 40/40 (median iter)"]
+    if has_facts:
+        header += ["50/50 facts at best", "facts at best: mean (min-max)"]
+    header += ["best combined accuracy (min-max)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for (n_params, n_embd, decay), group in by_size(rows).items():
+        done = [r for r in group if r["finished"]]
+        cells = [f"n{n_embd}", f"{n_params:,}", f"{decay:g}", f"{len(done)} of {n_seeds}"]
+        count = lambda test: f"{sum(map(test, done))}/{len(done)}"  # noqa: E731
+        if has_math:
+            firsts = [r["first_iter_heldout_all_right"] for r in done if r["first_iter_heldout_all_right"] != ""]
+            cells += [count(lambda r: r["first_iter_heldout_all_right"] != ""), count(lambda r: r["heldout_at_best"] == 40),
+                      count(lambda r: r["final_heldout"] == 40), f"{np.median(firsts):,.0f}" if firsts else "–"]
+        if has_facts:
+            facts = [100 * r["facts_acc_at_best"] for r in done] or [math.nan]
+            cells += [count(lambda r: r["facts_acc_at_best"] == 1.0),
+                      f"{np.mean(facts):.1f}% ({min(facts):.1f}-{max(facts):.1f})"]
+        combined = [100 * r["best_combined_acc"] for r in done] or [math.nan]
+        cells += [f"{min(combined):.1f}-{max(combined):.1f}%"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def facts_information_bits():
     """Two measures of what memorizing the 50 facts takes, in bits. A lower bound:
     the mapping alone, which of 50 known capitals goes with which country, log2(50!).
@@ -246,8 +278,10 @@ def main():
         phase_figure(finished, f"{options['task']} sweep: {len(finished)} of {len(runs)} runs finished"
                      ).savefig(out / "phase.png")
         written.append("phase.png")
+    n_seeds = len(parse_list("seeds", options["seeds"], int))
+    (out / "sizes.md").write_text(sizes_table(rows, n_seeds))
+    written.append("sizes.md")
     if rows[0]["facts_acc_at_best"] != "":
-        n_seeds = len(parse_list("seeds", options["seeds"], int))
         (out / "capacity.md").write_text(capacity_report(rows, n_seeds))
         written.append("capacity.md")
     print(f"wrote {', '.join(str(out / w) for w in written)} from {len(rows)} of {len(runs)} runs")

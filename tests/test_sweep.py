@@ -26,6 +26,7 @@ def test_math_sweep_trains_skips_and_summarizes(tmp_path):
     assert all(r["finished"] == "True" and r["final_heldout"] != "" and r["facts_acc_at_best"] == "" for r in rows)
     assert (out / "phase.png").stat().st_size > 10_000
     assert not (out / "capacity.md").exists()
+    assert "| n14 | 1,456 | 0 | 2 of 2 |" in (out / "sizes.md").read_text()
 
 
 def test_facts_sweep_reports_capacity(tmp_path):
@@ -70,3 +71,17 @@ def test_capacity_threshold_counts_only_sizes_whose_seeds_all_finished():
     assert "[1 of 2 seeds finished]" in report and "Not monotone: at larger n24" in report
     assert f"{214 / 3000:.3f} to" in report
     assert "none among the finished sizes" in capacity_report(rows[:4], n_seeds=2)
+
+
+def test_sizes_table_counts_finished_seeds():
+    from sweep import sizes_table
+
+    def run(seed, first, at_best, final, finished=True):
+        return {"n_embd": 14, "n_params": 1456, "weight_decay": 0.0, "seed": seed, "finished": finished,
+                "first_iter_heldout_all_right": first, "heldout_at_best": at_best, "final_heldout": final,
+                "facts_acc_at_best": "", "best_combined_acc": 0.99}
+
+    rows = [run(1, 3000, 40, 40), run(2, 5000, 40, 30), run(3, "", 30, 20), run(4, 1000, 40, 40, finished=False)]
+    table = sizes_table(rows, n_seeds=4).splitlines()
+    assert len(table) == 3 and "facts" not in table[0]
+    assert table[2] == "| n14 | 1,456 | 0 | 3 of 4 | 2/3 | 2/3 | 1/3 | 4,000 | 99.0-99.0% |"
