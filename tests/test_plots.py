@@ -153,3 +153,19 @@ def test_a_broken_results_csv_is_a_one_line_error(tmp_path, capsys):
     result = run_cli("plot_all_models.py", f"--root={tmp_path}", f"--out={tmp_path}")  # a real process
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_tables_embedded_in_readme_match_their_files():
+    """README blocks between <!-- path --> and <!-- end of path --> are copies of committed
+    files, less their top-level title (headings may sit at another level)."""
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    blocks = re.findall(r"<!-- (results/\S+) -->\n(.*?)<!-- end of \1 -->", readme, flags=re.S)
+    assert len(blocks) >= 3
+    for path, text in blocks:
+        def content(markdown):
+            return re.sub(r"^#+ ", "", markdown, flags=re.M).strip()
+        body = re.sub(r"\A# .*\n\n?", "", (root / path).read_text())
+        assert content(body) == content(text), f"README's copy of {path} is stale"
