@@ -202,11 +202,11 @@ def sizes_table(rows, n_seeds):
             cells += [count(lambda r: r["first_iter_heldout_all_right"] != ""), count(lambda r: r["heldout_at_best"] == 40),
                       count(lambda r: r["final_heldout"] == 40), f"{np.median(firsts):,.0f}" if firsts else "–"]
         if has_facts:
-            facts = [100 * r["facts_acc_at_best"] for r in done] or [math.nan]
+            facts = [100 * r["facts_acc_at_best"] for r in done]
             cells += [count(lambda r: r["facts_acc_at_best"] == 1.0),
-                      f"{np.mean(facts):.1f}% ({min(facts):.1f}-{max(facts):.1f})"]
-        combined = [100 * r["best_combined_acc"] for r in done] or [math.nan]
-        cells += [f"{min(combined):.1f}-{max(combined):.1f}%"]
+                      f"{np.mean(facts):.1f}% ({min(facts):.1f}-{max(facts):.1f})" if done else "–"]
+        combined = [100 * r["best_combined_acc"] for r in done]
+        cells += [f"{min(combined):.1f}-{max(combined):.1f}%" if done else "–"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
