@@ -49,7 +49,7 @@ OPTIONS = dict(
     summarize_only=False,
 )
 SUMMARY_COLUMNS = ["task", "n_embd", "n_params", "seed", "weight_decay", "finished", "best_iter",
-                   "best_combined_acc", "heldout_at_best", "first_iter_heldout_all_right", "final_heldout",
+                   "best_combined_acc", "heldout_total", "heldout_at_best", "first_iter_heldout_all_right", "final_heldout",
                    "facts_acc_at_best"]
 PAPER_SIZES = (14, 28, 56)
 
@@ -123,7 +123,7 @@ def summarize_run(config):
             "n_params": info.get("n_params", ""), "weight_decay": config["weight_decay"],
             "finished": bool(info.get("finished")), "best_iter": value("iter", i),
             "best_combined_acc": "" if i is None else round(float(r["combined_acc"][i]), 4),
-            "heldout_at_best": value("heldout_correct", i),
+            "heldout_total": value("heldout_total", -1), "heldout_at_best": value("heldout_correct", i),
             "first_iter_heldout_all_right": int(r["iter"][all_right[0]]) if len(all_right) else "",
             "final_heldout": value("heldout_correct", -1), "facts_acc_at_best": value("facts_acc", i)}
 
@@ -155,7 +155,7 @@ def phase_figure(rows, title):
         tag = "" if len({row["weight_decay"] for row in rows}) == 1 else f" (wd {decay:g})"
         if any(row["heldout_at_best"] != "" for row in rows):
             ever = [np.mean([r["first_iter_heldout_all_right"] != "" for r in g]) for g in groups.values()]
-            final = [np.mean([r["final_heldout"] == 40 for r in g]) for g in groups.values()]
+            final = [np.mean([r["final_heldout"] == r["heldout_total"] for r in g]) for g in groups.values()]
             ax.plot(params, 100 * np.array(ever), "o-", color="tab:red", label="(5,7) 40/40 at some evaluation" + tag)
             ax.plot(params, 100 * np.array(final), "s--", color="tab:purple", label="(5,7) 40/40 at the end" + tag)
         if any(row["facts_acc_at_best"] != "" for row in rows):
@@ -196,11 +196,13 @@ def sizes_table(rows, n_seeds):
     for (n_params, n_embd, decay), group in by_size(rows).items():
         done = [r for r in group if r["finished"]]
         cells = [f"n{n_embd}", f"{n_params:,}", f"{decay:g}", f"{len(done)} of {n_seeds}"]
-        count = lambda test: f"{sum(map(test, done))}/{len(done)}"  # noqa: E731
+
+        def count(test):
+            return f"{sum(map(test, done))}/{len(done)}"
         if has_math:
             firsts = [r["first_iter_heldout_all_right"] for r in done if r["first_iter_heldout_all_right"] != ""]
-            cells += [count(lambda r: r["first_iter_heldout_all_right"] != ""), count(lambda r: r["heldout_at_best"] == 40),
-                      count(lambda r: r["final_heldout"] == 40), f"{np.median(firsts):,.0f}" if firsts else "–"]
+            cells += [count(lambda r: r["first_iter_heldout_all_right"] != ""), count(lambda r: r["heldout_at_best"] == r["heldout_total"]),
+                      count(lambda r: r["final_heldout"] == r["heldout_total"]), f"{np.median(firsts):,.0f}" if firsts else "–"]
         if has_facts:
             facts = [100 * r["facts_acc_at_best"] for r in done]
             cells += [count(lambda r: r["facts_acc_at_best"] == 1.0),

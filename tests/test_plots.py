@@ -164,8 +164,9 @@ def test_tables_embedded_in_readme_match_their_files():
     readme = (root / "README.md").read_text()
     blocks = re.findall(r"<!-- (results/\S+) -->\n(.*?)<!-- end of \1 -->", readme, flags=re.S)
     assert len(blocks) >= 3
+
+    def content(markdown):
+        return re.sub(r"^#+ ", "", markdown, flags=re.M).strip()
     for path, text in blocks:
-        def content(markdown):
-            return re.sub(r"^#+ ", "", markdown, flags=re.M).strip()
         body = re.sub(r"\A# .*\n\n?", "", (root / path).read_text())
         assert content(body) == content(text), f"README's copy of {path} is stale"

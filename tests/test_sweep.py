@@ -78,7 +78,7 @@ def test_sizes_table_counts_finished_seeds():
 
     def run(seed, first, at_best, final, finished=True):
         return {"n_embd": 14, "n_params": 1456, "weight_decay": 0.0, "seed": seed, "finished": finished,
-                "first_iter_heldout_all_right": first, "heldout_at_best": at_best, "final_heldout": final,
+                "first_iter_heldout_all_right": first, "heldout_total": 40, "heldout_at_best": at_best, "final_heldout": final,
                 "facts_acc_at_best": "", "best_combined_acc": 0.99}
 
     rows = [run(1, 3000, 40, 40), run(2, 5000, 40, 30), run(3, "", 30, 20), run(4, 1000, 40, 40, finished=False)]
