@@ -163,6 +163,8 @@ def phase_figure(rows, title):
             ax.plot(params, [np.mean(f) for f in facts], "o-", color="tab:green", label="facts accuracy (mean)" + tag)
             ax.fill_between(params, [min(f) for f in facts], [max(f) for f in facts], color="tab:green", alpha=0.2,
                             label="facts accuracy (min-max over seeds)" + tag)
+            every_fact = [100 * np.mean([v == 100 for v in f]) for f in facts]
+            ax.plot(params, every_fact, "^:", color="tab:olive", label="% of seeds with 50/50 facts" + tag)
     vocab = {"as_math": 17, "facts_char": 51, "both_math_and_facts": 66}[rows[0]["task"]]
     for size in PAPER_SIZES:
         n = GPT(GPTConfig(block_size=1, vocab_size=vocab, n_layer=1, n_head=1, n_embd=size, bias=False,
@@ -172,7 +174,7 @@ def phase_figure(rows, title):
     ax.set_xscale("log")
     ax.set_ylim(-3, 108)
     ax.set_xlabel("parameters (log scale)")
-    ax.set_ylabel("% of seeds / accuracy %")
+    ax.set_ylabel("% of seeds, or accuracy %")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center right")
