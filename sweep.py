@@ -135,6 +135,10 @@ def write_summary(rows, path):
         writer.writerows(rows)
 
 
+def memorized_all_facts(row):
+    return row["facts_acc_at_best"] == 1.0
+
+
 def by_size(rows):
     """{(n_params, n_embd, weight_decay): [rows of its seeds]}, sorted by size."""
     groups = {}
@@ -163,7 +167,7 @@ def phase_figure(rows, title):
             ax.plot(params, [np.mean(f) for f in facts], "o-", color="tab:green", label="facts accuracy (mean)" + tag)
             ax.fill_between(params, [min(f) for f in facts], [max(f) for f in facts], color="tab:green", alpha=0.2,
                             label="facts accuracy (min-max over seeds)" + tag)
-            every_fact = [100 * np.mean([v == 100 for v in f]) for f in facts]
+            every_fact = [100 * np.mean([memorized_all_facts(r) for r in g]) for g in groups.values()]
             ax.plot(params, every_fact, "^:", color="tab:olive", label="% of seeds with 50/50 facts" + tag)
     vocab = {"as_math": 17, "facts_char": 51, "both_math_and_facts": 66}[rows[0]["task"]]
     for size in PAPER_SIZES:
@@ -207,7 +211,7 @@ def sizes_table(rows, n_seeds):
                       count(lambda r: r["final_heldout"] == r["heldout_total"]), f"{np.median(firsts):,.0f}" if firsts else "–"]
         if has_facts:
             facts = [100 * r["facts_acc_at_best"] for r in done]
-            cells += [count(lambda r: r["facts_acc_at_best"] == 1.0),
+            cells += [count(memorized_all_facts),
                       f"{np.mean(facts):.1f}% ({min(facts):.1f}-{max(facts):.1f})" if done else "–"]
         combined = [100 * r["best_combined_acc"] for r in done]
         cells += [f"{min(combined):.1f}-{max(combined):.1f}%" if done else "–"]
@@ -233,7 +237,7 @@ def capacity_report(rows, n_seeds):
     under way reports what it has without claiming a threshold it has not measured."""
     groups = by_size(rows)
     complete = {k: g for k, g in groups.items() if len(g) == n_seeds and all(r["finished"] for r in g)}
-    memorized = [k for k, g in complete.items() if all(r["facts_acc_at_best"] == 1.0 for r in g)]
+    memorized = [k for k, g in complete.items() if all(map(memorized_all_facts, g))]
     mapping, strings = facts_information_bits()
     lines = ["# Knowledge capacity from the facts sweep", ""]
     for key, g in groups.items():
