@@ -4,8 +4,8 @@ Everything that defines what a model is trained on and asked about lives here,
 so data preparation, training and every evaluation CLI agree by construction.
 """
 import os
+import hashlib
 import pickle
-import random
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,6 @@ DIGITS = range(10)
 OPERATIONS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b}
 HELD_OUT = {(5, "+", 7), (7, "+", 5), (5, "-", 7), (7, "-", 5)}  # never trained on
 MATH_LINE_WIDTH = 8  # `<9+9=18>` is the longest line; shorter ones are space-padded
-MATH_SHUFFLE_SEED = 1337
 MATH_ANSWER_TOKENS = 4
 
 
@@ -31,11 +30,30 @@ def math_prompt(a, op, b):
     return f"<{a}{op}{b}="
 
 
+# The order of the 196 training lines in the paper authors' own data file
+# (their data/as_math/train.txt): a fact of the study, not something a seed
+# regenerates. With it the arithmetic and joint texts are byte-identical to
+# theirs (sha256 in TEXT_SHA256).
+PAPER_MATH_ORDER = """
+1-4 7-7 9-1 2+5 7+2 1-3 6+2 7+7 9+9 0+4 3+1 8+3 2-7 3-9 4-9 9-8 4-3 0-7 7-2
+4+7 7+9 5+5 9+2 3-0 2-3 7+4 7+3 3-5 7+8 8+2 5+0 4+3 3+2 9+5 9+3 2-0 9-4 8-6
+8-3 2+7 8-1 1+1 9+6 0-5 7-0 1+0 8-4 3-6 1+6 6+9 3+5 2-2 3+4 6-8 9+1 6+8 2-1
+8-2 7+1 5-1 2-5 8-7 4+4 6+0 1+7 8+4 7-9 2+3 4-0 9-6 0-4 4+1 1-0 6-4 3+6 1-7
+0+2 4+6 3-4 0+8 0+9 8+8 4+8 5+2 3-7 7-1 4+9 4-1 1-1 1-9 6-6 0-3 3-3 9-0 9-2
+9-9 9-3 0+7 5+4 8+7 3+7 6+1 1-5 0+0 6-3 3-8 0-1 2-8 2+8 5-0 1+5 2+4 8+1 2+1
+9-7 7+6 6-7 9-5 1+3 4+2 4-5 9+0 4-4 5+9 6+3 4-8 2+6 5-3 4-2 6+5 8-0 0+6 6-0
+7-3 4-7 6+4 8-5 6-1 5-2 1+8 5+1 1-6 5+3 3+9 5+6 0+5 2-4 1-8 8-9 2-9 6-2 2+0
+0-9 2+9 5-6 6+7 4+0 0-8 5-4 7+0 5-9 5-8 0-2 0-6 8-8 7-4 5-5 3+0 8+9 6-5 0+3
+7-6 1-2 0+1 4-6 3+3 1+2 8+6 6-9 3-1 3-2 6+6 1+9 1+4 8+5 7-8 0-0 9+4 9+8 5+8
+9+7 4+5 2+2 2-6 8+0 3+8
+""".split()
+
+
 def math_lines():
-    lines = [f"{math_prompt(a, op, b)}{OPERATIONS[op](a, b)}>".ljust(MATH_LINE_WIDTH)
-             for a, op, b in math_expressions() if (a, op, b) not in HELD_OUT]
-    random.Random(MATH_SHUFFLE_SEED).shuffle(lines)
-    return [line + "\n" for line in lines]
+    """The 196 training lines `<a+b=c>`, space-padded, in the paper's order."""
+    training = [(int(e[0]), e[1], int(e[2])) for e in PAPER_MATH_ORDER]
+    return [f"{math_prompt(a, op, b)}{OPERATIONS[op](a, b)}>".ljust(MATH_LINE_WIDTH) + "\n"
+            for a, op, b in training]
 
 
 # --- capital cities -----------------------------------------------------------
@@ -85,9 +103,21 @@ def task_parts(dataset):
     return TASKS[dataset][0]
 
 
+# sha256 of each task's text: the paper authors' files, byte for byte
+TEXT_SHA256 = {
+    "as_math": "027df0cd21c838283f9d990a5984975bb968edd4f794170f2197a9dc60a3b926",
+    "facts_char": "c4df90002ce251a6e3a6c4ecddbdf4df5368b15d738892687e58df42fac3feb7",
+    "both_math_and_facts": "078ebbe290ef4e78ee33da82b58ec8c1b2504d30f9b47597aa2cb873dcb12fb1",
+}
+
+
 def task_text(dataset):
     task_parts(dataset)  # validates the name
     return "".join(TASKS[dataset][1]())
+
+
+def text_sha256(text):
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class CharCodec:

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from tasks import CAPITALS, HELD_OUT, load_codec, load_split, math_lines, prepare, task_text
+from tasks import (CAPITALS, HELD_OUT, TEXT_SHA256, load_codec, load_split, math_lines, prepare, task_text,
+                   text_sha256)
 
 
 def test_math_lines_are_the_196_training_expressions():
@@ -17,7 +18,7 @@ def test_math_lines_are_the_196_training_expressions():
     for line in lines:
         lhs, rhs = line.strip()[1:-1].split("=")
         assert eval(lhs) == int(rhs)  # the written answer is the true one
-    assert lines != sorted(lines)  # shuffled
+    assert lines[:3] == ["<1-4=-3>\n", "<7-7=0> \n", "<9-1=8> \n"]  # the paper's order
     assert "<9+9=18>\n" in lines and "<0-9=-9>\n" in lines and "<1+1=2> \n" in lines
 
 
@@ -42,6 +43,16 @@ def test_prepare_writes_bins_that_round_trip(tmp_path, dataset, vocab_size, leng
         assert ids.dtype == np.uint8 and len(ids) == length
         assert "".join(meta["itos"][i] for i in ids) == text
     assert load_codec(dataset, data_dir=tmp_path).decode(load_split(dataset, "train", tmp_path)) == text
+
+
+@pytest.mark.parametrize("dataset,sha256", [
+    ("as_math", "027df0cd21c838283f9d990a5984975bb968edd4f794170f2197a9dc60a3b926"),
+    ("facts_char", "c4df90002ce251a6e3a6c4ecddbdf4df5368b15d738892687e58df42fac3feb7"),
+    ("both_math_and_facts", "078ebbe290ef4e78ee33da82b58ec8c1b2504d30f9b47597aa2cb873dcb12fb1")])
+def test_texts_are_byte_identical_to_the_papers(dataset, sha256):
+    # the hashes of the paper authors' files, written out here so that a change to
+    # tasks.py and its TEXT_SHA256 together cannot pass
+    assert text_sha256(task_text(dataset)) == sha256 == TEXT_SHA256[dataset]
 
 
 def test_joint_task_is_math_then_facts():
