@@ -26,7 +26,7 @@ from tqdm import tqdm
 from configurator import exit_with_error, parse_args_or_exit
 from evaluation import RESULT_COLUMNS, Sampling, autocast, evaluate, pick_device, split_loss
 from model import GPT, GPTConfig
-from tasks import TASKS, is_prepared, load_codec, load_split, prepare, task_parts
+from tasks import TASKS, is_prepared, load_codec, load_split, prepare, task_parts, text_sha256
 
 # Defaults: the settings shared by every run of the study (SPEC §2-4) and the
 # n14 arithmetic model; config files hold only what differs.
@@ -209,6 +209,17 @@ def configure_torch(device):
     torch.backends.cudnn.allow_tf32 = True
 
 
+def device_name(device):
+    """The accelerator or processor a run used, for run.json."""
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(device)
+    try:  # Linux: the processor's marketing name
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def improved(row, best, key):
     """Strictly better than the best so far: ties keep the earliest evaluation."""
     return row[key] != "" and (best.get(key) is None or row[key] > best[key][key])
@@ -243,7 +254,8 @@ def evaluate_and_save(model, optimizer, model_args, config, data, codec, device,
     append_result(out_dir / "results.csv", row)
     atomic_save({**checkpoint, "best": best}, out_dir / "ckpt.pt")
     atomic_write_text(json.dumps({
-        "config": config, "n_params": model.get_num_params(), "device": device, "world_size": world_size,
+        "config": config, "n_params": model.get_num_params(), "device": device, "device_name": device_name(device),
+        "world_size": world_size, "train_text_sha256": text_sha256(codec.decode(data["train"].tolist())),
         "torch": torch.__version__, "python": platform.python_version(),
         "iter_num": iter_num, "wall_time_s": round(elapsed, 2), "finished": iter_num >= config["max_iters"],
         "best": best}, indent=1), out_dir / "run.json")

@@ -46,6 +46,8 @@ def test_short_run_learns_and_writes_its_files(run_300):
     assert run["n_params"] == 1456 and run["finished"] and run["iter_num"] == 300
     assert run["config"]["n_embd"] == 14 and run["torch"] == torch.__version__
     assert set(run["best"]) == {"math_acc", "combined_acc"}
+    assert run["train_text_sha256"] == "027df0cd21c838283f9d990a5984975bb968edd4f794170f2197a9dc60a3b926"
+    assert run["device"] == "cpu" and run["device_name"]
     for name in ("ckpt.pt", "ckpt_best_math.pt", "ckpt_best_combined.pt"):
         checkpoint = torch.load(run_300 / name, weights_only=False)
         assert {"model", "optimizer", "model_args", "iter_num", "config"} <= set(checkpoint)
