@@ -5,6 +5,7 @@ Speed of the training step and of one full evaluation, as nanoGPT's bench.py.
     python bench.py config/train_facts_mini_56.py --device=cpu --iters=200
     python bench.py --stack=64 --device=cuda          # 64 stacked n14 models against one (stacked.py)
     python bench.py --pool=2 --device=cpu             # a CPU sweep's throughput: 2 one-thread processes vs one
+    python bench.py config/train_facts_mlt.py --pool=3 --device=cuda   # 3 runs sharing one GPU vs one alone
 
 Prints medians: ms per training iteration (measured over blocks of 10
 iterations, after warm-up) and seconds per full evaluation (loss + sampling).
@@ -50,7 +51,7 @@ def build(config):
     model = GPT(GPTConfig(**model_args_from(config, codec.vocab_size))).to(device)
     optimizer = model.configure_optimizers(config["weight_decay"], 1e-3, (config["beta1"], config["beta2"]),
                                            device.split(":")[0])
-    step_model = torch.compile(model) if config["compile"] else model
+    step_model = torch.compile(model, mode=config["compile_mode"]) if config["compile"] else model
     ctx = autocast(device, config["dtype"])
     generator = torch.Generator(device=device).manual_seed(config["seed"])
 
@@ -122,18 +123,19 @@ def step_ms_of_processes(config, n_processes, threads):
 
 
 def bench_pool(config):
-    """Model-iterations per second of a CPU sweep (sweep.py, run_configs.py): `pool` one-thread
-    processes training at once, against the same runs one after another with `pool` threads."""
+    """Model-iterations per second of `pool` runs trained at once, one process each, against the
+    same runs one after another. CPU (sweep.py, run_configs.py): one-thread processes against one
+    process with `pool` threads. GPU: processes sharing the device against one process alone."""
     n = config["pool"]
-    if pick_device(config["device"]) != "cpu":
-        exit_with_error(f"--pool={n} measures CPU processes; add --device=cpu")
-    (one_after_another,) = step_ms_of_processes(config, 1, n)
+    on_cpu = pick_device(config["device"]) == "cpu"
+    (one_after_another,) = step_ms_of_processes(config, 1, n if on_cpu else 1)
     at_once = step_ms_of_processes(config, n, 1)
     sequential, pooled = 1000 / one_after_another, sum(1000 / ms for ms in at_once)
-    print(f"{config['dataset']}, n_embd {config['n_embd']}, compile {config['compile']}")
-    print(f"one after another, 1 process x {n} threads: median {one_after_another:.2f} ms/iter "
+    alone, each = (f"1 process x {n} threads", f"{n} processes x 1 thread") if on_cpu else ("1 process", f"{n} processes")
+    print(f"{pick_device(config['device'])}, {config['dataset']}, n_embd {config['n_embd']}, compile {config['compile']}")
+    print(f"one after another, {alone}: median {one_after_another:.2f} ms/iter "
           f"= {sequential:.0f} model-iterations/s")
-    print(f"at once, {n} processes x 1 thread: median {statistics.median(at_once):.2f} ms/iter each "
+    print(f"at once, {each}: median {statistics.median(at_once):.2f} ms/iter each "
           f"= {pooled:.0f} model-iterations/s ({pooled / sequential:.2f}x)")
 
 

@@ -195,7 +195,9 @@ class GPT(nn.Module):
             last = lengths - start - 1  # causal: padding to the right of `last` is never seen
             distinct, inverse = torch.unique(torch.cat([last[:, None], window], dim=1), dim=0, return_inverse=True)
             logits, _ = self(distinct[:, 1:], logits_at=distinct[:, 0])
-            logits = logits[inverse, -1, :]
+            # float32 before anything else: under bf16 autocast, logits closer than bf16's
+            # precision would tie, and at temperature 0.01 split samples that should agree
+            logits = logits[inverse, -1, :].float()
             if temperature == 0:
                 idx_next = logits.argmax(dim=-1)
             else:
@@ -203,7 +205,7 @@ class GPT(nn.Module):
                 if top_k is not None:
                     v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
                     logits[logits < v[:, [-1]]] = -float('Inf')
-                probs = F.softmax(logits.float(), dim=-1)
+                probs = F.softmax(logits, dim=-1)
                 idx_next = torch.multinomial(probs, num_samples=1, generator=generator)[:, 0]
             idx[rows, lengths] = idx_next
             lengths += 1

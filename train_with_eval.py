@@ -68,6 +68,7 @@ DEFAULTS = dict(
     device="auto",       # auto: cuda, then mps, then cpu
     dtype="auto",        # auto: bfloat16 autocast on CUDA, float32 elsewhere
     compile=True,        # torch.compile the training step (CUDA and CPU; pays off within ~3k iterations)
+    compile_mode="default",  # torch.compile's mode; reduce-overhead: CUDA graphs
     backend="auto",      # DDP backend; auto: nccl on CUDA, gloo on CPU
     seed=1337,
 )
@@ -81,7 +82,8 @@ class TrainingDiverged(RuntimeError):
 
 def validate(config):
     allowed = {"init_from": ("scratch", "resume"), "dataset": tuple(TASKS),
-               "dtype": ("auto", "float32", "bfloat16", "float16")}
+               "dtype": ("auto", "float32", "bfloat16", "float16"),
+               "compile_mode": ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")}
     for key, values in allowed.items():
         if config[key] not in values:
             exit_with_error(f"{key}={config[key]!r} is not allowed; choose one of {', '.join(values)}")
@@ -301,7 +303,7 @@ def train(config):
             truncate_results(results_path, iter_num)
     raw_model = model
     if config["compile"] and device.split(":")[0] in ("cuda", "cpu"):
-        model = torch.compile(model)
+        model = torch.compile(model, mode=config["compile_mode"])
     if ddp:
         from torch.nn.parallel import DistributedDataParallel as DDP
         model = DDP(model, device_ids=[int(device.split(":")[1])] if device.startswith("cuda") else None)
