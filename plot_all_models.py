@@ -12,7 +12,7 @@ empty "not run" panel and a dash in the tables.
 from pathlib import Path
 
 from configurator import exit_with_error, parse_args_or_exit
-from plot_results import DASH, TASK_TITLES, best_row, format_params, load_run, make_figure, model_label
+from plot_results import DASH, MAX_ITERS, TASK_TITLES, best_row, format_params, load_run, make_figure, model_label
 
 DEFAULTS = dict(
     root="out",      # the folder holding the run folders ({math,facts,both}_{mini_14,mini_28,mini_56,mlt}{suffix})
@@ -74,7 +74,7 @@ def tables_markdown(runs, suffix=""):
         header = ["model", "params", "params (paper)", "best iter"]
         header += [name for column in columns for name in (column, f"{column} (paper)")]
         lines += [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        unfinished = False
+        unfinished = []
         for model in MODELS:
             label, run = model_label(model), runs[task, model]
             paper = PAPER[task][label]
@@ -84,13 +84,15 @@ def tables_markdown(runs, suffix=""):
             else:
                 # a run still training is marked: its best may yet change
                 mark = "*" if run["info"].get("finished") is False else ""
-                unfinished |= bool(mark)
+                if mark:
+                    max_iters = run["info"].get("config", {}).get("max_iters", MAX_ITERS)
+                    unfinished.append(f"{label} to iteration {run['results']['iter'][-1]:,.0f} of {max_iters:,}")
                 ours = [format_params(run["info"].get("n_params")), f"{run['results']['iter'][i]:.0f}{mark}"]
                 ours += [cell(run["results"], i, column) for column in columns]
             row = [label, ours[0], paper[0], ours[1]] + [v for pair in zip(ours[2:], paper[1:]) for v in pair]
             lines.append("| " + " | ".join(row) + " |")
         if unfinished:
-            lines += ["", "\\* run not finished: the best of its evaluations so far."]
+            lines += ["", f"\\* run not finished ({'; '.join(unfinished)}): the best of its evaluations so far."]
         lines.append("")
     return "\n".join(lines)
 

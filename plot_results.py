@@ -113,7 +113,11 @@ def model_label(name):
 
 
 def panel_title(label, run):
-    return label if run is None else f"{label} ({format_params(run['info'].get('n_params'))} params)"
+    if run is None:
+        return label
+    # a run stopped early says so, beside curves that end short of the axis
+    stopped = "" if run["info"].get("finished") is not False else f", stopped at {run['results']['iter'][-1] / 1000:g}k"
+    return f"{label} ({format_params(run['info'].get('n_params'))} params{stopped})"
 
 
 # --- drawing ------------------------------------------------------------------

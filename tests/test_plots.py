@@ -87,7 +87,7 @@ def test_each_grid_has_four_titled_panels_and_one_legend(root):
     runs = plot_all_models.load_runs(root, "")
     fig = plot_all_models.grid_figure(runs, "math")
     panels = [ax for ax in fig.axes if ax.get_title()]  # the twin loss axes carry no title
-    assert [ax.get_title() for ax in panels] == ["n14 (1.46k params)", "n28", "n56", "MLT (10.63M params)"]
+    assert [ax.get_title() for ax in panels] == ["n14 (1.46k params)", "n28", "n56", "MLT (10.63M params, stopped at 0.25k)"]
     assert [ax.get_subplotspec().get_geometry()[:2] for ax in panels] == [(2, 2)] * 4
     assert [t.get_text() for t in panels[1].texts] == ["not run"]
     assert len(fig.legends) == 1
@@ -107,6 +107,7 @@ def test_tables_hold_the_best_combined_rows(written):
     assert (n14["addition (paper)"], n14["(5,7) (paper)"]) == ("100.0%", "40/40")
     mlt = tables["Table 2", "MLT"]  # an unfinished run is marked
     assert (mlt["params"], mlt["best iter"], mlt["subtraction"], mlt["(5,7)"]) == ("10.63M", "250*", "98.0%", "0/40")
+    assert "\\* run not finished (MLT to iteration 250 of 1,000)" in (written / "tables.md").read_text(encoding="utf-8")
     assert set(tables["Table 2", "n28"].values()) - {"n28", "5.26k", "98%", "0/40"} == {"–"}
     facts = tables["Table 3", "n28"]
     assert (facts["params"], facts["best iter"], facts["facts"], facts["facts (paper)"]) == \
