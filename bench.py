@@ -13,15 +13,19 @@ iterations, after warm-up) and seconds per full evaluation (loss + sampling).
 import multiprocessing
 import queue
 import statistics
+import sys
 import time
 
 import torch
 
-from configurator import exit_with_error, parse_args_or_exit
+from configurator import exit_with_error, parse_args
 from evaluation import Sampling, autocast, evaluate, pick_device, split_loss
 from model import GPT, GPTConfig
-from tasks import is_prepared, load_codec, load_split, prepare, task_parts
-from train_with_eval import DEFAULTS, get_batch, model_args_from
+from tasks import get_task
+from train_with_eval import (DEFAULTS, configure_torch, get_batch, get_lr, load_data, model_args_from, resolve,
+                             train_step, validate)
+
+OPTIONS = {"iters": 300, "eval_repeats": 10, "stack": 0, "pool": 0}
 
 
 def sync(device):
@@ -41,16 +45,16 @@ def timed(fn, device, repeats):
 
 
 def build(config):
-    """The model, optimizer and a 10-iteration training block of one run, as train_with_eval.py."""
+    """The model, optimizer and a 10-iteration training block of one run, set up as
+    train_with_eval.train sets it up and stepped by its train_step (at the learning
+    rate of the middle of the run's schedule)."""
     device = pick_device(config["device"])
-    if not is_prepared(config["dataset"]):
-        prepare(config["dataset"])
-    codec = load_codec(config["dataset"])
-    data = torch.from_numpy(load_split(config["dataset"], "train").astype("int64")).to(device)
+    configure_torch(device, config["threads"])
+    data, codec = load_data(config["dataset"], device)
     torch.manual_seed(config["seed"])
     model = GPT(GPTConfig(**model_args_from(config, codec.vocab_size))).to(device)
-    optimizer = model.configure_optimizers(config["weight_decay"], 1e-3, (config["beta1"], config["beta2"]),
-                                           device.split(":")[0])
+    optimizer = model.configure_optimizers(config["weight_decay"], get_lr(config["max_iters"] // 2, config),
+                                           (config["beta1"], config["beta2"]), device.split(":")[0])
     step_model = torch.compile(model, mode=config["compile_mode"]) if config["compile"] else model
     ctx = autocast(device, config["dtype"])
     generator = torch.Generator(device=device).manual_seed(config["seed"])
@@ -58,26 +62,27 @@ def build(config):
     def train_block(n=10):
         for _ in range(n):
             X, Y = get_batch(data, config["block_size"], config["batch_size"], generator)
-            with ctx:
-                _, loss = step_model(X, Y)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config["grad_clip"])
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            train_step(lambda x, y: step_model(x, y)[1], model.parameters(), optimizer, X, Y, ctx, config["grad_clip"])
 
     return device, model, codec, data, ctx, train_block
 
 
-def main():
-    config = parse_args_or_exit({**DEFAULTS, "iters": 300, "eval_repeats": 10, "stack": 0, "pool": 0})
-    if config["pool"]:
-        return bench_pool(config)
-    device, model, codec, data, ctx, train_block = build(config)
+def main(argv=None):
+    try:
+        config = parse_args({**DEFAULTS, **OPTIONS}, sys.argv[1:] if argv is None else argv)
+        bench_config = resolve({k: v for k, v in config.items() if k not in OPTIONS})
+        validate(bench_config)
+        config.update(bench_config)
+        if config["pool"]:
+            return bench_pool(config)
+        device, model, codec, data, ctx, train_block = build(config)
+    except ValueError as e:
+        exit_with_error(e)
 
     def full_evaluation():
         with ctx:
-            split_loss(model, data, config["block_size"])  # train and val are one stream
-            evaluate(model, codec, task_parts(config["dataset"]), Sampling(), seed=0)
+            split_loss(model, data, config["block_size"])
+            evaluate(model, codec, get_task(config["dataset"]).parts, Sampling(), seed=0)
 
     if config["stack"]:
         return bench_stack(config, data, codec, device, ctx, train_block)
@@ -141,16 +146,15 @@ def bench_pool(config):
 
 def bench_stack(config, data, codec, device, ctx, single_block):
     """ms per iteration of K stacked models (stacked.py) against one plain model, same run."""
-    from stacked import build_stack, train_step
+    from stacked import build_stack, stack_step
     configs = [{**config, "seed": seed, "out_dir": f"stack_{seed}"} for seed in range(config["stack"])]
     _, params, _, stacked_optimizer, stacked_loss = build_stack(
         configs, model_args_from(config, codec.vocab_size), device)
     gens = [torch.Generator(device=device).manual_seed(seed) for seed in range(config["stack"])]
-    splits = {"train": data}
 
     def stack_block(n=10):
         for _ in range(n):
-            train_step(params, stacked_loss, stacked_optimizer, splits, gens, config, ctx)
+            stack_step(params, stacked_loss, stacked_optimizer, data, gens, config, ctx)
 
     for block in (single_block, stack_block):
         timed(block, device, 3)  # warm-up

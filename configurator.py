@@ -2,7 +2,7 @@
 nanoGPT-style configuration: `python script.py [config/file.py ...] [--key=value ...]`.
 
 A config file is plain Python whose top-level assignments override the script's
-defaults; `--key=value` overrides both. Unlike nanoGPT's exec-into-globals, the
+defaults; `--key=value` (or `--key value`) overrides both. Unlike nanoGPT's exec-into-globals, the
 result is returned as a dict, and every mistake is a one-line error
 (`ConfigError`) that the CLIs print and exit with code 2, without a traceback.
 """
@@ -51,7 +51,7 @@ def coerce(key, raw, default):
 
 def check_type(key, value, default, shown=None):
     shown = shown or f"{key} = {value!r}"
-    if default is None or value is None:
+    if default is None:  # a key whose default is None takes any value; the script checks it
         return value
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -79,25 +79,40 @@ def load_config_file(path, defaults):
     return overrides
 
 
-def parse_args(defaults, argv, allow_config_files=True):
-    """Apply config files and --key=value overrides, in order, to a copy of defaults."""
-    config = dict(defaults)
-    for arg in argv:
+BOOL_WORDS = ("True", "true", "1", "False", "false", "0")
+
+
+def parse_overrides(defaults, argv, allow_config_files=True):
+    """The values config files and --key=value (or --key value) options set, in order,
+    as a dict of only those keys; a bare --flag switches a bool on."""
+    overrides = {}
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
         if not arg.startswith("--"):
             if not allow_config_files:
-                raise ConfigError(f"unexpected argument {arg!r}; options are --key=value")
-            config.update(load_config_file(arg, defaults))
+                raise ConfigError(f"unexpected argument {arg!r}; options are --key=value or --key value")
+            overrides.update(load_config_file(arg, defaults))
             continue
         key, sep, raw = arg[2:].partition("=")
         if key not in defaults:
             raise _unknown_key(key, defaults)
         if not sep:
-            if isinstance(defaults[key], bool):  # a bare --flag switches a bool on
-                config[key] = True
+            is_bool = isinstance(defaults[key], bool)
+            if args and not args[0].startswith("--") and (not is_bool or args[0] in BOOL_WORDS):
+                raw = args.pop(0)  # --key value
+            elif is_bool:
+                overrides[key] = True
                 continue
-            raise ConfigError(f"--{key} needs a value: --{key}=<{_typename(defaults[key])}>")
-        config[key] = coerce(key, raw, defaults[key])
-    return config
+            else:
+                raise ConfigError(f"--{key} needs a value: --{key}=<{_typename(defaults[key])}>")
+        overrides[key] = coerce(key, raw, defaults[key])
+    return overrides
+
+
+def parse_args(defaults, argv, allow_config_files=True):
+    """The defaults with what config files and options set."""
+    return {**defaults, **parse_overrides(defaults, argv, allow_config_files)}
 
 
 def parse_args_or_exit(defaults, argv=None, allow_config_files=True):

@@ -1,5 +1,5 @@
 """
-Score a checkpoint on every arithmetic expression (SPEC §4): a 10x10 grid per
+Score a checkpoint on every arithmetic expression (STUDY.md §4): a 10x10 grid per
 operation (rows a, columns b, cell = correct samples out of num_samples), the
 held-out cells in brackets, and totals.
 
@@ -7,9 +7,10 @@ held-out cells in brackets, and totals.
     python eval_as_math.py --out_dir=out/both_mini_28 --operation=subtraction --greedy --json
 """
 import json
+import sys
 
-from configurator import exit_with_error, parse_args_or_exit
-from evaluation import CLI_DEFAULTS, evaluate_math, run_cli_evaluation
+from configurator import exit_with_error, parse_args
+from evaluation import CLI_DEFAULTS, evaluate_checkpoint, evaluate_math
 from tasks import DIGITS, HELD_OUT
 
 OPERATIONS = {"addition": "+", "subtraction": "-", "both": "+-"}
@@ -55,17 +56,23 @@ def print_report(result, samples):
     print(f"\nheld-out (5,7): {held['correct']}/{held['total']} ({detail})")
 
 
-def main():
-    config = parse_args_or_exit({**CLI_DEFAULTS, "operation": "both"}, allow_config_files=False)
-    if config["operation"] not in OPERATIONS:
-        exit_with_error(f"--operation={config['operation']} is not allowed; choose one of {', '.join(OPERATIONS)}")
-    items, header = run_cli_evaluation(config, lambda model, codec, sampling, generator: evaluate_math(
-        model, codec, sampling, generator, operations=OPERATIONS[config["operation"]]))
+def main(argv=None):
+    try:
+        config = parse_args({**CLI_DEFAULTS, "operation": "both"}, sys.argv[1:] if argv is None else argv,
+                            allow_config_files=False)
+        if config["operation"] not in OPERATIONS:
+            raise ValueError(f"--operation={config['operation']} is not allowed; "
+                             f"choose one of {', '.join(OPERATIONS)}")
+        items, header = evaluate_checkpoint(config, "math", lambda model, codec, sampling, generator: evaluate_math(
+            model, codec, sampling, generator, operations=OPERATIONS[config["operation"]]))
+    except ValueError as e:
+        exit_with_error(e)
     result = report(items, header)
     if config["json"]:
         print(json.dumps(result))
     else:
         print_report(result, config["num_samples"])
+
 
 if __name__ == "__main__":
     main()

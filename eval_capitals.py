@@ -1,14 +1,15 @@
 """
-Score a checkpoint on the 50 capital-city facts (SPEC §4): per country the
+Score a checkpoint on the 50 capital-city facts (STUDY.md §4): per country the
 correct samples, and for each miss what the model wrote.
 
     python eval_capitals.py --out_dir=out/facts_mini_28 --ckpt=ckpt_best_facts.pt
     python eval_capitals.py --out_dir=out/both_mini_56 --greedy --json
 """
 import json
+import sys
 
-from configurator import parse_args_or_exit
-from evaluation import CLI_DEFAULTS, evaluate_facts, fact_answer, run_cli_evaluation
+from configurator import exit_with_error, parse_args
+from evaluation import CLI_DEFAULTS, evaluate_checkpoint, evaluate_facts, fact_answer
 
 
 def report(items, header):
@@ -33,9 +34,12 @@ def print_report(result):
     print(f"\nfacts: {result['correct']}/{result['total']} ({100 * result['correct'] / result['total']:.1f}%)")
 
 
-def main():
-    config = parse_args_or_exit(CLI_DEFAULTS, allow_config_files=False)
-    items, header = run_cli_evaluation(config, evaluate_facts)
+def main(argv=None):
+    try:
+        config = parse_args(CLI_DEFAULTS, sys.argv[1:] if argv is None else argv, allow_config_files=False)
+        items, header = evaluate_checkpoint(config, "facts", evaluate_facts)
+    except ValueError as e:
+        exit_with_error(e)
     result = report(items, header)
     if config["json"]:
         print(json.dumps(result))

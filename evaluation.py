@@ -1,11 +1,11 @@
 """
-The one evaluation module (SPEC §4), used by training and by every CLI.
+The one evaluation module (STUDY.md §4), used by training and by every CLI.
 
-Every prompt of a task goes through one batched generation: all prompts, of any
-length, and all their samples share one `generate` call.
-Identical completions are decoded and judged once (at temperature 0.01 nearly
-all ten samples of a prompt agree), so Python only ever loops over distinct
-answers, never over samples.
+Every prompt of a task goes through one batched decoding: all prompts, of any
+length, and all their samples share one `sample_ragged` call, in which rows
+that are identical so far share one forward. Identical completions are decoded
+and judged once (at temperature 0.01 nearly all ten samples of a prompt agree),
+so Python only ever loops over distinct answers, never over samples.
 """
 import re
 from collections import Counter
@@ -14,20 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch.nn import functional as F
 
 from model import GPT, GPTConfig
-from tasks import (CAPITALS, DATA_DIR, FACT_ANSWER_TOKENS, HELD_OUT, MATH_ANSWER_TOKENS, OPERATIONS,
-                   CharCodec, fact_prompt, load_codec, math_expressions, math_prompt)
-
-RESULT_COLUMNS = [
-    "iter", "train_loss", "val_loss", "lr",
-    "add_correct", "add_total", "sub_correct", "sub_total", "heldout_correct", "heldout_total",
-    "facts_correct", "facts_total", "math_acc", "facts_acc", "combined_acc", "elapsed_s",
-]
+from run_folder import SCORE_COLUMNS, find_run_folder
+from tasks import (CAPITALS, FACT_ANSWER_TOKENS, HELD_OUT, MATH_ANSWER_TOKENS, OPERATIONS, TASKS, CharCodec,
+                   fact_prompt, get_task, math_expressions, math_prompt, task_text)
 
 
 @dataclass
 class Sampling:
+    """How evaluations sample; the defaults are the study's (STUDY.md §4)."""
     num_samples: int = 10
     temperature: float = 0.01
     top_k: int = 10
@@ -47,13 +44,22 @@ class Item:
 
 # --- devices ------------------------------------------------------------------
 def pick_device(requested="auto"):
-    if requested != "auto":
-        return requested
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
+    """The device to run on: `requested`, checked, or for 'auto' cuda, then mps, then cpu."""
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    kind = requested.split(":")[0]
+    if kind not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device={requested!r} is not allowed; choose auto, cpu, cuda, cuda:N or mps")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={requested!r}: this machine has no CUDA GPU (torch {torch.__version__}); "
+                         f"use --device=cpu")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device={requested!r}: MPS is not available on this machine; use --device=cpu")
+    return requested
 
 
 def autocast(device, dtype="auto"):
@@ -67,9 +73,56 @@ def autocast(device, dtype="auto"):
 
 
 # --- generation ---------------------------------------------------------------
+@torch.no_grad()
+def sample_ragged(model, idx, lengths, max_new_tokens, temperature, top_k, generator=None, stop_token=None):
+    """
+    Extend every row of idx (b, t) by up to max_new_tokens tokens, all rows in one
+    batch. Row i holds a prompt of lengths[i] tokens, right-padded; it sees exactly
+    the context it would see alone (its last block_size tokens, nanoGPT's crop), and
+    its new tokens are out[i, lengths[i]:lengths[i] + out.size(1) - t]. Rows that are
+    equal so far are run once. temperature=0 decodes greedily; with `stop_token`,
+    decoding stops once every row has produced it.
+    """
+    b, t = idx.size()
+    block_size = model.config.block_size
+    rows = torch.arange(b, device=idx.device)
+    lengths = lengths.to(idx.device).clone()
+    idx = torch.cat([idx, idx.new_zeros(b, max_new_tokens)], dim=1)
+    stopped = torch.zeros(b, dtype=torch.bool, device=idx.device)
+    steps = 0
+    while steps < max_new_tokens:
+        start = (lengths - block_size).clamp(min=0)
+        width = int((lengths - start).max())
+        window = idx.gather(1, start[:, None] + torch.arange(width, device=idx.device))
+        last = lengths - start - 1  # causal: the padding right of `last` is never seen
+        distinct, inverse = torch.unique(torch.cat([last[:, None], window], dim=1), dim=0, return_inverse=True)
+        logits, _ = model(distinct[:, 1:])
+        logits = logits[torch.arange(len(distinct), device=idx.device), distinct[:, 0]]
+        # float32 before anything else: under bf16 autocast, logits closer than bf16's
+        # precision would tie, and at temperature 0.01 split samples that should agree
+        logits = logits[inverse].float()
+        if temperature == 0:
+            idx_next = logits.argmax(dim=-1)
+        else:
+            logits = logits / temperature
+            if top_k is not None:
+                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+                logits[logits < v[:, [-1]]] = -float('Inf')
+            probs = F.softmax(logits, dim=-1)
+            idx_next = torch.multinomial(probs, num_samples=1, generator=generator)[:, 0]
+        idx[rows, lengths] = idx_next
+        lengths += 1
+        steps += 1
+        if stop_token is not None:
+            stopped |= idx_next == stop_token
+            if bool(stopped.all()):
+                break
+    return idx[:, :t + steps]
+
+
 def complete(model, codec, prompts, max_new_tokens, sampling, generator=None, stop_char=None):
     """For each prompt, a Counter of the texts the model wrote after it. All prompts
-    and all their samples go through one batched `generate` call."""
+    and all their samples go through one batched `sample_ragged` call."""
     device = next(model.parameters()).device
     rows_per_prompt = 1 if sampling.greedy else sampling.num_samples
     weight = sampling.num_samples // rows_per_prompt
@@ -79,9 +132,8 @@ def complete(model, codec, prompts, max_new_tokens, sampling, generator=None, st
     for i, ids in enumerate(encoded):
         padded[i, :len(ids)] = torch.tensor(ids)
     padded, lengths = padded.repeat_interleave(rows_per_prompt, 0), lengths.repeat_interleave(rows_per_prompt)
-    out = model.generate(padded, max_new_tokens, temperature=0.0 if sampling.greedy else sampling.temperature,
-                         top_k=sampling.top_k, generator=generator, lengths=lengths,
-                         stop_token=codec.stoi.get(stop_char) if stop_char else None)
+    out = sample_ragged(model, padded, lengths, max_new_tokens, 0.0 if sampling.greedy else sampling.temperature,
+                        sampling.top_k, generator, stop_token=codec.stoi.get(stop_char) if stop_char else None)
     steps = out.size(1) - padded.size(1)
     new = out.gather(1, lengths[:, None] + torch.arange(steps, device=device))
     owner = torch.arange(len(prompts), device=device).repeat_interleave(rows_per_prompt)
@@ -92,7 +144,7 @@ def complete(model, codec, prompts, max_new_tokens, sampling, generator=None, st
     return results
 
 
-# --- judging (SPEC §4) --------------------------------------------------------
+# --- judging (STUDY.md §4) ----------------------------------------------------
 def parse_integer(text):
     """The integer written at the start of text (a leading '-' allowed), or None."""
     match = re.match(r"-?\d+", text)
@@ -144,7 +196,7 @@ def _ratio(correct, total):
 
 def summarize(math_items=None, fact_items=None):
     """The counts and accuracies of one results.csv row; parts a task lacks stay ''."""
-    row = dict.fromkeys(RESULT_COLUMNS[4:-1], "")
+    row = dict.fromkeys(SCORE_COLUMNS, "")
     parts = []
     if math_items is not None:
         add = _sum(math_items, lambda i: i.key[1] == "+")
@@ -220,11 +272,12 @@ def load_model(path, device="cpu"):
     model.to(device).eval()
     if "stoi" in checkpoint:
         codec = CharCodec(checkpoint["stoi"])
-    else:  # a plain nanoGPT checkpoint: the tokenizer is its dataset's meta.pkl
+    else:  # a plain nanoGPT checkpoint: the tokenizer is its task's, built from tasks.py
         dataset = checkpoint.get("config", {}).get("dataset")
-        if dataset is None or not (DATA_DIR / dataset / "meta.pkl").exists():
-            raise CheckpointError(f"{str(path)!r} has no vocabulary and no prepared dataset to take it from")
-        codec = load_codec(dataset)
+        try:
+            codec = CharCodec.from_text(task_text(dataset))
+        except ValueError:
+            raise CheckpointError(f"{str(path)!r} has no vocabulary (stoi) and names no task to take it from") from None
     return model, codec, checkpoint
 
 
@@ -232,32 +285,36 @@ def load_model(path, device="cpu"):
 CLI_DEFAULTS = dict(
     out_dir="out/math_mini_14",
     ckpt="ckpt.pt",     # file inside out_dir: ckpt.pt, ckpt_best_math.pt, ckpt_best_facts.pt, ...
-    greedy=False,       # argmax decoding instead of SPEC §4's sampling
-    num_samples=10,
-    temperature=0.01,
-    top_k=10,
+    greedy=False,       # argmax decoding instead of the study's sampling
+    num_samples=Sampling.num_samples,
+    temperature=Sampling.temperature,
+    top_k=Sampling.top_k,
     seed=1337,
     json=False,         # print one JSON object instead of tables
     device="auto",
 )
+PART_NAMES = {"math": "arithmetic", "facts": "facts"}
 
 
-def run_cli_evaluation(config, evaluate_items):
-    """Load --out_dir/--ckpt and run evaluate_items(model, codec, sampling, generator);
-    bad input ends the program with a one-line error."""
-    from configurator import exit_with_error
+def evaluate_checkpoint(config, part, evaluate_items):
+    """Load --out_dir/--ckpt, check that its run was trained on `part` ('math' or 'facts'),
+    and return (evaluate_items(model, codec, sampling, generator), a header for the report)."""
     if config["num_samples"] < 1 or config["top_k"] < 1:
-        exit_with_error(f"--num_samples and --top_k must be at least 1 (got {config['num_samples']}, "
-                        f"{config['top_k']})")
+        raise ValueError(f"--num_samples and --top_k must be at least 1 (got {config['num_samples']}, "
+                         f"{config['top_k']})")
+    if config["temperature"] < 0:
+        raise ValueError(f"--temperature={config['temperature']} must be 0 or more")
     device = pick_device(config["device"])
     sampling = Sampling(config["num_samples"], config["temperature"], config["top_k"], config["greedy"])
-    try:
-        model, codec, checkpoint = load_model(Path(config["out_dir"]) / config["ckpt"], device)
-        with autocast(device):
-            items = evaluate_items(model, codec, sampling, torch.Generator(device=device).manual_seed(config["seed"]))
-    except (CheckpointError, ValueError) as e:
-        exit_with_error(e)
-    header = {"checkpoint": str(Path(config["out_dir"]) / config["ckpt"]), "iter": checkpoint.get("iter_num"),
+    path = find_run_folder(config["out_dir"]) / config["ckpt"]
+    model, codec, checkpoint = load_model(path, device)
+    dataset = checkpoint.get("config", {}).get("dataset")
+    if dataset in TASKS and part not in TASKS[dataset].parts:
+        raise ValueError(f"{path} comes from a run on {dataset} ({get_task(dataset).title.lower()}), "
+                         f"which has no {PART_NAMES[part]} to score")
+    with autocast(device):
+        items = evaluate_items(model, codec, sampling, torch.Generator(device=device).manual_seed(config["seed"]))
+    header = {"checkpoint": str(path), "iter": checkpoint.get("iter_num"),
               "sampling": "greedy" if sampling.greedy else
               f"{sampling.num_samples} samples, temperature {sampling.temperature}, top_k {sampling.top_k}"}
     return items, header

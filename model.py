@@ -135,7 +135,7 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def forward(self, idx, targets=None, logits_at=None):
+    def forward(self, idx, targets=None):
         b, t = idx.size()
         if t > self.config.block_size:
             raise ValueError(f"sequence of length {t} exceeds block_size {self.config.block_size}")
@@ -144,15 +144,13 @@ class GPT(nn.Module):
         for block in self.transformer.h:
             x = block(x)
         x = self.transformer.ln_f(x)
+        # Logits at every position, also when sampling (nanoGPT computes only the last one
+        # there): the evaluation reads each prompt's own last position from a right-padded
+        # batch, and with a vocabulary of 17-66 the extra positions cost next to nothing.
+        logits = self.lm_head(x)
+        loss = None
         if targets is not None:
-            logits = self.lm_head(x)
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
-        elif logits_at is not None:  # one position per row: prompts of different lengths
-            logits = self.lm_head(x[torch.arange(b, device=idx.device), logits_at][:, None, :])
-            loss = None
-        else:
-            logits = self.lm_head(x[:, [-1], :])  # only the last position is needed to sample
-            loss = None
         return logits, loss
 
     def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
@@ -170,48 +168,24 @@ class GPT(nn.Module):
                                  **({'fused': True} if use_fused else {}))
 
     @torch.no_grad()
-    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None, stop_token=None,
-                 lengths=None):
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None):
         """
-        Extend every row of idx (b, t) by max_new_tokens tokens, all rows in one batch.
-        Rows may hold prompts of different lengths, right-padded, with `lengths`
-        giving each; every row then sees exactly the context it would see alone
-        (its last block_size tokens), and the new tokens of row i are
-        out[i, lengths[i]:lengths[i] + out.size(1) - idx.size(1)].
-        Rows that are equal so far are run once. temperature=0 decodes greedily;
-        `generator` makes sampling reproducible without touching the global RNG;
-        with `stop_token`, stop once every row has produced it.
+        Take a conditioning sequence of indices idx (LongTensor of shape (b,t)) and complete
+        the sequence max_new_tokens times, feeding the predictions back into the model each time.
+        `generator` makes the sampling reproducible without touching the global random state.
+        (evaluation.py decodes many prompts of different lengths in one batch.)
         """
-        b, t = idx.size()
-        rows = torch.arange(b, device=idx.device)
-        lengths = torch.full((b,), t, device=idx.device) if lengths is None else lengths.to(idx.device).clone()
-        idx = torch.cat([idx, idx.new_zeros(b, max_new_tokens)], dim=1)
-        stopped = torch.zeros(b, dtype=torch.bool, device=idx.device)
-        steps = 0
-        while steps < max_new_tokens:
-            start = (lengths - self.config.block_size).clamp(min=0)  # nanoGPT's crop, row by row
-            width = int((lengths - start).max())
-            window = idx.gather(1, start[:, None] + torch.arange(width, device=idx.device))
-            last = lengths - start - 1  # causal: padding to the right of `last` is never seen
-            distinct, inverse = torch.unique(torch.cat([last[:, None], window], dim=1), dim=0, return_inverse=True)
-            logits, _ = self(distinct[:, 1:], logits_at=distinct[:, 0])
-            # float32 before anything else: under bf16 autocast, logits closer than bf16's
-            # precision would tie, and at temperature 0.01 split samples that should agree
-            logits = logits[inverse, -1, :].float()
-            if temperature == 0:
-                idx_next = logits.argmax(dim=-1)
-            else:
-                logits = logits / temperature
-                if top_k is not None:
-                    v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
-                    logits[logits < v[:, [-1]]] = -float('Inf')
-                probs = F.softmax(logits, dim=-1)
-                idx_next = torch.multinomial(probs, num_samples=1, generator=generator)[:, 0]
-            idx[rows, lengths] = idx_next
-            lengths += 1
-            steps += 1
-            if stop_token is not None:
-                stopped |= idx_next == stop_token
-                if bool(stopped.all()):
-                    break
-        return idx[:, :t + steps]
+        for _ in range(max_new_tokens):
+            # if the sequence context is growing too long we must crop it at block_size
+            idx_cond = idx if idx.size(1) <= self.config.block_size else idx[:, -self.config.block_size:]
+            logits, _ = self(idx_cond)
+            # float32 before the temperature: under bf16 autocast, logits closer than bf16's
+            # precision would tie and split samples that should agree
+            logits = logits[:, -1, :].float() / temperature
+            if top_k is not None:
+                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+                logits[logits < v[:, [-1]]] = -float('Inf')
+            probs = F.softmax(logits, dim=-1)
+            idx_next = torch.multinomial(probs, num_samples=1, generator=generator)
+            idx = torch.cat((idx, idx_next), dim=1)
+        return idx

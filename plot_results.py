@@ -1,5 +1,5 @@
 """
-One run's figure (SPEC §6): addition, subtraction and facts accuracy over the
+One run's figure (STUDY.md §5): addition, subtraction and facts accuracy over the
 iterations, the train loss on a second axis, and a red marker at every
 evaluation where all the held-out (5,7) samples were right.
 
@@ -12,6 +12,7 @@ import csv
 import json
 import math
 import re
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -21,16 +22,17 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from configurator import exit_with_error, parse_args_or_exit
+from configurator import exit_with_error, parse_args
+from run_folder import find_run_folder
+from tasks import TASKS
+from train_with_eval import DEFAULTS as TRAINING
 
 DEFAULTS = dict(
     model_folder="",  # a run folder holding results.csv (and run.json), e.g. out/math_mini_14
 )
 
 DASH = "–"  # what a figure or table shows for a run, or a value, that does not exist
-MAX_ITERS = 30000  # the x range of a panel whose run.json does not say (SPEC §3)
-TASK_TITLES = {"as_math": "Arithmetic only", "facts_char": "Facts only",
-               "both_math_and_facts": "Arithmetic and facts jointly"}
+MAX_ITERS = TRAINING["max_iters"]  # the x range of a panel whose run.json does not say
 HELDOUT = "(5,7) all right"
 # One style per curve, used by every panel and by the legend, so all figures read alike.
 STYLES = {
@@ -87,7 +89,7 @@ def load_run(folder):
 
 
 def best_row(results):
-    """Index of the evaluation with the best combined accuracy (SPEC §4), the earliest
+    """Index of the evaluation with the best combined accuracy (STUDY.md §4), the earliest
     of equal ones; None if there is none."""
     combined = results["combined_acc"]
     if not np.isfinite(combined).any():
@@ -174,22 +176,23 @@ def make_figure(panels, title, nrows=1, ncols=1, figsize=(8, 5)):
 
 
 def main(argv=None):
-    config = parse_args_or_exit(DEFAULTS, argv, allow_config_files=False)
-    folder = Path(config["model_folder"])
-    if not config["model_folder"]:
-        exit_with_error("--model_folder is required, e.g. --model_folder=out/math_mini_14")
-    if not folder.is_dir():
-        exit_with_error(f"--model_folder={folder} does not exist")
-    if not (folder / "results.csv").is_file():
-        exit_with_error(f"{folder} has no results.csv (has the run started?)")
     try:
+        config = parse_args(DEFAULTS, sys.argv[1:] if argv is None else argv, allow_config_files=False)
+        if not config["model_folder"]:
+            raise ValueError("--model_folder is required, e.g. --model_folder=out/math_mini_14")
+        folder = find_run_folder(config["model_folder"])
+        if not folder.is_dir():
+            raise ValueError(f"--model_folder={folder} does not exist")
+        if not (folder / "results.csv").is_file():
+            raise ValueError(f"{folder} has no results.csv (has the run started?)")
         run = load_run(folder)
+        if run is None:
+            raise ValueError(f"{folder / 'results.csv'} has no evaluation yet")
     except (OSError, ValueError) as e:
         exit_with_error(e)
-    if run is None:
-        exit_with_error(f"{folder / 'results.csv'} has no evaluation yet")
-    task = TASK_TITLES.get(run["info"].get("config", {}).get("dataset"), folder.name)
-    fig = make_figure([(model_label(folder.name), run)], f"{task}: {folder.name}")
+    dataset = run["info"].get("config", {}).get("dataset")
+    title = TASKS[dataset].title if dataset in TASKS else folder.name
+    fig = make_figure([(model_label(folder.name), run)], f"{title}: {folder.name}")
     fig.savefig(folder / "plot.png")
     print(f"wrote {folder / 'plot.png'}")
 

@@ -16,8 +16,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from configurator import ConfigError, exit_with_error, load_config_file, parse_args
-from train_with_eval import DEFAULTS
+from configurator import exit_with_error, load_config_file, parse_args
+from train_with_eval import DEFAULTS, resolve
 
 OPTIONS = {"jobs": 2, "threads": 1, "dry_run": False}
 
@@ -36,7 +36,9 @@ def train_in_subprocess(label, args, config, threads):
     """python train_with_eval.py *args, resuming a partial run; returns the exit code."""
     out_dir = Path(config["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    resume = ["--init_from=resume"] if run_state(config) == "partial" else []
+    # a partial run resumes from its checkpoint; one without a checkpoint has nothing to
+    # resume and starts again (replacing any rows it wrote before its first checkpoint)
+    resume = ["--init_from=resume"] if run_state(config) == "partial" else ["--overwrite"]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     start = time.time()
     with open(out_dir / "train.log", "a") as log:
@@ -64,15 +66,16 @@ def train_all(jobs, n_processes, threads):
     return codes
 
 
-def main():
-    paths = [a for a in sys.argv[1:] if not a.startswith("--")]
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    paths = [a for a in argv if not a.startswith("--")]
     try:
-        options = parse_args(OPTIONS, [a for a in sys.argv[1:] if a.startswith("--")], allow_config_files=False)
-        jobs = [(path, [path], {**DEFAULTS, **load_config_file(path, DEFAULTS)}) for path in paths]
-    except ConfigError as e:
+        options = parse_args(OPTIONS, [a for a in argv if a.startswith("--")], allow_config_files=False)
+        jobs = [(path, [path], resolve({**DEFAULTS, **load_config_file(path, DEFAULTS)})) for path in paths]
+        if not paths:
+            raise ValueError("no config files given; e.g. python run_configs.py config/train_*_mini_*.py")
+    except ValueError as e:
         exit_with_error(e)
-    if not paths:
-        exit_with_error("no config files given; e.g. python run_configs.py config/train_*_mini_*.py")
     if options["dry_run"]:
         for label, _, config in jobs:
             print(f"{label}: {run_state(config)}")

@@ -12,7 +12,7 @@ and one fused AdamW step for all of them.
 Each model is trained as its own train_with_eval.py run would train it: its
 seed's init, its seed's batches, its own gradient clipping, the same AdamW and
 learning-rate schedule, and at every evaluation the same results.csv row,
-checkpoints and run.json, written by train_with_eval.evaluate_and_save. With
+checkpoints and run.json, written by train_with_eval.evaluate_and_record. With
 dropout 0 and float32 the stacked runs match the single runs up to float
 rounding (tests/test_stacked.py). On CPU this gains nothing over a process pool
 of single runs, which is what sweep.py uses there; stacking is for CUDA.
@@ -21,7 +21,6 @@ A stack always trains from scratch (it cannot resume mid-way; a sweep skips
 finished runs and restarts the others). elapsed_s and wall_time_s are the
 stack's time, shared by its K runs. torch.compile is not used.
 """
-import sys
 import time
 from pathlib import Path
 
@@ -32,8 +31,9 @@ from tqdm import tqdm
 
 from evaluation import autocast, pick_device
 from model import GPT, GPTConfig
-from train_with_eval import (TrainingDiverged, accuracy_note, configure_torch, evaluate_and_save, get_batch, get_lr,
-                             load_data, model_args_from, rng_state, truncate_results)
+from run_folder import RunFolder
+from train_with_eval import (TrainingDiverged, configure_torch, describe, evaluate_and_record, get_batch, load_data,
+                             model_args_from, resolve, rng_state, run_iterations, train_step, validate)
 
 PER_MODEL_KEYS = ("seed", "out_dir")  # everything else is one setting for the whole stack
 
@@ -121,81 +121,83 @@ def build_stack(configs, model_args, device):
     return model, params, optimizer, stacked_optimizer, stacked_loss
 
 
-def train_step(params, stacked_loss, stacked_optimizer, data, batch_gens, c, ctx):
-    """One iteration of every model of the stack; returns the K losses (on the device)."""
-    X, Y = zip(*(get_batch(data["train"], c["block_size"], c["batch_size"], g) for g in batch_gens))
-    # SDPA's math backend: vmap has no batching rule for the CPU flash kernel (it falls back to
-    # a slow per-model loop, with a warning), while the math backend is plain matmuls and a
-    # softmax, which vmap batches on every device; with 9-24 token blocks fusion saves little
-    with ctx, sdpa_kernel([SDPBackend.MATH]):
-        losses = stacked_loss(params, torch.stack(X), torch.stack(Y))
-    losses.sum().backward()  # model k's parameters get only model k's gradient
-    if c["grad_clip"] != 0.0:
-        clip_grad_norm_per_model(params.values(), c["grad_clip"])
-    stacked_optimizer.step()
-    stacked_optimizer.zero_grad(set_to_none=True)
-    return losses
+def stack_step(params, stacked_loss, stacked_optimizer, data, batch_gens, c, ctx):
+    """One iteration of every model of the stack (train_with_eval.train_step on the stack);
+    returns the K losses (on the device)."""
+    X, Y = zip(*(get_batch(data, c["block_size"], c["batch_size"], g) for g in batch_gens))
+
+    def loss_of(x, y):
+        # SDPA's math backend: vmap has no batching rule for the CPU flash kernel (it falls back to
+        # a slow per-model loop, with a warning), while the math backend is plain matmuls and a
+        # softmax, which vmap batches on every device; with 9-24 token blocks fusion saves little
+        with sdpa_kernel([SDPBackend.MATH]):
+            return stacked_loss(params, x, y)
+    return train_step(loss_of, params.values(), stacked_optimizer, torch.stack(X), torch.stack(Y), ctx,
+                      c["grad_clip"], clip=clip_grad_norm_per_model)
 
 
 def train_stack(configs, device=None):
     """Train the runs of `configs` (full train_with_eval configs that differ only in
     seed and out_dir) as one stack; returns {out_dir: message} for runs that diverged
     (they stop being evaluated; the others go on, unaffected)."""
+    configs = [resolve(c) for c in configs]
+    for c in configs:
+        validate(c)
     check_stackable(configs)
     c = configs[0]  # the settings all runs share
     device = device or pick_device(c["device"])
-    configure_torch(device)
-    data, codec = load_data(c["dataset"], device, master=True, ddp=False)
+    configure_torch(device, c["threads"])
+    data, codec = load_data(c["dataset"], device)
     model_args = model_args_from(c, codec.vocab_size)
 
     model, params, optimizer, stacked_optimizer, stacked_loss = build_stack(configs, model_args, device)
     batch_gens = [torch.Generator(device=device).manual_seed(config["seed"]) for config in configs]
-    for config in configs:  # a partial run restarts from scratch: drop its old rows
-        Path(config["out_dir"]).mkdir(parents=True, exist_ok=True)
-        if (Path(config["out_dir"]) / "results.csv").exists():
-            truncate_results(Path(config["out_dir"]) / "results.csv", 0)
+    runs = [RunFolder(config["out_dir"]) for config in configs]
+    for run in runs:  # a stack trains from scratch: a partial run's old files go
+        run.start()
     ctx = autocast(device, c["dtype"])
-    best = [{} for _ in configs]
     diverged = {}
     progress = tqdm(total=c["max_iters"], disable=c["quiet"], dynamic_ncols=True, mininterval=0.5)
     t_start = time.time()
-    iter_num = 0
-    while True:
-        lr = get_lr(iter_num, c)
-        for group in stacked_optimizer.param_groups:
-            group["lr"] = lr
-        if iter_num % c["eval_interval"] == 0 or iter_num == c["max_iters"]:
-            elapsed = time.time() - t_start
-            for k, config in enumerate(configs):
-                if k in diverged:
-                    continue
-                load_slice(model, optimizer, params, stacked_optimizer, k)
-                # rng: this model's batch generator (with dropout 0 the global RNG is never drawn from)
-                try:
-                    row = evaluate_and_save(model, optimizer, model_args, config, data, codec, device, iter_num, lr,
-                                            elapsed, best[k], [rng_state(batch_gens[k], device)])
-                except TrainingDiverged as e:
-                    diverged[k] = str(e)
-                    continue
-                if c["quiet"]:
-                    print(f"{config['out_dir']}: iter {iter_num}: loss {row['train_loss']:.4f} | {accuracy_note(row)} "
-                          f"({row['elapsed_s']:.1f}s)", flush=True)
-        if iter_num >= c["max_iters"]:
-            break
-        losses = train_step(params, stacked_loss, stacked_optimizer, data, batch_gens, c, ctx)
-        iter_num += 1
+
+    def evaluate_at(iter_num, lr):
+        elapsed = time.time() - t_start
+        for k, (config, run) in enumerate(zip(configs, runs)):
+            if k in diverged:
+                continue
+            load_slice(model, optimizer, params, stacked_optimizer, k)
+            # rng: this model's batch generator (with dropout 0 the global RNG is never drawn from)
+            try:
+                row = evaluate_and_record(model, optimizer, config, data, codec, device, run, iter_num, lr, elapsed,
+                                          [rng_state(batch_gens[k], device)])
+            except TrainingDiverged as e:
+                diverged[k] = str(e)
+                continue
+            if c["quiet"]:
+                print(f"{config['out_dir']}: iter {iter_num}: loss {row['train_loss']:.4f} | {describe(row)} "
+                      f"({row['elapsed_s']:.1f}s)", flush=True)
+
+    def step():
+        losses = stack_step(params, stacked_loss, stacked_optimizer, data, batch_gens, c, ctx)
         progress.update()
-        if iter_num % c["log_interval"] == 0:
-            # the only host syncs outside evaluation, once per log_interval
-            for k in (~torch.isfinite(losses)).nonzero().flatten().tolist():
-                diverged.setdefault(k, f"loss is {losses[k].item()} at iteration {iter_num}")
-            if len(diverged) == len(configs):
-                break
-            progress.set_postfix_str(f"mean loss {losses.nanmean().item():.4f}", refresh=False)
-    progress.close()
+        return losses
+
+    def log(iter_num, losses):
+        # the only host syncs outside evaluation, once per log_interval
+        for k in (~torch.isfinite(losses)).nonzero().flatten().tolist():
+            diverged.setdefault(k, f"training diverged: loss is {losses[k].item()} at iteration {iter_num}")
+        if len(diverged) == len(configs):
+            raise TrainingDiverged("every model of the stack diverged")
+        progress.set_postfix_str(f"mean loss {losses.nanmean().item():.4f}", refresh=False)
+
+    try:
+        run_iterations(c, 0, stacked_optimizer, step, evaluate_at, log)
+    except TrainingDiverged:
+        pass  # each model's message is in `diverged`
+    finally:
+        progress.close()
     for k, message in diverged.items():
-        print(f"{configs[k]['out_dir']}: training diverged: {message}; its results.csv keeps the rows so far",
-              file=sys.stderr)
+        print(f"{configs[k]['out_dir']}: {message}; its results.csv keeps the rows so far")
     if not c["quiet"]:
         print(f"done: {len(configs)} runs of {c['max_iters']} iterations in {time.time() - t_start:.1f}s")
     return {configs[k]["out_dir"]: message for k, message in diverged.items()}

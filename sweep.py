@@ -25,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from configurator import ConfigError, exit_with_error, load_config_file, parse_args_or_exit
+from configurator import exit_with_error, load_config_file, parse_args
 from evaluation import pick_device
 from model import GPT, GPTConfig
 from plot_results import best_row, load_run
 from run_configs import run_state, train_all
-from tasks import CAPITALS
-from train_with_eval import DEFAULTS
+from tasks import CAPITALS, PAPER_MODELS, CharCodec, task_named, task_text
+from train_with_eval import DEFAULTS, resolve
 
 OPTIONS = dict(
     task="math",          # math, facts or both: the base config is config/train_<task>_mini_14.py
@@ -51,30 +51,31 @@ OPTIONS = dict(
 SUMMARY_COLUMNS = ["task", "n_embd", "n_params", "seed", "weight_decay", "finished", "best_iter",
                    "best_combined_acc", "heldout_total", "heldout_at_best", "first_iter_heldout_all_right", "final_heldout",
                    "facts_acc_at_best"]
-PAPER_SIZES = (14, 28, 56)
+PAPER_SIZES = [int(name[1:]) for name in PAPER_MODELS if name != "MLT"]  # 14, 28, 56
 
 
 def parse_list(name, text, kind):
     try:
         return [kind(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        exit_with_error(f"--{name}={text}: expected a comma-separated list of {kind.__name__}s")
+        raise ValueError(f"--{name}={text}: expected a comma-separated list of {kind.__name__}s") from None
 
 
 def parse_shard(text):
     index, _, count = text.partition("/")
     if not (index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
-        exit_with_error(f"--shard={text}: expected i/N with 0 <= i < N, e.g. --shard=0/4")
+        raise ValueError(f"--shard={text}: expected i/N with 0 <= i < N, e.g. --shard=0/4")
     return int(index), int(count)
 
 
 def grid(options):
     """[(label, train_with_eval args, config)] for every run of the sweep, in a fixed order."""
-    base = f"config/train_{options['task']}_mini_14.py"
     try:
-        base_config = {**DEFAULTS, **load_config_file(base, DEFAULTS)}
-    except ConfigError:
-        exit_with_error(f"--task={options['task']} is not allowed; choose one of math, facts, both")
+        task_named(options["task"])
+    except ValueError:
+        raise ValueError(f"--task={options['task']} is not allowed; choose one of math, facts, both") from None
+    base = f"config/train_{options['task']}_mini_14.py"
+    base_config = resolve({**DEFAULTS, **load_config_file(base, DEFAULTS)})
     out = options["out"] or f"out/sweep_{options['task']}"
     decays = parse_list("weight_decays", options["weight_decays"], float) or [None]
     runs = []
@@ -169,9 +170,9 @@ def phase_figure(rows, title):
                             label="facts accuracy (min-max over seeds)" + tag)
             every_fact = [100 * np.mean([memorized_all_facts(r) for r in g]) for g in groups.values()]
             ax.plot(params, every_fact, "^:", color="tab:olive", label="% of seeds with 50/50 facts" + tag)
-    vocab = {"as_math": 17, "facts_char": 51, "both_math_and_facts": 66}[rows[0]["task"]]
+    vocab_size = CharCodec.from_text(task_text(rows[0]["task"])).vocab_size
     for size in PAPER_SIZES:
-        n = GPT(GPTConfig(block_size=1, vocab_size=vocab, n_layer=1, n_head=1, n_embd=size, bias=False,
+        n = GPT(GPTConfig(block_size=1, vocab_size=vocab_size, n_layer=1, n_head=1, n_embd=size, bias=False,
                           mlp_expansion=1)).get_num_params()
         ax.axvline(n, color="0.6", ls=":", lw=1)
         ax.text(n, 102, f"paper n{size}", ha="center", fontsize=8, color="0.4")
@@ -262,14 +263,18 @@ def capacity_report(rows, n_seeds):
     return "\n".join(lines) + "\n"
 
 
-def main():
-    options = parse_args_or_exit(OPTIONS, allow_config_files=False)
-    shard = parse_shard(options["shard"])
-    runs, out = grid(options)
+def main(argv=None):
+    try:
+        options = parse_args(OPTIONS, sys.argv[1:] if argv is None else argv, allow_config_files=False)
+        shard = parse_shard(options["shard"])
+        runs, out = grid(options)
+        n_seeds = len(parse_list("seeds", options["seeds"], int))
+        device = pick_device(options["device"])
+    except ValueError as e:
+        exit_with_error(e)
     failed = 0
     if not options["summarize_only"]:
         mine = runs[shard[0]::shard[1]]
-        device = pick_device(options["device"])
         if device.startswith("cuda"):
             failed = train_stacks(mine, device, options["stack"])
         else:
@@ -286,7 +291,6 @@ def main():
         phase_figure(finished, f"{options['task']} sweep: {len(finished)} of {len(runs)} runs finished"
                      ).savefig(out / "phase.png")
         written.append("phase.png")
-    n_seeds = len(parse_list("seeds", options["seeds"], int))
     (out / "sizes.md").write_text(sizes_table(rows, n_seeds))
     written.append("sizes.md")
     if rows[0]["facts_acc_at_best"] != "":

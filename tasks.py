@@ -1,14 +1,18 @@
-"""The three tasks of the study (SPEC §1): their text, their tokenizer, their prompts.
+"""The three tasks of the study (STUDY.md §1, §3, §5): their text, their tokenizer,
+their prompts, their batch shapes and the paper's numbers for them.
 
 Everything that defines what a model is trained on and asked about lives here,
-so data preparation, training and every evaluation CLI agree by construction.
+so data preparation, training, every evaluation CLI and every table agree by
+construction.
 """
-import os
 import hashlib
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from run_folder import write_atomically
 
 REPO = Path(__file__).resolve().parent
 DATA_DIR = REPO / "data"
@@ -89,18 +93,57 @@ def fact_lines():
 
 
 # --- tasks --------------------------------------------------------------------
-# dataset folder -> (parts evaluated, text lines)
-TASKS = {
-    "as_math": (("math",), math_lines),
-    "facts_char": (("facts",), fact_lines),
-    "both_math_and_facts": (("math", "facts"), lambda: math_lines() + fact_lines()),
-}
+PART_LINES = {"math": math_lines, "facts": fact_lines}
+# the paper's models -> the suffix of their config and run names (config/train_math_mini_14.py)
+PAPER_MODELS = {"n14": "mini_14", "n28": "mini_28", "n56": "mini_56", "MLT": "mlt"}
 
 
-def task_parts(dataset):
+@dataclass(frozen=True)
+class Task:
+    """One task of the study: what it trains on, how, and what the paper reports for it."""
+    name: str         # the runs' prefix: config/train_<name>_mini_14.py, results/<name>_mlt
+    dataset: str      # its folder under data/
+    parts: tuple      # what it is trained and evaluated on, in text order: "math", "facts"
+    batch_size: int
+    block_size: int
+    title: str        # figure title
+    table: str        # the paper's table
+    figure: str       # the paper's figure (file name)
+    columns: tuple    # the table's columns after the parameter count
+    paper: dict       # model -> (params, *columns), as printed in the paper (STUDY.md §5)
+
+
+TASKS = {task.dataset: task for task in (
+    Task("math", "as_math", ("math",), 882, 9, "Arithmetic only", "Table 2: arithmetic only", "grid_math",
+         ("addition", "subtraction", "(5,7)"),
+         {"n14": ("1.46k", "100.0%", "100.0%", "40/40"), "n28": ("5.26k", "98%", "98%", "0/40"),
+          "n56": ("19.94k", "98%", "98%", "0/40"), "MLT": ("10.63M", "98%", "98%", "0/40")}),
+    Task("facts", "facts_char", ("facts",), 576, 24, "Facts only", "Table 3: facts only", "grid_facts",
+         ("facts",),
+         {"n14": ("1.93k", "8.2%"), "n28": ("6.22k", "100.0%"), "n56": ("21.84k", "100.0%"),
+          "MLT": ("10.64M", "100.0%")}),
+    Task("both", "both_math_and_facts", ("math", "facts"), 576, 24, "Arithmetic and facts jointly",
+         "Table 4: both tasks jointly", "grid_combined",
+         ("addition", "subtraction", "facts", "combined", "(5,7)"),
+         {"n14": ("2.14k", "31.2%", "39.4%", "2.0%", "28.6%", "0/40"),
+          "n28": ("6.64k", "95.0%", "97%", "87.6%", "94.3%", "0/40"),
+          "n56": ("22.68k", "98%", "98%", "100.0%", "98.4%", "0/40"),
+          "MLT": ("10.65M", "98%", "98%", "100.0%", "98.4%", "0/40")}),
+)}
+
+
+def get_task(dataset):
     if dataset not in TASKS:
-        raise ValueError(f"unknown dataset {dataset!r}; allowed: {', '.join(TASKS)}")
-    return TASKS[dataset][0]
+        raise ValueError(f"dataset={dataset!r} is not allowed; choose one of {', '.join(TASKS)}")
+    return TASKS[dataset]
+
+
+def task_named(name):
+    """The task whose runs are called <name>_...: math, facts or both."""
+    for task in TASKS.values():
+        if task.name == name:
+            return task
+    raise ValueError(f"{name!r} is not a task; choose one of {', '.join(t.name for t in TASKS.values())}")
 
 
 # sha256 of each task's text: the paper authors' files, byte for byte
@@ -112,8 +155,8 @@ TEXT_SHA256 = {
 
 
 def task_text(dataset):
-    task_parts(dataset)  # validates the name
-    return "".join(TASKS[dataset][1]())
+    """The task's whole text: the lines of its parts, in order (the joint task: arithmetic, then facts)."""
+    return "".join(line for part in get_task(dataset).parts for line in PART_LINES[part]())
 
 
 def text_sha256(text):
@@ -153,35 +196,17 @@ class CharCodec:
 
 
 def prepare(dataset, data_dir=DATA_DIR):
-    """Write input.txt, train.bin, val.bin (uint8 ids) and meta.pkl for one task."""
+    """Write nanoGPT's files for one task: input.txt, train.bin, val.bin (uint8 ids) and
+    meta.pkl. Training itself builds the text in memory (train_with_eval.load_data), so
+    these files are for reading and for other nanoGPT tools, never a stale input."""
     text = task_text(dataset)
     codec = CharCodec.from_text(text)
     folder = Path(data_dir) / dataset
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "input.txt").write_text(text)
+    write_atomically(folder / "input.txt", text)
     ids = np.array(codec.encode(text), dtype=np.uint8)
-    # The study has no held-out data: train and val are the same stream (SPEC §1).
+    # the study has no held-out text: train and val are the same stream (STUDY.md §1)
     for split in ("train", "val"):
-        _atomic_write_bytes(folder / f"{split}.bin", ids.tobytes())
-    _atomic_write_bytes(folder / "meta.pkl", pickle.dumps(codec.meta()))
+        write_atomically(folder / f"{split}.bin", ids.tobytes())
+    write_atomically(folder / "meta.pkl", pickle.dumps(codec.meta()))
     return folder
-
-
-def _atomic_write_bytes(path, payload):
-    tmp = Path(f"{path}.tmp")
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
-
-
-def load_split(dataset, split, data_dir=DATA_DIR):
-    return np.fromfile(Path(data_dir) / dataset / f"{split}.bin", dtype=np.uint8)
-
-
-def load_codec(dataset, data_dir=DATA_DIR):
-    with open(Path(data_dir) / dataset / "meta.pkl", "rb") as f:
-        return CharCodec(pickle.load(f)["stoi"])
-
-
-def is_prepared(dataset, data_dir=DATA_DIR):
-    folder = Path(data_dir) / dataset
-    return all((folder / name).exists() for name in ("train.bin", "val.bin", "meta.pkl"))

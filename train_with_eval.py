@@ -1,46 +1,47 @@
 """
 Train a character-level GPT on one task of the study and evaluate it every
-`eval_interval` iterations (SPEC §3-4). nanoGPT's train.py, with the evaluation
-of the paper inside the loop.
+`eval_interval` iterations (STUDY.md §3-4): nanoGPT's train.py with the paper's
+evaluation inside the loop.
 
     python train_with_eval.py config/train_math_mini_14.py
-    python train_with_eval.py config/train_facts_mini_28.py --device=cpu --max_iters=2000
-    python train_with_eval.py config/train_math_mini_14.py --init_from=resume
+    python train_with_eval.py config/train_facts_mini_28.py --max_iters 2000 --out_dir out/try
+    python train_with_eval.py --init_from=resume --out_dir=out/math_mini_14 --max_iters=40000
     torchrun --standalone --nproc_per_node=2 train_with_eval.py config/train_math_mini_14.py
 
-Writes to out_dir: results.csv (one row per evaluation, appended as it is made),
-run.json, ckpt.pt (state at the latest evaluation) and ckpt_best_{math,facts,combined}.pt.
+The run's folder (out_dir) gets results.csv, run.json, ckpt.pt and
+ckpt_best_{math,facts,combined}.pt (run_folder.py). A resumed run continues as
+it was configured: only how it runs may change (CHANGEABLE_ON_RESUME).
 """
-import csv
-import json
 import math
 import os
 import platform
 import sys
 import time
-from pathlib import Path
+from dataclasses import asdict
 
 import torch
 from tqdm import tqdm
 
-from configurator import exit_with_error, parse_args_or_exit
-from evaluation import RESULT_COLUMNS, Sampling, autocast, evaluate, pick_device, split_loss
+from configurator import ConfigError, exit_with_error, parse_overrides
+from evaluation import Sampling, autocast, evaluate, pick_device, split_loss
 from model import GPT, GPTConfig
-from tasks import TASKS, is_prepared, load_codec, load_split, prepare, task_parts, text_sha256
+from run_folder import RunError, RunFolder, find_run_folder
+from tasks import TASKS, CharCodec, get_task, task_text, text_sha256
 
-# Defaults: the settings shared by every run of the study (SPEC §2-4) and the
+# Defaults: the settings shared by every run of the study (STUDY.md §2-4) and the
 # n14 arithmetic model; config files hold only what differs.
 DEFAULTS = dict(
     # I/O
     out_dir="out/math_mini_14",
     eval_interval=250,
     log_interval=50,
-    init_from="scratch",  # 'scratch' or 'resume' (from out_dir/ckpt.pt)
+    init_from="scratch",  # 'scratch', or 'resume' the run in out_dir from its ckpt.pt
+    overwrite=False,      # scratch into a folder that holds a run: replace that run
     quiet=False,          # log lines instead of a progress bar
     # data
     dataset="as_math",
-    batch_size=882,
-    block_size=9,
+    batch_size=None,      # None: the task's (tasks.py: 882 for arithmetic, 576 for facts and joint)
+    block_size=None,      # None: the task's (9 for arithmetic, 24 for facts and joint)
     # model
     n_layer=1,
     n_head=1,
@@ -60,9 +61,9 @@ DEFAULTS = dict(
     lr_decay_iters=25000,
     min_lr=1e-4,
     # evaluation sampling
-    eval_samples=10,
-    eval_temperature=0.01,
-    eval_top_k=10,
+    eval_samples=Sampling.num_samples,
+    eval_temperature=Sampling.temperature,
+    eval_top_k=Sampling.top_k,
     eval_greedy=False,
     # system
     device="auto",       # auto: cuda, then mps, then cpu
@@ -70,32 +71,92 @@ DEFAULTS = dict(
     compile=True,        # torch.compile the training step (CUDA and CPU; pays off within ~3k iterations)
     compile_mode="default",  # torch.compile's mode; reduce-overhead: CUDA graphs
     backend="auto",      # DDP backend; auto: nccl on CUDA, gloo on CPU
+    threads=0,           # CPU threads; 0: torch's default. The committed runs used --threads=1
     seed=1337,
 )
+# What a resumed run may change: how it runs, not what it computes. Anything else
+# given with --init_from=resume must equal the saved value.
+CHANGEABLE_ON_RESUME = ("init_from", "out_dir", "max_iters", "device", "dtype", "compile", "compile_mode", "backend",
+                        "threads", "quiet", "log_interval")
 
-CHECKPOINTS = {"math": "ckpt_best_math.pt", "facts": "ckpt_best_facts.pt", "combined": "ckpt_best_combined.pt"}
 
-
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(RunError):
     pass
 
 
+# --- the configuration --------------------------------------------------------
+def resolve(config):
+    """The config with the task's batch and block size where they are None."""
+    task = get_task(config["dataset"])
+    return {**config, "batch_size": config["batch_size"] or task.batch_size,
+            "block_size": config["block_size"] or task.block_size}
+
+
 def validate(config):
-    allowed = {"init_from": ("scratch", "resume"), "dataset": tuple(TASKS),
-               "dtype": ("auto", "float32", "bfloat16", "float16"),
+    """Raise ConfigError naming the first bad value and what is allowed."""
+    allowed = {"init_from": ("scratch", "resume"), "dataset": tuple(TASKS), "dtype": ("auto", "float32", "bfloat16"),
                "compile_mode": ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")}
+    if config["dtype"] == "float16":
+        raise ConfigError("dtype='float16' is not supported (it needs loss scaling, which this loop does not do); "
+                          "choose auto, float32 or bfloat16")
     for key, values in allowed.items():
         if config[key] not in values:
-            exit_with_error(f"{key}={config[key]!r} is not allowed; choose one of {', '.join(values)}")
-    positive = ("eval_interval", "log_interval", "batch_size", "block_size", "n_layer", "n_head",
-                "n_embd", "mlp_expansion", "eval_samples", "eval_top_k")
-    for key in positive:
-        if config[key] < 1:
-            exit_with_error(f"{key}={config[key]} must be at least 1")
-    if config["max_iters"] < 0:
-        exit_with_error(f"max_iters={config['max_iters']} must be at least 0")
+            raise ConfigError(f"{key}={config[key]!r} is not allowed; choose one of {', '.join(values)}")
+    for key in ("batch_size", "block_size"):  # None in DEFAULTS, so the configurator cannot type them
+        if not isinstance(config[key], int) or isinstance(config[key], bool):
+            raise ConfigError(f"{key}={config[key]!r} must be an integer")
+    at_least = {"eval_interval": 1, "log_interval": 1, "batch_size": 1, "block_size": 1, "n_layer": 1, "n_head": 1,
+                "n_embd": 1, "mlp_expansion": 1, "eval_samples": 1, "eval_top_k": 1, "max_iters": 0,
+                "warmup_iters": 0, "threads": 0, "weight_decay": 0, "grad_clip": 0, "min_lr": 0, "eval_temperature": 0}
+    for key, low in at_least.items():
+        if not isinstance(config[key], (int, float)) or isinstance(config[key], bool) or config[key] < low:
+            raise ConfigError(f"{key}={config[key]!r} must be a number of at least {low}")
+    if config["learning_rate"] <= 0:
+        raise ConfigError(f"learning_rate={config['learning_rate']} must be positive")
+    for key in ("dropout", "beta1", "beta2"):
+        if not 0 <= config[key] < 1:
+            raise ConfigError(f"{key}={config[key]} must be in [0, 1)")
+    if config["n_embd"] % config["n_head"]:
+        raise ConfigError(f"n_embd={config['n_embd']} is not divisible by n_head={config['n_head']}")
+    if config["decay_lr"] and config["lr_decay_iters"] <= config["warmup_iters"]:
+        raise ConfigError(f"lr_decay_iters={config['lr_decay_iters']} must be after warmup_iters={config['warmup_iters']}")
+    if not config["out_dir"]:
+        raise ConfigError("out_dir is empty; name the run's folder, e.g. --out_dir=out/my_run")
+    pick_device(config["device"])  # raises for a device this machine lacks
 
 
+def resume_config(saved, given):
+    """The config of a run being resumed: its saved config, with what `given` may change."""
+    config = {**DEFAULTS, **saved}  # keys added since the run was saved take their defaults
+    for key, value in given.items():
+        if key in CHANGEABLE_ON_RESUME:
+            config[key] = value
+        elif value is None and key in ("batch_size", "block_size"):
+            continue  # "the task's", which the saved run already resolved
+        elif value != config[key]:
+            raise ConfigError(f"{key}={value!r} differs from the run being resumed ({key}={config[key]!r}); "
+                              f"a resumed run continues as it was configured (it may change only "
+                              f"{', '.join(CHANGEABLE_ON_RESUME[2:])})")
+    return config
+
+
+def configure(given):
+    """(config, checkpoint or None) from the keys given on the command line and in config files."""
+    if given.get("init_from") == "resume":
+        run = RunFolder(find_run_folder(given.get("out_dir", DEFAULTS["out_dir"])))
+        checkpoint = run.load_checkpoint()
+        config = resume_config(checkpoint["config"], {**given, "out_dir": str(run.path)})
+        if config["max_iters"] < checkpoint["iter_num"]:
+            raise ConfigError(f"max_iters={config['max_iters']} is before the checkpoint's iteration "
+                              f"{checkpoint['iter_num']}")
+    else:
+        config, checkpoint = {**DEFAULTS, **given}, None
+    config = resolve(config)
+    validate(config)
+    return config, checkpoint
+
+
+# --- pieces of the run ----------------------------------------------------------
 def get_lr(it, c):
     """Linear warm-up, cosine decay to min_lr at lr_decay_iters, then min_lr (nanoGPT)."""
     if not c["decay_lr"]:
@@ -116,52 +177,36 @@ def get_batch(data, block_size, batch_size, generator):
     return data[ix + offsets], data[ix + offsets + 1]
 
 
-# --- files that survive an interruption ---------------------------------------
-def atomic_save(obj, path):
-    tmp = f"{path}.tmp"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def load_data(dataset, device):
+    """The task's token stream and tokenizer, built from tasks.py's text: never from files
+    on disk, which could be stale. The study's val split is its train split (STUDY.md §1)."""
+    text = task_text(dataset)
+    codec = CharCodec.from_text(text)
+    return torch.tensor(codec.encode(text), dtype=torch.long, device=device), codec
 
 
-def atomic_write_text(text, path):
-    tmp = f"{path}.tmp"
-    Path(tmp).write_text(text)
-    os.replace(tmp, path)
+def model_args_from(config, vocab_size):
+    keys = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout", "mlp_expansion")
+    return {**{k: config[k] for k in keys}, "vocab_size": vocab_size}
 
 
-def read_results(path):
-    if not Path(path).exists():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+def configure_torch(device, threads=0):
+    """Threads, deterministic kernels (STUDY.md §3) and TF32 matmuls: the same for single and stacked runs."""
+    if threads:
+        torch.set_num_threads(threads)
+    if device.startswith("cuda"):
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
 
 
-def append_result(path, row):
-    new_file = not Path(path).exists()
-    with open(path, "a", newline="") as f:  # closed, hence flushed, row by row
-        writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS)
-        if new_file:
-            writer.writeheader()
-        writer.writerow(row)
-
-
-def truncate_results(path, first_dropped_iter):
-    """On resume, drop the rows the resumed run will write again."""
-    rows = [r for r in read_results(path) if int(r["iter"]) < first_dropped_iter]
-    with open(f"{path}.tmp", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(f"{path}.tmp", path)
-
-
-# --- the run ------------------------------------------------------------------
 def setup_distributed(config):
     """(ddp, rank, world_size, device); under torchrun, one process per GPU or CPU slot."""
-    if int(os.environ.get("RANK", -1)) == -1:
-        return False, 0, 1, pick_device(config["device"])
-    from torch.distributed import init_process_group
     device = pick_device(config["device"])
+    if int(os.environ.get("RANK", -1)) == -1:
+        return False, 0, 1, device
+    from torch.distributed import init_process_group
     backend = config["backend"]
     if backend == "auto":
         backend = "nccl" if device.startswith("cuda") else "gloo"
@@ -171,21 +216,6 @@ def setup_distributed(config):
         device = f"cuda:{local_rank}"
         torch.cuda.set_device(device)
     return True, rank, world, device
-
-
-def load_data(dataset, device, master, ddp):
-    if master and not is_prepared(dataset):
-        print(f"preparing data/{dataset} (first run)", file=sys.stderr)
-        prepare(dataset)
-    if ddp:
-        torch.distributed.barrier()
-    splits = {s: torch.from_numpy(load_split(dataset, s).astype("int64")).to(device) for s in ("train", "val")}
-    return splits, load_codec(dataset)
-
-
-def model_args_from(config, vocab_size):
-    keys = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout", "mlp_expansion")
-    return {**{k: config[k] for k in keys}, "vocab_size": vocab_size}
 
 
 def rng_state(generator, device):
@@ -202,15 +232,6 @@ def restore_rng_state(state, generator, device):
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def configure_torch(device):
-    """Deterministic kernels (SPEC §3) and TF32 matmuls: the same for single and stacked runs."""
-    if device.startswith("cuda"):
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
-
-
 def device_name(device):
     """The accelerator or processor a run used, for run.json."""
     if device.startswith("cuda"):
@@ -222,153 +243,65 @@ def device_name(device):
         return platform.processor() or platform.machine()
 
 
-def improved(row, best, key):
-    """Strictly better than the best so far: ties keep the earliest evaluation."""
-    return row[key] != "" and (best.get(key) is None or row[key] > best[key][key])
+# --- the step, the loop and the evaluation: shared with stacked.py and bench.py -------
+def train_step(loss_of, params, optimizer, X, Y, ctx, grad_clip, clip=torch.nn.utils.clip_grad_norm_):
+    """One optimizer step on the batch (X, Y); returns the loss (a stack: its K losses)."""
+    with ctx:
+        loss = loss_of(X, Y)
+    loss.sum().backward()  # a stack's losses: model k's parameters get only model k's gradient
+    if grad_clip != 0.0:
+        clip(params, grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss
 
 
-def evaluate_and_save(model, optimizer, model_args, config, data, codec, device, iter_num, lr, elapsed, best,
-                      rng_states, world_size=1):
-    """Evaluate `model` (the plain GPT, not a compiled or DDP wrapper) at iter_num and write
-    what a run keeps in config["out_dir"]: a results.csv row, ckpt.pt, ckpt_best_*.pt where a
-    score improved (`best` is updated in place) and run.json. train() calls it for its model,
-    stacked.py for each model of a stack, so both write the same files the same way."""
-    out_dir = Path(config["out_dir"])
+def run_iterations(config, iter_num, optimizer, step, evaluate_at, log, evaluated=None):
+    """nanoGPT's loop from iter_num: set the learning rate; evaluate every eval_interval
+    iterations and at max_iters (except at `evaluated`, already in the run's results);
+    stop at max_iters; else one training step, and every log_interval steps a log."""
+    while True:
+        lr = get_lr(iter_num, config)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        if (iter_num % config["eval_interval"] == 0 or iter_num == config["max_iters"]) and iter_num != evaluated:
+            evaluate_at(iter_num, lr)
+        if iter_num >= config["max_iters"]:
+            return
+        loss = step()
+        iter_num += 1
+        if iter_num % config["log_interval"] == 0:
+            log(iter_num, loss)
+
+
+def evaluate_and_record(model, optimizer, config, data, codec, device, run, iter_num, lr, elapsed, rng_states,
+                        world_size=1):
+    """Evaluate `model` (the plain GPT, not a compiled or DDP wrapper) at iter_num and
+    record it in `run` (a RunFolder); returns the results.csv row."""
     sampling = Sampling(config["eval_samples"], config["eval_temperature"], config["eval_top_k"], config["eval_greedy"])
     with autocast(device, config["dtype"]):
-        row = {"iter": iter_num, "lr": lr, "elapsed_s": round(elapsed, 2),
-               "train_loss": split_loss(model, data["train"], config["block_size"])}
-        # the study's val split is its train split (SPEC §1): don't compute the same loss twice
-        row["val_loss"] = (row["train_loss"] if torch.equal(data["train"], data["val"])
-                           else split_loss(model, data["val"], config["block_size"]))
-        # before sampling, which fails on NaN probabilities with a less helpful error
-        if not math.isfinite(row["train_loss"]):
-            raise TrainingDiverged(f"loss is {row['train_loss']} at iteration {iter_num}")
-        # seeded by the iteration: a resumed run re-evaluates identically
-        row.update(evaluate(model, codec, task_parts(config["dataset"]), sampling, seed=config["seed"] + iter_num))
-    checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                  "model_args": model_args, "iter_num": iter_num, "config": config,
-                  "stoi": codec.stoi, "elapsed_s": elapsed, "rng": rng_states}
-    for key, name in CHECKPOINTS.items():
-        if improved(row, best, f"{key}_acc"):
-            best[f"{key}_acc"] = row
-            atomic_save({**checkpoint, "best": best}, out_dir / name)
-    append_result(out_dir / "results.csv", row)
-    atomic_save({**checkpoint, "best": best}, out_dir / "ckpt.pt")
-    atomic_write_text(json.dumps({
-        "config": config, "n_params": model.get_num_params(), "device": device, "device_name": device_name(device),
-        "world_size": world_size, "train_text_sha256": text_sha256(codec.decode(data["train"].tolist())),
-        "torch": torch.__version__, "python": platform.python_version(),
-        "iter_num": iter_num, "wall_time_s": round(elapsed, 2), "finished": iter_num >= config["max_iters"],
-        "best": best}, indent=1), out_dir / "run.json")
+        loss = split_loss(model, data, config["block_size"])
+        if not math.isfinite(loss):  # before sampling, which would fail on NaN probabilities
+            raise TrainingDiverged(f"training diverged: loss is {loss} at iteration {iter_num}; "
+                                   f"{run.path / 'results.csv'} keeps the rows so far")
+        # seeded by the iteration, so that a resumed run re-evaluates identically
+        scores = evaluate(model, codec, get_task(config["dataset"]).parts, sampling, seed=config["seed"] + iter_num)
+    # the val split is the train split (STUDY.md §1): one loss, in both columns
+    row = {"iter": iter_num, "train_loss": loss, "val_loss": loss, "lr": lr, **scores, "elapsed_s": round(elapsed, 2)}
+    sha256 = text_sha256(codec.decode(data.tolist()))
+    checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "model_args": asdict(model.config),
+                  "iter_num": iter_num, "config": config, "stoi": codec.stoi, "elapsed_s": elapsed,
+                  "rng": rng_states, "world_size": world_size, "train_text_sha256": sha256}
+    info = {"config": config, "n_params": model.get_num_params(), "device": device, "device_name": device_name(device),
+            "world_size": world_size, "threads": torch.get_num_threads(), "train_text_sha256": sha256,
+            "torch": torch.__version__, "python": platform.python_version(), "iter_num": iter_num,
+            "wall_time_s": round(elapsed, 2), "finished": iter_num >= config["max_iters"]}
+    run.record(row, checkpoint, info)
     return row
 
 
-def train(config):
-    ddp, rank, world_size, device = setup_distributed(config)
-    master = rank == 0
-    if config["batch_size"] % world_size:
-        exit_with_error(f"batch_size={config['batch_size']} does not split over {world_size} processes")
-    configure_torch(device)
-    torch.manual_seed(config["seed"] + rank)
-    out_dir = Path(config["out_dir"])
-    ckpt_path, results_path = out_dir / "ckpt.pt", out_dir / "results.csv"
-    if config["init_from"] == "resume" and not ckpt_path.is_file():
-        exit_with_error(f"cannot resume: {ckpt_path} does not exist (train with --init_from=scratch first)")
-    if master:
-        out_dir.mkdir(parents=True, exist_ok=True)
-
-    data, codec = load_data(config["dataset"], device, master, ddp)
-    # each process draws its own share of the batch, so the global batch is the spec's
-    batch_gen = torch.Generator(device=device).manual_seed(config["seed"] + rank)
-    iter_num, elapsed_before, best = 0, 0.0, {}
-    if config["init_from"] == "resume":
-        checkpoint = torch.load(ckpt_path, map_location=device, weights_only=False)
-        model_args = checkpoint["model_args"]
-        model = GPT(GPTConfig(**model_args))
-        model.load_state_dict(checkpoint["model"])
-        iter_num, elapsed_before, best = checkpoint["iter_num"], checkpoint["elapsed_s"], checkpoint["best"]
-    else:
-        model_args = model_args_from(config, codec.vocab_size)
-        model = GPT(GPTConfig(**model_args))
-    model.to(device)
-    optimizer = model.configure_optimizers(config["weight_decay"], config["learning_rate"],
-                                           (config["beta1"], config["beta2"]), device.split(":")[0])
-    if config["init_from"] == "resume":
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        restore_rng_state(checkpoint["rng"][rank] if rank < len(checkpoint["rng"]) else checkpoint["rng"][0],
-                          batch_gen, device)
-        del checkpoint
-        if master:
-            truncate_results(results_path, iter_num)
-    raw_model = model
-    if config["compile"] and device.split(":")[0] in ("cuda", "cpu"):
-        model = torch.compile(model, mode=config["compile_mode"])
-    if ddp:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        model = DDP(model, device_ids=[int(device.split(":")[1])] if device.startswith("cuda") else None)
-    ctx = autocast(device, config["dtype"])
-
-    def gather_rng_states():
-        state = rng_state(batch_gen, device)
-        if not ddp:
-            return [state]
-        states = [None] * world_size
-        torch.distributed.all_gather_object(states, state)
-        return states
-
-    progress = tqdm(total=config["max_iters"], initial=iter_num, disable=config["quiet"] or not master,
-                    dynamic_ncols=True, mininterval=0.5)
-    t_start = time.time() - elapsed_before
-    note = ""
-    try:
-        while True:
-            lr = get_lr(iter_num, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            if iter_num % config["eval_interval"] == 0 or iter_num == config["max_iters"]:
-                rng_states = gather_rng_states()
-                if master:
-                    row = evaluate_and_save(raw_model, optimizer, model_args, config, data, codec, device, iter_num,
-                                            lr, time.time() - t_start, best, rng_states, world_size)
-                    note = accuracy_note(row)
-                    progress.set_postfix_str(f"loss {row['train_loss']:.4f} | {note}")
-                    if config["quiet"]:
-                        print(f"iter {iter_num}: loss {row['train_loss']:.4f} | {note} ({row['elapsed_s']:.1f}s)",
-                              flush=True)
-            if iter_num >= config["max_iters"]:
-                break
-            X, Y = get_batch(data["train"], config["block_size"], config["batch_size"] // world_size, batch_gen)
-            with ctx:
-                _, loss = model(X, Y)
-            loss.backward()
-            if config["grad_clip"] != 0.0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config["grad_clip"])
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            iter_num += 1
-            progress.update()
-            if iter_num % config["log_interval"] == 0:
-                loss_value = loss.item()  # the only host sync outside evaluation
-                if not math.isfinite(loss_value):
-                    raise TrainingDiverged(f"loss is {loss_value} at iteration {iter_num}")
-                progress.set_postfix_str(f"loss {loss_value:.4f} | {note}", refresh=False)
-    except KeyboardInterrupt:
-        progress.close()
-        exit_with_error(f"interrupted at iteration {iter_num}; {ckpt_path} and {results_path} hold the "
-                        f"latest evaluation: continue with --init_from=resume")
-    except TrainingDiverged as e:
-        progress.close()
-        exit_with_error(f"training diverged: {e}; stopping ({results_path} keeps the rows so far)")
-    progress.close()
-    if ddp:
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
-    if master and not config["quiet"]:
-        print(f"done: {config['max_iters']} iterations in {time.time() - t_start:.1f}s; results in {results_path}")
-
-
-def accuracy_note(row):
+def describe(row):
+    """An evaluation in one line: `add 1000/1000 sub 998/1000 (5,7) 40/40 facts 12/500`."""
     note = []
     if row["add_total"]:
         note.append(f"add {row['add_correct']}/{row['add_total']} sub {row['sub_correct']}/{row['sub_total']} "
@@ -378,10 +311,117 @@ def accuracy_note(row):
     return " ".join(note)
 
 
+# --- the run ------------------------------------------------------------------
+def train(config, checkpoint=None):
+    """Train one run as `config` says (configure() makes it); a resumed run needs its checkpoint."""
+    ddp, rank, world_size, device = setup_distributed(config)
+    master = rank == 0
+    configure_torch(device, config["threads"])
+    run = RunFolder(config["out_dir"])
+    if config["init_from"] == "resume":
+        checkpoint = checkpoint or run.load_checkpoint()
+        run.best = checkpoint["best"]
+        saved_world = checkpoint.get("world_size", len(checkpoint["rng"]))
+        if saved_world != world_size:
+            raise RunError(f"{run.path} was trained by {saved_world} process(es) and is resumed by {world_size}: "
+                           f"each process draws its own batches, so resume it with {saved_world}")
+    else:
+        run.check_free(config["overwrite"])  # in every process, so that none waits for one that stopped
+        if ddp:
+            torch.distributed.barrier()
+        if master:
+            run.start()
+    if config["batch_size"] % world_size:
+        raise ConfigError(f"batch_size={config['batch_size']} does not split over {world_size} processes")
+
+    data, codec = load_data(config["dataset"], device)
+    if checkpoint and checkpoint.get("train_text_sha256", text_sha256(task_text(config["dataset"]))) != \
+            text_sha256(task_text(config["dataset"])):
+        raise RunError(f"{run.path} was trained on another text than tasks.py's {config['dataset']} now: "
+                       f"resuming it would change its data; train it again from scratch")
+    torch.manual_seed(config["seed"] + rank)
+    # each process draws its own share of the batch, so the global batch is the study's
+    batch_gen = torch.Generator(device=device).manual_seed(config["seed"] + rank)
+    model = GPT(GPTConfig(**model_args_from(config, codec.vocab_size)))
+    model.to(device)
+    optimizer = model.configure_optimizers(config["weight_decay"], config["learning_rate"],
+                                           (config["beta1"], config["beta2"]), device.split(":")[0])
+    iter_num, elapsed_before = 0, 0.0
+    if checkpoint:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        restore_rng_state(checkpoint["rng"][rank], batch_gen, device)
+        iter_num, elapsed_before = checkpoint["iter_num"], checkpoint["elapsed_s"]
+        if master:
+            run.resume_at(iter_num)
+        del checkpoint
+    raw_model = model
+    if config["compile"] and device.split(":")[0] in ("cuda", "cpu"):
+        model = torch.compile(model, mode=config["compile_mode"])
+    if ddp:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        model = DDP(model, device_ids=[int(device.split(":")[1])] if device.startswith("cuda") else None)
+    ctx = autocast(device, config["dtype"])
+
+    progress = tqdm(total=config["max_iters"], initial=iter_num, disable=config["quiet"] or not master,
+                    dynamic_ncols=True, mininterval=0.5)
+    t_start = time.time() - elapsed_before
+    note = ""
+
+    def evaluate_at(it, lr):
+        nonlocal note
+        state = rng_state(batch_gen, device)
+        states = [state]
+        if ddp:
+            states = [None] * world_size
+            torch.distributed.all_gather_object(states, state)
+        if master:
+            row = evaluate_and_record(raw_model, optimizer, config, data, codec, device, run, it, lr,
+                                      time.time() - t_start, states, world_size)
+            note = describe(row)
+            progress.set_postfix_str(f"loss {row['train_loss']:.4f} | {note}")
+            if config["quiet"]:
+                print(f"iter {it}: loss {row['train_loss']:.4f} | {note} ({row['elapsed_s']:.1f}s)", flush=True)
+
+    def step():
+        X, Y = get_batch(data, config["block_size"], config["batch_size"] // world_size, batch_gen)
+        loss = train_step(lambda x, y: model(x, y)[1], model.parameters(), optimizer, X, Y, ctx, config["grad_clip"])
+        progress.update()
+        return loss
+
+    def log(it, loss):
+        loss = loss.item()  # the only host sync outside evaluation
+        if not math.isfinite(loss):
+            raise TrainingDiverged(f"training diverged: loss is {loss} at iteration {it}; "
+                                   f"{run.path / 'results.csv'} keeps the rows so far")
+        progress.set_postfix_str(f"loss {loss:.4f} | {note}", refresh=False)
+
+    try:
+        run_iterations(config, iter_num, optimizer, step, evaluate_at, log,
+                       evaluated=iter_num if config["init_from"] == "resume" else None)
+    except KeyboardInterrupt:
+        raise RunError(f"interrupted at iteration {progress.n}; {run.path / 'ckpt.pt'} and "
+                       f"{run.path / 'results.csv'} hold the latest evaluation: continue with "
+                       f"--init_from=resume --out_dir={run.path}") from None
+    finally:
+        progress.close()
+    if ddp:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    if master:
+        best = run.best["combined_acc"]
+        print(f"done: {config['max_iters']} iterations in {time.time() - t_start:.1f}s; best evaluation: "
+              f"iteration {best['iter']}, {describe(best)}, combined {100 * best['combined_acc']:.1f}% "
+              f"({run.path / 'results.csv'})")
+    return run
+
+
 def main(argv=None):
-    config = parse_args_or_exit(DEFAULTS, argv)
-    validate(config)
-    train(config)
+    try:
+        config, checkpoint = configure(parse_overrides(DEFAULTS, sys.argv[1:] if argv is None else argv))
+        train(config, checkpoint)
+    except ValueError as e:  # ConfigError, RunError, and values PyTorch itself rejects
+        exit_with_error(e)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,6 @@
-# n28 on arithmetic and facts jointly: 6,636 parameters (SPEC §2-3)
+# n28 on arithmetic and facts jointly: 6,636 parameters (STUDY.md §2-3)
 # controlled-regularization variant: weight decay 0.1, no dropout
 out_dir = 'out/both_mini_28_wd'
 dataset = 'both_math_and_facts'
-batch_size = 576
-block_size = 24
 n_embd = 28
 weight_decay = 0.1

@@ -1,8 +1,6 @@
-# n56 on arithmetic and facts jointly: 22,680 parameters (SPEC §2-3)
+# n56 on arithmetic and facts jointly: 22,680 parameters (STUDY.md §2-3)
 # controlled-regularization variant: weight decay 0.1, no dropout
 out_dir = 'out/both_mini_56_wd'
 dataset = 'both_math_and_facts'
-batch_size = 576
-block_size = 24
 n_embd = 56
 weight_decay = 0.1

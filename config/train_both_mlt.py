@@ -1,8 +1,6 @@
-# MLT on arithmetic and facts jointly: 10,647,168 parameters (SPEC §2-3)
+# MLT on arithmetic and facts jointly: 10,647,168 parameters (STUDY.md §2-3)
 out_dir = 'out/both_mlt'
 dataset = 'both_math_and_facts'
-batch_size = 576
-block_size = 24
 n_layer = 6
 n_head = 6
 n_embd = 384

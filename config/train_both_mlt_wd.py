@@ -1,9 +1,7 @@
-# MLT on arithmetic and facts jointly: 10,647,168 parameters (SPEC §2-3)
+# MLT on arithmetic and facts jointly: 10,647,168 parameters (STUDY.md §2-3)
 # controlled-regularization variant: weight decay 0.1, no dropout
 out_dir = 'out/both_mlt_wd'
 dataset = 'both_math_and_facts'
-batch_size = 576
-block_size = 24
 n_layer = 6
 n_head = 6
 n_embd = 384

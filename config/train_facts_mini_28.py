@@ -1,6 +1,4 @@
-# n28 on the 50 capital facts: 6,216 parameters (SPEC §2-3)
+# n28 on the 50 capital facts: 6,216 parameters (STUDY.md §2-3)
 out_dir = 'out/facts_mini_28'
 dataset = 'facts_char'
-batch_size = 576
-block_size = 24
 n_embd = 28

@@ -1,8 +1,6 @@
-# n56 on the 50 capital facts: 21,840 parameters (SPEC §2-3)
+# n56 on the 50 capital facts: 21,840 parameters (STUDY.md §2-3)
 # controlled-regularization variant: weight decay 0.1, no dropout
 out_dir = 'out/facts_mini_56_wd'
 dataset = 'facts_char'
-batch_size = 576
-block_size = 24
 n_embd = 56
 weight_decay = 0.1

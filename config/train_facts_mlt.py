@@ -1,8 +1,6 @@
-# MLT on the 50 capital facts: 10,641,408 parameters (SPEC §2-3)
+# MLT on the 50 capital facts: 10,641,408 parameters (STUDY.md §2-3)
 out_dir = 'out/facts_mlt'
 dataset = 'facts_char'
-batch_size = 576
-block_size = 24
 n_layer = 6
 n_head = 6
 n_embd = 384

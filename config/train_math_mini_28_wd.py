@@ -1,8 +1,6 @@
-# n28 on arithmetic: 5,264 parameters (SPEC §2-3)
+# n28 on arithmetic: 5,264 parameters (STUDY.md §2-3)
 # controlled-regularization variant: weight decay 0.1, no dropout
 out_dir = 'out/math_mini_28_wd'
 dataset = 'as_math'
-batch_size = 882
-block_size = 9
 n_embd = 28
 weight_decay = 0.1

@@ -1,8 +1,6 @@
-# n56 on arithmetic: 19,936 parameters (SPEC §2-3)
+# n56 on arithmetic: 19,936 parameters (STUDY.md §2-3)
 # controlled-regularization variant: weight decay 0.1, no dropout
 out_dir = 'out/math_mini_56_wd'
 dataset = 'as_math'
-batch_size = 882
-block_size = 9
 n_embd = 56
 weight_decay = 0.1

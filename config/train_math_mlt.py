@@ -1,8 +1,6 @@
-# MLT on arithmetic: 10,628,352 parameters (SPEC §2-3)
+# MLT on arithmetic: 10,628,352 parameters (STUDY.md §2-3)
 out_dir = 'out/math_mlt'
 dataset = 'as_math'
-batch_size = 882
-block_size = 9
 n_layer = 6
 n_head = 6
 n_embd = 384

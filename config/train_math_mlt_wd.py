@@ -1,9 +1,7 @@
-# MLT on arithmetic: 10,628,352 parameters (SPEC §2-3)
+# MLT on arithmetic: 10,628,352 parameters (STUDY.md §2-3)
 # controlled-regularization variant: weight decay 0.1, no dropout
 out_dir = 'out/math_mlt_wd'
 dataset = 'as_math'
-batch_size = 882
-block_size = 9
 n_layer = 6
 n_head = 6
 n_embd = 384

@@ -9,7 +9,6 @@ import torch.nn as nn
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from model import GPT  # noqa: E402
 from tasks import CAPITALS, OPERATIONS, CharCodec, fact_prompt, math_expressions, math_prompt, task_text  # noqa: E402
 
 
@@ -22,9 +21,8 @@ def run_cli(*args, timeout=300, cwd=REPO):
 class LookupModel(nn.Module):
     """A stand-in GPT whose next-token logits come from an answer key: after any
     prefix of a key line it puts all the mass on that line's next character.
-    It goes through GPT.generate, so sampling, batching and judging are real."""
-
-    generate = GPT.generate
+    It goes through the evaluation's real decoding, so sampling, batching and
+    judging are real."""
 
     def __init__(self, codec, lines):
         super().__init__()
@@ -36,13 +34,13 @@ class LookupModel(nn.Module):
             for i in range(len(line)):
                 self.next_char.setdefault(line[:i], line[i])
 
-    def forward(self, idx, targets=None, logits_at=None):
-        last = [idx.size(1) - 1] * idx.size(0) if logits_at is None else logits_at.tolist()
-        logits = torch.zeros(idx.size(0), 1, self.codec.vocab_size)
-        for row, (ids, end) in enumerate(zip(idx.tolist(), last)):
-            text = self.codec.decode(ids[:end + 1])
-            start = text.rfind("\n") + 1
-            logits[row, 0, self.codec.stoi[self.next_char.get(text[start:], "\n")]] = 30.0
+    def forward(self, idx, targets=None):
+        logits = torch.zeros(idx.size(0), idx.size(1), self.codec.vocab_size)
+        for row, ids in enumerate(idx.tolist()):
+            text = self.codec.decode(ids)
+            for end in range(len(ids)):  # every position, as GPT.forward gives them
+                start = text.rfind("\n", 0, end + 1) + 1
+                logits[row, end, self.codec.stoi[self.next_char.get(text[start:end + 1], "\n")]] = 30.0
         return logits, None
 
 

@@ -90,9 +90,27 @@ def test_bad_input_is_one_line_and_exit_code_2(trained, script, args, message):
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_a_facts_model_asked_for_arithmetic_names_the_missing_characters(tmp_path):
-    result = run_cli("train_with_eval.py", "config/train_facts_mini_14.py", f"--out_dir={tmp_path}", "--device=cpu",
-                     "--compile=False", "--quiet", "--max_iters=0")
+@pytest.mark.parametrize("config,script,message", [
+    ("config/train_facts_mini_14.py", "eval_as_math.py", "run on facts_char (facts only), which has no arithmetic"),
+    ("config/train_math_mini_14.py", "eval_capitals.py", "run on as_math (arithmetic only), which has no facts"),
+])
+def test_a_tool_asked_for_a_part_the_run_lacks_says_so(tmp_path, config, script, message):
+    result = run_cli("train_with_eval.py", config, f"--out_dir={tmp_path}", "--device=cpu", "--compile=False",
+                     "--quiet", "--max_iters=0")
     assert result.returncode == 0, result.stderr
-    result = run_cli("eval_as_math.py", f"--out_dir={tmp_path}")
-    assert result.returncode == 2 and "not in the model's vocabulary" in result.stderr
+    result = run_cli(script, f"--out_dir={tmp_path}")
+    assert result.returncode == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_a_run_folder_named_without_out_is_found_and_options_take_a_space(trained, tmp_path):
+    """The paper README's command forms: `--model_folder math_mini_14` for out/math_mini_14."""
+    import shutil
+    from conftest import REPO
+    out_dir, _ = trained
+    shutil.copytree(out_dir, tmp_path / "out" / "both_14")
+    result = run_cli(REPO / "plot_results.py", "--model_folder", "both_14", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "both_14" / "plot.png").is_file()
+    result = run_cli(REPO / "sample.py", "--out_dir", "both_14", "--start", "<7-5=", "--num_samples", "2",
+                     "--max_new_tokens", "2", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.startswith("<7-5="), result.stderr

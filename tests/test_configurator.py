@@ -46,3 +46,42 @@ def test_training_cli_answers_bad_input_in_one_line(args, message):
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--n_head=3"], "n_embd=14 is not divisible by n_head=3"),
+    (["--n_embd=None"], "--n_embd=None: expected a int, got a NoneType"),
+    (["--dtype=float16"], "dtype='float16' is not supported"),
+    (["--dropout=1.5"], "dropout=1.5 must be in [0, 1)"),
+    (["--learning_rate=-1"], "learning_rate=-1.0 must be positive"),
+    (["--beta2=1.0"], "beta2=1.0 must be in [0, 1)"),
+    (["--batch_size=abc"], "batch_size='abc' must be an integer"),
+    (["--out_dir="], "out_dir is empty"),
+    (["--lr_decay_iters=100"], "lr_decay_iters=100 must be after warmup_iters=2000"),
+    (["--device=tpu"], "device='tpu' is not allowed"),
+])
+def test_bad_values_are_one_line_before_anything_runs(args, message):
+    result = run_cli("train_with_eval.py", *args, "--max_iters=0")
+    assert result.returncode == 2
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_on_a_machine_without_it_is_one_line():
+    result = run_cli("train_with_eval.py", "--device=cuda", "--max_iters=0")
+    assert result.returncode == 2 and "this machine has no CUDA GPU" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_truncated_checkpoint_is_one_line(tmp_path):
+    (tmp_path / "ckpt.pt").write_bytes(b"PK\x03\x04 cut short")
+    result = run_cli("train_with_eval.py", "--init_from=resume", f"--out_dir={tmp_path}")
+    assert result.returncode == 2 and "is not a readable checkpoint" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_key_space_value_works_beside_key_equals_value():
+    assert parse_args(DEFAULTS, ["--max_iters", "7", "--out_dir", "x", "--compile", "False", "--start", "-1"]) == \
+        {**DEFAULTS, "max_iters": 7, "out_dir": "x", "compile": False, "start": "-1"}
+    assert parse_args(DEFAULTS, ["--compile", "--max_iters", "3"]) == {**DEFAULTS, "compile": True, "max_iters": 3}

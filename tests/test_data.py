@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from tasks import (CAPITALS, HELD_OUT, TEXT_SHA256, load_codec, load_split, math_lines, prepare, task_text,
-                   text_sha256)
+from tasks import CAPITALS, HELD_OUT, TEXT_SHA256, CharCodec, math_lines, prepare, task_text, text_sha256
 
 
 def test_math_lines_are_the_196_training_expressions():
@@ -32,17 +31,17 @@ def test_facts_are_the_50_capitals_in_order():
 
 @pytest.mark.parametrize("dataset,vocab_size,length", [
     ("as_math", 17, 1764), ("facts_char", 51, 1547), ("both_math_and_facts", 66, 3311)])
-def test_prepare_writes_bins_that_round_trip(tmp_path, dataset, vocab_size, length):
+def test_prepare_writes_nanogpt_files_that_round_trip(tmp_path, dataset, vocab_size, length):
     folder = prepare(dataset, data_dir=tmp_path)
     text = (folder / "input.txt").read_text()
     meta = pickle.load(open(folder / "meta.pkl", "rb"))
     assert meta["vocab_size"] == vocab_size == len(set(text))
-    assert len(text) == length
+    assert len(text) == length and text == task_text(dataset)
     for split in ("train", "val"):
-        ids = load_split(dataset, split, data_dir=tmp_path)
-        assert ids.dtype == np.uint8 and len(ids) == length
+        ids = np.fromfile(folder / f"{split}.bin", dtype=np.uint8)
+        assert len(ids) == length
         assert "".join(meta["itos"][i] for i in ids) == text
-    assert load_codec(dataset, data_dir=tmp_path).decode(load_split(dataset, "train", tmp_path)) == text
+    assert CharCodec(meta["stoi"]).decode(ids) == text
 
 
 @pytest.mark.parametrize("dataset,sha256", [
@@ -65,7 +64,17 @@ def test_committed_text_matches_the_generator():
         assert (DATA_DIR / dataset / "input.txt").read_text() == task_text(dataset)
 
 
-def test_prepare_script_runs(tmp_path):
-    result = run_cli("data/as_math/prepare.py")
+def test_prepare_script_writes_where_it_is_told(tmp_path):
+    result = run_cli("data/as_math/prepare.py", tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "as_math" in result.stdout
+    assert (tmp_path / "as_math" / "input.txt").read_text() == task_text("as_math")
+
+
+def test_training_data_is_the_task_text_whatever_the_bins_hold(monkeypatch):
+    """Stale or tampered bins (here: the held-out sums appended) never reach training."""
+    import train_with_eval
+    tampered = task_text("as_math") + "<5+7=12>\n<7+5=12>\n<5-7=-2>\n<7-5=2> \n"
+    codec = CharCodec.from_text(task_text("as_math"))
+    monkeypatch.setattr(np, "fromfile", lambda *args, **kwargs: np.array(codec.encode(tampered), dtype=np.uint8))
+    data, data_codec = train_with_eval.load_data("as_math", "cpu")
+    assert data_codec.decode(data.tolist()) == task_text("as_math")

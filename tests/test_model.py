@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from evaluation import Sampling, complete
+from evaluation import Sampling, complete, sample_ragged
 from model import GPT, GPTConfig
 from tasks import CAPITALS, fact_prompt, math_expressions, math_prompt
 
@@ -49,13 +49,13 @@ def test_batched_generation_equals_one_by_one_under_greedy(both_codec):
     assert agree >= 0.9 * len(prompts)
 
 
-def test_generate_stops_once_every_row_has_the_stop_token():
+def test_sample_ragged_stops_once_every_row_has_the_stop_token():
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=24, vocab_size=17, n_embd=14, **SMALL)).eval()
-    idx = torch.zeros(3, 2, dtype=torch.long)
-    full = model.generate(idx, 10, temperature=0)
+    idx, lengths = torch.zeros(3, 2, dtype=torch.long), torch.full((3,), 2)
+    full = sample_ragged(model, idx, lengths, 10, temperature=0, top_k=None)
     stop = int(full[0, 2])  # the first token generated for every row
-    assert model.generate(idx, 10, temperature=0, stop_token=stop).shape == (3, 3)
+    assert sample_ragged(model, idx, lengths, 10, temperature=0, top_k=None, stop_token=stop).shape == (3, 3)
 
 
 def reference_greedy(model, ids, max_new_tokens):
@@ -75,6 +75,20 @@ def test_ragged_batch_matches_nanogpt_generate_with_cropping(both_codec):
     padded = torch.zeros(3, int(lengths.max()), dtype=torch.long)
     for i, p in enumerate(prompts):
         padded[i, :len(p)] = torch.tensor(p)
-    out = model.generate(padded, 12, temperature=0, lengths=lengths)
+    out = sample_ragged(model, padded, lengths, 12, temperature=0, top_k=None)
     for i, p in enumerate(prompts):
-        assert out[i, len(p):len(p) + 12].tolist() == reference_greedy(model, p, 12)
+        expected = reference_greedy(model, p, 12)
+        assert out[i, len(p):len(p) + 12].tolist() == expected
+        # and nanoGPT's generate, greedy through top-k 1 (what sample.py does at temperature 0)
+        assert model.generate(torch.tensor([p]), 12, top_k=1)[0, len(p):].tolist() == expected
+
+
+def test_forward_gives_logits_at_every_position_and_the_mean_loss():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=9, vocab_size=17, n_embd=14, **SMALL))
+    idx = torch.randint(17, (4, 9))
+    logits, loss = model(idx)
+    assert logits.shape == (4, 9, 17) and loss is None
+    inputs, targets = idx[:, :-1].contiguous(), idx[:, 1:].contiguous()
+    _, loss = model(inputs, targets)
+    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(model(inputs)[0].transpose(1, 2), targets))

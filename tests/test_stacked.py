@@ -6,7 +6,7 @@ import torch
 
 import stacked
 import train_with_eval
-from evaluation import RESULT_COLUMNS
+from run_folder import RESULT_COLUMNS
 from stacked import clip_grad_norm_per_model, train_stack
 
 SEEDS = (1, 2, 3)
@@ -23,8 +23,9 @@ def one_thread():
 
 def config(out_dir, seed, **overrides):
     # DEFAULTS is the n14 arithmetic model
-    return {**train_with_eval.DEFAULTS, "compile": False, "device": "cpu", "quiet": True, "max_iters": 50,
-            "eval_interval": 25, "seed": seed, "out_dir": str(out_dir), **overrides}
+    return train_with_eval.resolve({**train_with_eval.DEFAULTS, "compile": False, "device": "cpu", "quiet": True,
+                                    "max_iters": 50, "eval_interval": 25, "seed": seed, "out_dir": str(out_dir),
+                                    **overrides})
 
 
 def rows(out_dir):

@@ -116,3 +116,84 @@ def test_ctrl_c_leaves_a_run_that_resumes(tmp_path):
     saved = torch.load(tmp_path / "ckpt.pt", weights_only=False)["iter_num"]
     train(tmp_path, f"--max_iters={saved + 100}", "--eval_interval=50", "--init_from=resume")
     assert [int(r["iter"]) for r in rows(tmp_path)] == list(range(0, saved + 101, 50))
+
+
+# --- a run folder holds one run, and a resume continues that run ------------------
+def test_scratch_into_a_folder_holding_a_run_is_refused_unless_overwritten(run_300, tmp_path):
+    train(tmp_path, "--max_iters=200")
+    before = (tmp_path / "results.csv").read_text()
+    result = run_cli("train_with_eval.py", "config/train_math_mini_14.py", f"--out_dir={tmp_path}", *FAST,
+                     "--max_iters=10", "--seed=1")
+    assert result.returncode == 2 and "already holds a run" in result.stderr and "--overwrite" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "results.csv").read_text() == before  # untouched
+    train(tmp_path, "--max_iters=100", "--overwrite")
+    assert without_time(rows(tmp_path)) == without_time(rows(run_300)[:2])  # the new run alone, not mixed
+
+
+def test_resume_takes_the_run_from_its_checkpoint_not_the_defaults(tmp_path):
+    """No config file on resume: the facts run stays a facts run (the defaults are arithmetic)."""
+    result = run_cli("train_with_eval.py", "config/train_facts_mini_28.py", f"--out_dir={tmp_path}", *FAST,
+                     "--max_iters=100", "--eval_interval=50")
+    assert result.returncode == 0, result.stderr
+    result = run_cli("train_with_eval.py", "--init_from=resume", f"--out_dir={tmp_path}", "--max_iters=150",
+                     "--device=cpu", "--quiet")
+    assert result.returncode == 0, result.stderr
+    table = rows(tmp_path)
+    assert [r["iter"] for r in table] == ["0", "50", "100", "150"]
+    assert all(r["facts_total"] == "500" and r["add_total"] == "" for r in table)
+    saved = torch.load(tmp_path / "ckpt.pt", weights_only=False)
+    assert saved["config"]["dataset"] == "facts_char" and saved["config"]["eval_interval"] == 50
+    assert saved["model_args"]["vocab_size"] == 51 and len(saved["stoi"]) == 51
+
+
+@pytest.mark.parametrize("change,message", [
+    ("--dataset=as_math", "dataset='as_math' differs from the run being resumed (dataset='facts_char')"),
+    ("--n_embd=14", "n_embd=14 differs from the run being resumed (n_embd=28)"),
+    ("--seed=2", "seed=2 differs from the run being resumed (seed=1337)"),
+])
+def test_resume_refuses_to_change_the_experiment(tmp_path_factory, change, message):
+    out_dir = tmp_path_factory.mktemp("resume") / "facts_28"
+    result = run_cli("train_with_eval.py", "config/train_facts_mini_28.py", f"--out_dir={out_dir}", *FAST,
+                     "--max_iters=0")
+    assert result.returncode == 0, result.stderr
+    result = run_cli("train_with_eval.py", "--init_from=resume", f"--out_dir={out_dir}", change)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_extending_a_finished_run_keeps_every_row(tmp_path):
+    train(tmp_path, "--max_iters=150")  # evaluations at 0, 100 and the last iteration, 150
+    train(tmp_path, "--max_iters=300", "--init_from=resume")
+    assert [r["iter"] for r in rows(tmp_path)] == ["0", "100", "150", "200", "300"]
+
+
+def test_a_run_ends_by_saying_its_best_evaluation(run_300):
+    best = json.loads((run_300 / "run.json").read_text())["best"]["combined_acc"]
+    result = train(run_300.parent / "again", "--max_iters=300")
+    assert f"best evaluation: iteration {best['iter']}, add {best['add_correct']}/1000" in result.stdout
+
+
+def test_resume_refuses_a_run_trained_on_another_text(tmp_path):
+    train(tmp_path, "--max_iters=0")
+    checkpoint = torch.load(tmp_path / "ckpt.pt", weights_only=False)
+    torch.save({**checkpoint, "train_text_sha256": "0" * 64}, tmp_path / "ckpt.pt")
+    result = run_cli("train_with_eval.py", "--init_from=resume", f"--out_dir={tmp_path}", "--max_iters=100")
+    assert result.returncode == 2 and "trained on another text" in result.stderr
+
+
+def test_a_ddp_run_resumed_with_another_process_count_is_refused(tmp_path):
+    train(tmp_path, "--max_iters=10", "--eval_interval=10")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess_run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                             "train_with_eval.py", "--init_from=resume", f"--out_dir={tmp_path}", "--max_iters=20",
+                             "--device=cpu"], env)
+    assert result.returncode != 0
+    assert "was trained by 1 process(es) and is resumed by 2" in result.stderr
+
+
+def test_run_json_records_threads_and_the_text(tmp_path):
+    train(tmp_path, "--max_iters=0", "--threads=1")
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["threads"] == 1 and run["config"]["threads"] == 1
+    assert run["config"]["batch_size"] == 882 and run["config"]["block_size"] == 9  # the task's

@@ -1,0 +1,129 @@
+"""
+A run's folder, written so that stopping at any moment leaves a whole run that
+resumes exactly:
+
+    results.csv   one row per evaluation, appended and closed as it is made
+    run.json      the config, the machine, the data's sha256, the best rows so far
+    ckpt.pt       the state at the latest evaluation (nanoGPT's checkpoint format)
+    ckpt_best_{math,facts,combined}.pt   the state at the best evaluation of each score
+
+Every file but results.csv is written whole to a temporary file and renamed.
+One folder holds one run: starting from scratch in a folder that holds a run
+is refused unless the old run is to be replaced, and then it is removed first.
+"""
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import torch
+
+# results.csv: the counts and accuracies (evaluation.summarize) between the losses and the time
+SCORE_COLUMNS = ["add_correct", "add_total", "sub_correct", "sub_total", "heldout_correct", "heldout_total",
+                 "facts_correct", "facts_total", "math_acc", "facts_acc", "combined_acc"]
+RESULT_COLUMNS = ["iter", "train_loss", "val_loss", "lr", *SCORE_COLUMNS, "elapsed_s"]
+# the score each best checkpoint keeps the best of (ties keep the earliest evaluation)
+BEST_CHECKPOINTS = {"math_acc": "ckpt_best_math.pt", "facts_acc": "ckpt_best_facts.pt",
+                    "combined_acc": "ckpt_best_combined.pt"}
+RUN_FILES = ("results.csv", "run.json", "ckpt.pt", *BEST_CHECKPOINTS.values())
+
+
+class RunError(ValueError):
+    """A run folder that cannot be used as asked; the CLIs print it as one line."""
+
+
+def write_atomically(path, payload):
+    """Write str or bytes to path so that it is never seen half-written."""
+    tmp = Path(f"{path}.tmp")
+    if isinstance(payload, str):
+        tmp.write_text(payload, encoding="utf-8")
+    else:
+        tmp.write_bytes(payload)
+    os.replace(tmp, path)
+
+
+def find_run_folder(path):
+    """A run folder named as in the paper's README (math_mini_14) is found under out/."""
+    path = Path(path)
+    if not path.exists() and not path.is_absolute() and (Path("out") / path).is_dir():
+        return Path("out") / path
+    return path
+
+
+class RunFolder:
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.best = {}  # score column -> the row of the best evaluation so far
+
+    def holds_a_run(self):
+        return any((self.path / name).exists() for name in RUN_FILES)
+
+    def check_free(self, overwrite=False):
+        """Refuse to start from scratch where a run is, unless it is to be replaced."""
+        if self.holds_a_run() and not overwrite:
+            raise RunError(f"{self.path} already holds a run; continue it with --init_from=resume "
+                           f"--out_dir={self.path}, or replace it with --overwrite")
+
+    def start(self):
+        """Ready the folder for a run from scratch: any run in it is removed, never mixed in."""
+        for name in RUN_FILES:
+            (self.path / name).unlink(missing_ok=True)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.best = {}
+
+    def load_checkpoint(self):
+        """ckpt.pt, on the CPU (the trainer moves what it needs)."""
+        path = self.path / "ckpt.pt"
+        if not path.is_file():
+            where = "" if self.path.is_dir() else " (no such folder)"
+            raise RunError(f"cannot resume: {path} does not exist{where}; train with --init_from=scratch first")
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as e:  # a truncated or foreign file: say so in one line
+            raise RunError(f"cannot resume: {path} is not a readable checkpoint ({type(e).__name__})") from None
+        if not isinstance(checkpoint, dict) or not {"model", "optimizer", "config", "iter_num"} <= set(checkpoint):
+            raise RunError(f"cannot resume: {path} is not a training checkpoint of this repository")
+        self.best = checkpoint.get("best", {})
+        return checkpoint
+
+    def rows(self):
+        path = self.path / "results.csv"
+        if not path.exists():
+            return []
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+
+    def resume_at(self, iter_num):
+        """Keep the rows up to the checkpoint's evaluation; any later row was written after
+        the checkpoint (an interruption between the two) and will be written again."""
+        kept = [row for row in self.rows() if int(row["iter"]) <= iter_num]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(kept)
+        write_atomically(self.path / "results.csv", buffer.getvalue())
+
+    def record(self, row, checkpoint, info):
+        """Write one evaluation: ckpt_best_*.pt for each score it improves, its results.csv
+        row, ckpt.pt, then run.json. A row always exists for the evaluation in ckpt.pt."""
+        for key, name in BEST_CHECKPOINTS.items():
+            if row[key] != "" and (key not in self.best or row[key] > self.best[key][key]):
+                self.best[key] = row
+                save_torch(self.path / name, {**checkpoint, "best": self.best})
+        path = self.path / "results.csv"
+        new_file = not path.exists()
+        with open(path, "a", newline="") as f:  # closed, hence flushed, row by row
+            writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS)
+            if new_file:
+                writer.writeheader()
+            writer.writerow(row)
+        save_torch(self.path / "ckpt.pt", {**checkpoint, "best": self.best})
+        write_atomically(self.path / "run.json", json.dumps({**info, "best": self.best}, indent=1))
+
+
+def save_torch(path, obj):
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_atomically(path, buffer.getvalue())
