@@ -26,7 +26,6 @@ from pathlib import Path
 
 import torch
 from torch.func import functional_call, stack_module_state, vmap
-from torch.nn.attention import SDPBackend, sdpa_kernel
 from tqdm import tqdm
 
 from evaluation import autocast, pick_device
@@ -125,15 +124,8 @@ def stack_step(params, stacked_loss, stacked_optimizer, data, batch_gens, c, ctx
     """One iteration of every model of the stack (train_with_eval.train_step on the stack);
     returns the K losses (on the device)."""
     X, Y = zip(*(get_batch(data, c["block_size"], c["batch_size"], g) for g in batch_gens))
-
-    def loss_of(x, y):
-        # SDPA's math backend: vmap has no batching rule for the CPU flash kernel (it falls back to
-        # a slow per-model loop, with a warning), while the math backend is plain matmuls and a
-        # softmax, which vmap batches on every device; with 9-24 token blocks fusion saves little
-        with sdpa_kernel([SDPBackend.MATH]):
-            return stacked_loss(params, x, y)
-    return train_step(loss_of, params.values(), stacked_optimizer, torch.stack(X), torch.stack(Y), ctx,
-                      c["grad_clip"], clip=clip_grad_norm_per_model)
+    return train_step(lambda x, y: stacked_loss(params, x, y), params.values(), stacked_optimizer, torch.stack(X),
+                      torch.stack(Y), ctx, c["grad_clip"], clip=clip_grad_norm_per_model)
 
 
 def train_stack(configs, device=None):

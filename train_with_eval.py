@@ -335,8 +335,8 @@ def train(config, checkpoint=None):
         raise ConfigError(f"batch_size={config['batch_size']} does not split over {world_size} processes")
 
     data, codec = load_data(config["dataset"], device)
-    if checkpoint and checkpoint.get("train_text_sha256", text_sha256(task_text(config["dataset"]))) != \
-            text_sha256(task_text(config["dataset"])):
+    text_hash = text_sha256(codec.decode(data.tolist()))
+    if checkpoint and checkpoint.get("train_text_sha256", text_hash) != text_hash:  # (older runs did not record it)
         raise RunError(f"{run.path} was trained on another text than tasks.py's {config['dataset']} now: "
                        f"resuming it would change its data; train it again from scratch")
     torch.manual_seed(config["seed"] + rank)

@@ -1,5 +1,7 @@
+import io
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,19 @@ def run_cli(*args, timeout=300, cwd=REPO):
     """Run a repo script with the test interpreter; returns the CompletedProcess."""
     return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def run_main(main, *args):
+    """A CLI's main(argv) run in this process, which spares the tests a Python and torch
+    start-up per call; returns a CompletedProcess as run_cli does."""
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as e:
+            code = e.code
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 class LookupModel(nn.Module):

@@ -5,15 +5,26 @@ import json
 import pytest
 import torch
 
-from conftest import run_cli
+import eval_as_math
+import eval_capitals
+import sample
+import train_with_eval
+from conftest import REPO, run_cli, run_main
+
+MAINS = {"sample.py": sample.main, "eval_as_math.py": eval_as_math.main, "eval_capitals.py": eval_capitals.main,
+         "train_with_eval.py": train_with_eval.main}
+
+
+def run(script, *args):
+    return run_main(MAINS[script], *args)
 
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """A joint-task n14 run whose evaluations are greedy, so the CLIs must agree with them."""
     out_dir = tmp_path_factory.mktemp("cli") / "both_14"
-    result = run_cli("train_with_eval.py", "config/train_both_mini_14.py", f"--out_dir={out_dir}", "--device=cpu",
-                     "--compile=False", "--quiet", "--max_iters=300", "--eval_interval=150", "--eval_greedy=True")
+    result = run("train_with_eval.py", REPO / "config/train_both_mini_14.py", f"--out_dir={out_dir}", "--device=cpu",
+                 "--compile=False", "--quiet", "--max_iters=300", "--eval_interval=150", "--eval_greedy=True")
     assert result.returncode == 0, result.stderr
     with open(out_dir / "results.csv") as f:
         return out_dir, list(csv.DictReader(f))[-1]
@@ -21,7 +32,7 @@ def trained(tmp_path_factory):
 
 def test_sample_prints_the_prompt_and_its_continuations(trained):
     out_dir, _ = trained
-    result = run_cli("sample.py", f"--out_dir={out_dir}", "--num_samples=5", "--max_new_tokens=3",
+    result = run("sample.py", f"--out_dir={out_dir}", "--num_samples=5", "--max_new_tokens=3",
                      "--ckpt=ckpt_best_math.pt", "--start=<7-5")
     assert result.returncode == 0, result.stderr
     samples = result.stdout.split("---------------\n")[:-1]
@@ -31,7 +42,7 @@ def test_sample_prints_the_prompt_and_its_continuations(trained):
 def test_sample_reads_the_prompt_from_a_file(trained, tmp_path):
     out_dir, _ = trained
     (tmp_path / "prompt.txt").write_text("Capital of Japan is ")
-    result = run_cli("sample.py", f"--out_dir={out_dir}", f"--start=FILE:{tmp_path / 'prompt.txt'}",
+    result = run("sample.py", f"--out_dir={out_dir}", f"--start=FILE:{tmp_path / 'prompt.txt'}",
                      "--num_samples=2", "--temperature=0")
     assert result.returncode == 0, result.stderr
     first, second = result.stdout.split("---------------\n")[:2]
@@ -40,7 +51,7 @@ def test_sample_reads_the_prompt_from_a_file(trained, tmp_path):
 
 def test_eval_as_math_agrees_with_the_training_evaluation(trained):
     out_dir, last = trained
-    result = run_cli("eval_as_math.py", f"--out_dir={out_dir}", "--greedy", "--json")
+    result = run("eval_as_math.py", f"--out_dir={out_dir}", "--greedy", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["iter"] == 300
@@ -49,20 +60,20 @@ def test_eval_as_math_agrees_with_the_training_evaluation(trained):
     assert report["heldout"]["correct"] == int(last["heldout_correct"])
     assert sum(map(sum, report["addition"]["grid"])) == report["addition"]["correct"]
     assert set(report["heldout"]["items"]) == {"5+7", "7+5", "5-7", "7-5"}
-    text = run_cli("eval_as_math.py", f"--out_dir={out_dir}", "--operation=addition").stdout
+    text = run("eval_as_math.py", f"--out_dir={out_dir}", "--operation=addition").stdout
     assert "addition: " in text and "subtraction: " not in text and "[" in text and "held-out (5,7)" in text
 
 
 def test_eval_capitals_agrees_with_the_training_evaluation(trained):
     out_dir, last = trained
-    result = run_cli("eval_capitals.py", f"--out_dir={out_dir}", "--greedy", "--json")
+    result = run("eval_capitals.py", f"--out_dir={out_dir}", "--greedy", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["correct"] == int(last["facts_correct"]) and report["total"] == 500
     assert len(report["countries"]) == 50
     for country in report["countries"]:  # every miss says what the model wrote instead
         assert (country["correct"] == country["total"]) == (not country["wrote"])
-    text = run_cli("eval_capitals.py", f"--out_dir={out_dir}").stdout
+    text = run("eval_capitals.py", f"--out_dir={out_dir}").stdout
     assert text.splitlines()[2].startswith("France") and "facts: " in text
 
 
@@ -84,7 +95,7 @@ def test_bad_input_is_one_line_and_exit_code_2(trained, script, args, message):
     torch.save({"weights": torch.zeros(1)}, out_dir / "foreign.pt")
     if not any(a.startswith("--out_dir") for a in args):
         args = [f"--out_dir={out_dir}", *args]
-    result = run_cli(script, *args)
+    result = run(script, *args)
     assert result.returncode == 2
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
@@ -95,22 +106,33 @@ def test_bad_input_is_one_line_and_exit_code_2(trained, script, args, message):
     ("config/train_math_mini_14.py", "eval_capitals.py", "run on as_math (arithmetic only), which has no facts"),
 ])
 def test_a_tool_asked_for_a_part_the_run_lacks_says_so(tmp_path, config, script, message):
-    result = run_cli("train_with_eval.py", config, f"--out_dir={tmp_path}", "--device=cpu", "--compile=False",
-                     "--quiet", "--max_iters=0")
+    result = run("train_with_eval.py", REPO / config, f"--out_dir={tmp_path}", "--device=cpu", "--compile=False",
+                 "--quiet", "--max_iters=0")
     assert result.returncode == 0, result.stderr
-    result = run_cli(script, f"--out_dir={tmp_path}")
+    result = run(script, f"--out_dir={tmp_path}")
     assert result.returncode == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1
 
 
-def test_a_run_folder_named_without_out_is_found_and_options_take_a_space(trained, tmp_path):
+def test_a_run_folder_named_without_out_is_found_and_options_take_a_space(trained, tmp_path, monkeypatch):
     """The paper README's command forms: `--model_folder math_mini_14` for out/math_mini_14."""
     import shutil
-    from conftest import REPO
+    import plot_results
     out_dir, _ = trained
     shutil.copytree(out_dir, tmp_path / "out" / "both_14")
-    result = run_cli(REPO / "plot_results.py", "--model_folder", "both_14", cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = run_main(plot_results.main, "--model_folder", "both_14")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "both_14" / "plot.png").is_file()
-    result = run_cli(REPO / "sample.py", "--out_dir", "both_14", "--start", "<7-5=", "--num_samples", "2",
-                     "--max_new_tokens", "2", cwd=tmp_path)
+    result = run("sample.py", "--out_dir", "both_14", "--start", "<7-5=", "--num_samples", "2", "--max_new_tokens", "2")
     assert result.returncode == 0 and result.stdout.startswith("<7-5="), result.stderr
+
+
+def test_every_cli_answers_bad_input_in_one_line_in_its_own_process():
+    """The real entry points, not main() in the test process: exit code 2, one line, no traceback."""
+    for script, arg in [("train_with_eval.py", "--n_head=3"), ("sample.py", "--out_dir=out/no_such_run"),
+                        ("eval_as_math.py", "--operation=division"), ("eval_capitals.py", "--top=1"),
+                        ("plot_results.py", "--model_folder=out/no_such_run"), ("plot_all_models.py", "--root=/nope"),
+                        ("sweep.py", "--task=poetry"), ("run_configs.py", "--jobs=x"), ("bench.py", "--n_head=3")]:
+        result = run_cli(script, arg)
+        assert result.returncode == 2, (script, result.stderr)
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, (script, result.stderr)

@@ -1,7 +1,8 @@
 import pytest
 
 from configurator import ConfigError, parse_args
-from conftest import run_cli
+import train_with_eval
+from conftest import run_cli, run_main
 
 DEFAULTS = {"out_dir": "out", "max_iters": 100, "learning_rate": 1e-2, "compile": True, "start": "\n"}
 
@@ -42,7 +43,7 @@ def test_unknown_key_in_a_config_file(tmp_path):
     (["--init_from=resume", "--out_dir=/nonexistent/run"], "cannot resume"),
 ])
 def test_training_cli_answers_bad_input_in_one_line(args, message):
-    result = run_cli("train_with_eval.py", *args)
+    result = run_main(train_with_eval.main, *args)
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
@@ -61,7 +62,7 @@ def test_training_cli_answers_bad_input_in_one_line(args, message):
     (["--device=tpu"], "device='tpu' is not allowed"),
 ])
 def test_bad_values_are_one_line_before_anything_runs(args, message):
-    result = run_cli("train_with_eval.py", *args, "--max_iters=0")
+    result = run_main(train_with_eval.main, *args, "--max_iters=0")
     assert result.returncode == 2
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
@@ -69,14 +70,14 @@ def test_bad_values_are_one_line_before_anything_runs(args, message):
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_on_a_machine_without_it_is_one_line():
-    result = run_cli("train_with_eval.py", "--device=cuda", "--max_iters=0")
+    result = run_cli("train_with_eval.py", "--device=cuda", "--max_iters=0")  # the real CLI, in its own process
     assert result.returncode == 2 and "this machine has no CUDA GPU" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_a_truncated_checkpoint_is_one_line(tmp_path):
     (tmp_path / "ckpt.pt").write_bytes(b"PK\x03\x04 cut short")
-    result = run_cli("train_with_eval.py", "--init_from=resume", f"--out_dir={tmp_path}")
+    result = run_main(train_with_eval.main, "--init_from=resume", f"--out_dir={tmp_path}")
     assert result.returncode == 2 and "is not a readable checkpoint" in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -1,6 +1,7 @@
 import csv
 
-from conftest import run_cli
+import sweep
+from conftest import run_cli, run_main
 
 TINY = ["--max_iters=20", "--device=cpu", "--compile=False", "--jobs=2"]
 
@@ -42,7 +43,7 @@ def test_bad_sweep_options(tmp_path):
     for option, message in [("--task=poetry", "--task=poetry is not allowed"),
                             ("--shard=2/2", "expected i/N with 0 <= i < N"),
                             ("--sizes=8,x", "comma-separated list of ints")]:
-        result = run_cli("sweep.py", option, f"--out={tmp_path}")
+        result = run_main(sweep.main, option, f"--out={tmp_path}")
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 

@@ -7,13 +7,19 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO, run_cli
+import train_with_eval
+from conftest import REPO, run_cli, run_main
 
 FAST = ["--device=cpu", "--compile=False", "--quiet", "--eval_interval=100"]
+MATH_14, FACTS_28 = REPO / "config/train_math_mini_14.py", REPO / "config/train_facts_mini_28.py"
+
+
+def train_main(*args):
+    return run_main(train_with_eval.main, *args)
 
 
 def train(out_dir, *args):
-    result = run_cli("train_with_eval.py", "config/train_math_mini_14.py", f"--out_dir={out_dir}", *FAST, *args)
+    result = train_main(MATH_14, f"--out_dir={out_dir}", *FAST, *args)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -70,8 +76,7 @@ def test_resume_continues_exactly_without_duplicate_rows(run_300, tmp_path):
 
 
 def test_facts_run_writes_facts_columns(tmp_path):
-    result = run_cli("train_with_eval.py", "config/train_facts_mini_14.py", f"--out_dir={tmp_path}", *FAST,
-                     "--max_iters=100")
+    result = train_main(REPO / "config/train_facts_mini_14.py", f"--out_dir={tmp_path}", *FAST, "--max_iters=100")
     assert result.returncode == 0, result.stderr
     table = rows(tmp_path)
     assert table[-1]["facts_total"] == "500" and table[-1]["add_total"] == ""
@@ -79,8 +84,8 @@ def test_facts_run_writes_facts_columns(tmp_path):
 
 
 def test_divergence_stops_with_a_clear_message(tmp_path):
-    result = run_cli("train_with_eval.py", "config/train_math_mini_14.py", f"--out_dir={tmp_path}", *FAST,
-                     "--max_iters=200", "--learning_rate=1e30", "--warmup_iters=0", "--grad_clip=0.0")
+    result = train_main(MATH_14, f"--out_dir={tmp_path}", *FAST, "--max_iters=200", "--learning_rate=1e30",
+                        "--warmup_iters=0", "--grad_clip=0.0")
     assert result.returncode == 2 and "training diverged" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -122,8 +127,7 @@ def test_ctrl_c_leaves_a_run_that_resumes(tmp_path):
 def test_scratch_into_a_folder_holding_a_run_is_refused_unless_overwritten(run_300, tmp_path):
     train(tmp_path, "--max_iters=200")
     before = (tmp_path / "results.csv").read_text()
-    result = run_cli("train_with_eval.py", "config/train_math_mini_14.py", f"--out_dir={tmp_path}", *FAST,
-                     "--max_iters=10", "--seed=1")
+    result = train_main(MATH_14, f"--out_dir={tmp_path}", *FAST, "--max_iters=10", "--seed=1")
     assert result.returncode == 2 and "already holds a run" in result.stderr and "--overwrite" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert (tmp_path / "results.csv").read_text() == before  # untouched
@@ -133,11 +137,9 @@ def test_scratch_into_a_folder_holding_a_run_is_refused_unless_overwritten(run_3
 
 def test_resume_takes_the_run_from_its_checkpoint_not_the_defaults(tmp_path):
     """No config file on resume: the facts run stays a facts run (the defaults are arithmetic)."""
-    result = run_cli("train_with_eval.py", "config/train_facts_mini_28.py", f"--out_dir={tmp_path}", *FAST,
-                     "--max_iters=100", "--eval_interval=50")
+    result = train_main(FACTS_28, f"--out_dir={tmp_path}", *FAST, "--max_iters=100", "--eval_interval=50")
     assert result.returncode == 0, result.stderr
-    result = run_cli("train_with_eval.py", "--init_from=resume", f"--out_dir={tmp_path}", "--max_iters=150",
-                     "--device=cpu", "--quiet")
+    result = train_main("--init_from=resume", f"--out_dir={tmp_path}", "--max_iters=150", "--device=cpu", "--quiet")
     assert result.returncode == 0, result.stderr
     table = rows(tmp_path)
     assert [r["iter"] for r in table] == ["0", "50", "100", "150"]
@@ -154,10 +156,9 @@ def test_resume_takes_the_run_from_its_checkpoint_not_the_defaults(tmp_path):
 ])
 def test_resume_refuses_to_change_the_experiment(tmp_path_factory, change, message):
     out_dir = tmp_path_factory.mktemp("resume") / "facts_28"
-    result = run_cli("train_with_eval.py", "config/train_facts_mini_28.py", f"--out_dir={out_dir}", *FAST,
-                     "--max_iters=0")
+    result = train_main(FACTS_28, f"--out_dir={out_dir}", *FAST, "--max_iters=0")
     assert result.returncode == 0, result.stderr
-    result = run_cli("train_with_eval.py", "--init_from=resume", f"--out_dir={out_dir}", change)
+    result = train_main("--init_from=resume", f"--out_dir={out_dir}", change)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
@@ -178,7 +179,7 @@ def test_resume_refuses_a_run_trained_on_another_text(tmp_path):
     train(tmp_path, "--max_iters=0")
     checkpoint = torch.load(tmp_path / "ckpt.pt", weights_only=False)
     torch.save({**checkpoint, "train_text_sha256": "0" * 64}, tmp_path / "ckpt.pt")
-    result = run_cli("train_with_eval.py", "--init_from=resume", f"--out_dir={tmp_path}", "--max_iters=100")
+    result = train_main("--init_from=resume", f"--out_dir={tmp_path}", "--max_iters=100")
     assert result.returncode == 2 and "trained on another text" in result.stderr
 
 
