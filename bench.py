@@ -100,8 +100,7 @@ def main(argv=None):
 
 def pool_worker(config, threads, start_together, results):
     """One training process of a CPU sweep: median ms/iter with `threads` threads."""
-    torch.set_num_threads(threads)
-    device, _, _, _, _, train_block = build(config)
+    device, _, _, _, _, train_block = build({**config, "threads": threads})
     timed(train_block, device, 3)  # warm-up (and compilation)
     start_together.wait()  # no process times its steps while another is still compiling
     results.put(statistics.median(timed(train_block, device, config["iters"] // 10)) * 100)

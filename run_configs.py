@@ -42,7 +42,7 @@ def train_in_subprocess(label, args, config, threads):
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     start = time.time()
     with open(out_dir / "train.log", "a") as log:
-        code = subprocess.call([sys.executable, "train_with_eval.py", *args, "--quiet", *resume],
+        code = subprocess.call([sys.executable, "train_with_eval.py", *args, "--quiet", f"--threads={threads}", *resume],
                                stdout=log, stderr=subprocess.STDOUT, env=env)
     status = "done" if code == 0 else f"FAILED (exit {code}, see {out_dir / 'train.log'})"
     print(f"{label}: {status} in {time.time() - start:.0f}s", flush=True)

@@ -71,7 +71,8 @@ DEFAULTS = dict(
     compile=True,        # torch.compile the training step (CUDA and CPU; pays off within ~3k iterations)
     compile_mode="default",  # torch.compile's mode; reduce-overhead: CUDA graphs
     backend="auto",      # DDP backend; auto: nccl on CUDA, gloo on CPU
-    threads=0,           # CPU threads; 0: torch's default. The committed runs used --threads=1
+    threads=1,           # CPU threads (0: all cores). One thread makes a run repeat bit for bit,
+                         # as the committed runs were made; more threads change float sums and results
     seed=1337,
 )
 # What a resumed run may change: how it runs, not what it computes. Anything else
