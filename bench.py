@@ -82,7 +82,7 @@ def main(argv=None):
     def full_evaluation():
         with ctx:
             split_loss(model, data, config["block_size"])
-            evaluate(model, codec, get_task(config["dataset"]).parts, Sampling(), seed=0)
+            evaluate(model, codec, get_task(config["dataset"]).parts, Sampling(), seed=0)  # (scores, items)
 
     if config["stack"]:
         return bench_stack(config, data, codec, device, ctx, train_block)

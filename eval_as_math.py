@@ -35,7 +35,7 @@ def report(items, header):
                            "total": sum(i.total for i in chosen)}
     return {**header, **by_op, "heldout": {
         "correct": sum(i.correct for i in held), "total": sum(i.total for i in held),
-        "items": {f"{a}{op}{b}": i.correct for i in held for a, op, b in [i.key]}}}
+        "items": {i.name: i.correct for i in held}}}
 
 
 def print_report(result, samples):

@@ -9,18 +9,12 @@ import json
 import sys
 
 from configurator import exit_with_error, parse_args
-from evaluation import CLI_DEFAULTS, evaluate_checkpoint, evaluate_facts, fact_answer
+from evaluation import CLI_DEFAULTS, evaluate_checkpoint, evaluate_facts
 
 
 def report(items, header):
-    countries = []
-    for item in items:
-        wrong = {}
-        for text, n in item.completions.most_common():
-            if fact_answer(text).lower() != item.expected.lower():
-                wrong[fact_answer(text)] = wrong.get(fact_answer(text), 0) + n
-        countries.append({"country": item.key[0], "capital": item.expected, "correct": item.correct,
-                          "total": item.total, "wrote": wrong})
+    countries = [{"country": item.name, "capital": item.expected, "correct": item.correct, "total": item.total,
+                  "wrote": dict(item.wrong.most_common())} for item in items]
     return {**header, "countries": countries, "correct": sum(i.correct for i in items),
             "total": sum(i.total for i in items)}
 

@@ -34,12 +34,14 @@ class Sampling:
 @dataclass
 class Item:
     """One prompt's score: `correct` of `total` samples, and what the model wrote."""
+    name: str            # "5+7", or the country: the item's column in a run's items.csv
     prompt: str
     expected: object
     correct: int
     total: int
     completions: Counter = field(default_factory=Counter)
     key: tuple = ()
+    wrong: Counter = field(default_factory=Counter)  # the wrong answers, as judged, and their samples
 
 
 # --- devices ------------------------------------------------------------------
@@ -156,16 +158,25 @@ def fact_answer(text):
     return text.split("\n", 1)[0].strip().removesuffix(".").strip()
 
 
-def fact_is_correct(text, city):
-    return fact_answer(text).lower() == city.lower()
-
-
-def _score(prompts, expected, completions, is_correct, keys):
+def _score(names, keys, prompts, expected, completions, answer_of, is_correct):
+    """Items from the completions: answer_of(text) is the answer a completion gives, as judged."""
     items = []
-    for prompt, truth, comp, key in zip(prompts, expected, completions, keys):
-        correct = sum(n for text, n in comp.items() if is_correct(text, truth))
-        items.append(Item(prompt, truth, correct, sum(comp.values()), comp, key))
+    for name, key, prompt, truth, comp in zip(names, keys, prompts, expected, completions):
+        item = Item(name, prompt, truth, 0, sum(comp.values()), comp, key)
+        for text, n in comp.items():
+            answer = answer_of(text)
+            if is_correct(answer, truth):
+                item.correct += n
+            else:
+                item.wrong[answer] += n
+        items.append(item)
     return items
+
+
+def math_answer(text):
+    """The integer a completion writes, as text; what it wrote instead if none."""
+    value = parse_integer(text)
+    return text.split("\n")[0].strip() if value is None else str(value)
 
 
 def evaluate_math(model, codec, sampling=Sampling(), generator=None, operations="+-"):
@@ -174,15 +185,22 @@ def evaluate_math(model, codec, sampling=Sampling(), generator=None, operations=
     prompts = [math_prompt(*e) for e in exprs]
     expected = [OPERATIONS[op](a, b) for a, op, b in exprs]
     completions = complete(model, codec, prompts, MATH_ANSWER_TOKENS, sampling, generator)
-    return _score(prompts, expected, completions, lambda text, c: parse_integer(text) == c, exprs)
+    return _score([f"{a}{op}{b}" for a, op, b in exprs], exprs, prompts, expected, completions, math_answer,
+                  lambda answer, c: answer == str(c))
 
 
 def evaluate_facts(model, codec, sampling=Sampling(), generator=None):
     """One Item per capital, key (country,)."""
     prompts = [fact_prompt(country) for country, _ in CAPITALS]
     completions = complete(model, codec, prompts, FACT_ANSWER_TOKENS, sampling, generator, stop_char="\n")
-    return _score(prompts, [city for _, city in CAPITALS], completions, fact_is_correct,
-                  [(country,) for country, _ in CAPITALS])
+    return _score([country for country, _ in CAPITALS], [(country,) for country, _ in CAPITALS], prompts,
+                  [city for _, city in CAPITALS], completions, fact_answer,
+                  lambda answer, city: answer.lower() == city.lower())
+
+
+def most_common_wrong(items):
+    """{item name: its most common wrong answer} for the items with a wrong sample."""
+    return {item.name: item.wrong.most_common(1)[0][0] for item in items if item.wrong}
 
 
 def _sum(items, keep=lambda item: True):
@@ -215,8 +233,8 @@ def summarize(math_items=None, fact_items=None):
 
 
 def evaluate(model, codec, parts, sampling=Sampling(), seed=0):
-    """All of a task's evaluations; sampling uses its own generator, so evaluating
-    never changes the training run's random stream."""
+    """All of a task's evaluations: (the results.csv scores, the items). Sampling uses its
+    own generator, so evaluating never changes the training run's random stream."""
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     was_training = model.training
@@ -224,7 +242,7 @@ def evaluate(model, codec, parts, sampling=Sampling(), seed=0):
     math_items = evaluate_math(model, codec, sampling, generator) if "math" in parts else None
     fact_items = evaluate_facts(model, codec, sampling, generator) if "facts" in parts else None
     model.train(was_training)
-    return summarize(math_items, fact_items)
+    return summarize(math_items, fact_items), (math_items or []) + (fact_items or [])
 
 
 # --- loss ---------------------------------------------------------------------

@@ -24,7 +24,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from configurator import exit_with_error, parse_args
 from run_folder import find_run_folder
-from tasks import TASKS
+from tasks import HELD_OUT, TASKS
 from train_with_eval import DEFAULTS as TRAINING
 
 DEFAULTS = dict(
@@ -34,6 +34,7 @@ DEFAULTS = dict(
 DASH = "–"  # what a figure or table shows for a run, or a value, that does not exist
 MAX_ITERS = TRAINING["max_iters"]  # the x range of a panel whose run.json does not say
 HELDOUT = "(5,7) all right"
+HELDOUT_NAMES = {f"{a}{op}{b}" for a, op, b in HELD_OUT}
 # One style per curve, used by every panel and by the legend, so all figures read alike.
 STYLES = {
     "addition": dict(color="tab:blue", lw=1.6),
@@ -175,6 +176,49 @@ def make_figure(panels, title, nrows=1, ncols=1, figsize=(8, 5)):
     return fig
 
 
+def read_items(folder):
+    """(iterations, item names, counts (items x evaluations)) from a run's items.csv, or None."""
+    path = Path(folder) / "items.csv"
+    if not path.is_file():
+        return None
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        table = np.array([[int(v) for v in row] for row in reader], dtype=int).reshape(-1, len(header))
+    return table[:, 0], header[1:], table[:, 1:].T
+
+
+def first_learned(counts, samples):
+    """Per item, the index of the first evaluation with all samples right (len(row) if never)."""
+    learned = counts == samples
+    return np.where(learned.any(axis=1), learned.argmax(axis=1), counts.shape[1])
+
+
+def items_figure(iters, names, counts, samples, title):
+    """Every item (rows) at every evaluation (columns), shaded by its right samples,
+    sorted by when it is first all right: what is learned first, last, and what comes
+    and goes. The held-out four are labelled in red."""
+    order = np.lexsort((-counts.mean(axis=1), first_learned(counts, samples)))
+    fig = Figure(figsize=(10, max(4.0, 0.055 * len(names) + 1.5)), dpi=120)
+    ax = fig.subplots()
+    half = (iters[-1] - iters[0]) / max(len(iters) - 1, 1) / 2  # each column centred on its evaluation
+    image = ax.imshow(counts[order], aspect="auto", interpolation="nearest", cmap="Greens", vmin=0, vmax=samples,
+                      extent=(iters[0] - half, iters[-1] + half, len(names) - 0.5, -0.5))
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels([names[i] for i in order], fontsize=4)
+    for label in ax.get_yticklabels():
+        if label.get_text() in HELDOUT_NAMES:
+            label.set_color("red")
+            label.set_fontweight("bold")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k"))
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("item, by the first evaluation with all samples right")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01, label=f"right samples (of {samples})")
+    fig.tight_layout()
+    return fig
+
+
 def main(argv=None):
     try:
         config = parse_args(DEFAULTS, sys.argv[1:] if argv is None else argv, allow_config_files=False)
@@ -194,7 +238,13 @@ def main(argv=None):
     title = TASKS[dataset].title if dataset in TASKS else folder.name
     fig = make_figure([(model_label(folder.name), run)], f"{title}: {folder.name}")
     fig.savefig(folder / "plot.png")
-    print(f"wrote {folder / 'plot.png'}")
+    written = [folder / "plot.png"]
+    items = read_items(folder)
+    if items is not None and len(items[0]):
+        samples = run["info"].get("config", {}).get("eval_samples", TRAINING["eval_samples"])
+        items_figure(*items, samples, f"{title}: {folder.name}, item by item").savefig(folder / "items.png")
+        written.append(folder / "items.png")
+    print(f"wrote {', '.join(map(str, written))}")
 
 
 if __name__ == "__main__":

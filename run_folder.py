@@ -6,6 +6,10 @@ resumes exactly:
     run.json      the config, the machine, the data's sha256, the best rows so far
     ckpt.pt       the state at the latest evaluation (nanoGPT's checkpoint format)
     ckpt_best_{math,facts,combined}.pt   the state at the best evaluation of each score
+    items.csv     per evaluation, each item's correct samples (200 sums, 50 facts), appended
+    answers.json  each item's most common wrong answer at the last and the best evaluation
+    model_last.pt, model_best.pt   the weights alone (no optimizer) at the latest and the
+                  best-combined evaluation, in nanoGPT's format: small enough to commit
 
 Every file but results.csv is written whole to a temporary file and renamed.
 One folder holds one run: starting from scratch in a folder that holds a run
@@ -26,7 +30,9 @@ RESULT_COLUMNS = ["iter", "train_loss", "val_loss", "lr", *SCORE_COLUMNS, "elaps
 # the score each best checkpoint keeps the best of (ties keep the earliest evaluation)
 BEST_CHECKPOINTS = {"math_acc": "ckpt_best_math.pt", "facts_acc": "ckpt_best_facts.pt",
                     "combined_acc": "ckpt_best_combined.pt"}
-RUN_FILES = ("results.csv", "run.json", "ckpt.pt", *BEST_CHECKPOINTS.values())
+WEIGHT_KEYS = ("model", "model_args", "iter_num", "config", "stoi")  # a checkpoint without the optimizer
+RUN_FILES = ("results.csv", "run.json", "ckpt.pt", *BEST_CHECKPOINTS.values(), "items.csv", "answers.json",
+             "model_last.pt", "model_best.pt")
 
 
 class RunError(ValueError):
@@ -98,29 +104,53 @@ class RunFolder:
     def resume_at(self, iter_num):
         """Keep the rows up to the checkpoint's evaluation; any later row was written after
         the checkpoint (an interruption between the two) and will be written again."""
-        kept = [row for row in self.rows() if int(row["iter"]) <= iter_num]
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS)
-        writer.writeheader()
-        writer.writerows(kept)
-        write_atomically(self.path / "results.csv", buffer.getvalue())
+        for name in ("results.csv", "items.csv"):
+            path = self.path / name
+            if not path.exists():
+                continue
+            with open(path, newline="") as f:
+                reader = csv.DictReader(f)
+                kept = [row for row in reader if int(row["iter"]) <= iter_num]
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=reader.fieldnames)
+            writer.writeheader()
+            writer.writerows(kept)
+            write_atomically(path, buffer.getvalue())
 
-    def record(self, row, checkpoint, info):
+    def record(self, row, checkpoint, info, item_scores=None, wrong_answers=None):
         """Write one evaluation: ckpt_best_*.pt for each score it improves, its results.csv
-        row, ckpt.pt, then run.json. A row always exists for the evaluation in ckpt.pt."""
-        for key, name in BEST_CHECKPOINTS.items():
-            if row[key] != "" and (key not in self.best or row[key] > self.best[key][key]):
-                self.best[key] = row
-                save_torch(self.path / name, {**checkpoint, "best": self.best})
-        path = self.path / "results.csv"
-        new_file = not path.exists()
-        with open(path, "a", newline="") as f:  # closed, hence flushed, row by row
-            writer = csv.DictWriter(f, fieldnames=RESULT_COLUMNS)
-            if new_file:
-                writer.writeheader()
-            writer.writerow(row)
+        and items.csv rows, the weights, answers.json, ckpt.pt, then run.json. A row always
+        exists for the evaluation in ckpt.pt."""
+        improved = [key for key in BEST_CHECKPOINTS
+                    if row[key] != "" and (key not in self.best or row[key] > self.best[key][key])]
+        for key in improved:
+            self.best[key] = row
+            save_torch(self.path / BEST_CHECKPOINTS[key], {**checkpoint, "best": self.best})
+        append_csv_row(self.path / "results.csv", row, RESULT_COLUMNS)
+        weights = {key: checkpoint[key] for key in WEIGHT_KEYS}
+        save_torch(self.path / "model_last.pt", weights)
+        if "combined_acc" in improved:
+            save_torch(self.path / "model_best.pt", weights)
+        if item_scores is not None:
+            append_csv_row(self.path / "items.csv", {"iter": row["iter"], **item_scores}, ["iter", *item_scores])
+            answers = {"last": {"iter": row["iter"], "wrong": wrong_answers}}
+            answers["best"] = answers["last"] if "combined_acc" in improved else self.answers().get("best")
+            write_atomically(self.path / "answers.json", json.dumps(answers, indent=1))
         save_torch(self.path / "ckpt.pt", {**checkpoint, "best": self.best})
         write_atomically(self.path / "run.json", json.dumps({**info, "best": self.best}, indent=1))
+
+    def answers(self):
+        path = self.path / "answers.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+
+def append_csv_row(path, row, columns):
+    new_file = not Path(path).exists()
+    with open(path, "a", newline="") as f:  # closed, hence flushed, row by row
+        writer = csv.DictWriter(f, fieldnames=columns)
+        if new_file:
+            writer.writeheader()
+        writer.writerow(row)
 
 
 def save_torch(path, obj):

@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from configurator import ConfigError, exit_with_error, parse_overrides
-from evaluation import Sampling, autocast, evaluate, pick_device, split_loss
+from evaluation import Sampling, autocast, evaluate, most_common_wrong, pick_device, split_loss
 from model import GPT, GPTConfig
 from run_folder import RunError, RunFolder, find_run_folder
 from tasks import TASKS, CharCodec, get_task, task_text, text_sha256
@@ -286,7 +286,8 @@ def evaluate_and_record(model, optimizer, config, data, codec, device, run, iter
             raise TrainingDiverged(f"training diverged: loss is {loss} at iteration {iter_num}; "
                                    f"{run.path / 'results.csv'} keeps the rows so far")
         # seeded by the iteration, so that a resumed run re-evaluates identically
-        scores = evaluate(model, codec, get_task(config["dataset"]).parts, sampling, seed=config["seed"] + iter_num)
+        scores, items = evaluate(model, codec, get_task(config["dataset"]).parts, sampling,
+                                 seed=config["seed"] + iter_num)
     # the val split is the train split (STUDY.md §1): one loss, in both columns
     row = {"iter": iter_num, "train_loss": loss, "val_loss": loss, "lr": lr, **scores, "elapsed_s": round(elapsed, 2)}
     sha256 = text_sha256(codec.decode(data.tolist()))
@@ -297,7 +298,7 @@ def evaluate_and_record(model, optimizer, config, data, codec, device, run, iter
             "world_size": world_size, "threads": torch.get_num_threads(), "train_text_sha256": sha256,
             "torch": torch.__version__, "python": platform.python_version(), "iter_num": iter_num,
             "wall_time_s": round(elapsed, 2), "finished": iter_num >= config["max_iters"]}
-    run.record(row, checkpoint, info)
+    run.record(row, checkpoint, info, {item.name: item.correct for item in items}, most_common_wrong(items))
     return row
 
 

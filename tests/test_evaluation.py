@@ -22,7 +22,7 @@ def test_fact_answer():
 
 
 def test_oracle_scores_everything(both_codec):
-    row = evaluate(LookupModel(both_codec, answer_key()), both_codec, PARTS, Sampling(), seed=0)
+    row, _ = evaluate(LookupModel(both_codec, answer_key()), both_codec, PARTS, Sampling(), seed=0)
     assert (row["add_correct"], row["add_total"], row["sub_correct"], row["sub_total"]) == (1000, 1000, 1000, 1000)
     assert (row["heldout_correct"], row["heldout_total"]) == (40, 40)
     assert (row["facts_correct"], row["facts_total"]) == (500, 500)
@@ -32,7 +32,7 @@ def test_oracle_scores_everything(both_codec):
 def test_wrong_model_scores_nothing(both_codec):
     wrong = LookupModel(both_codec, answer_key(lambda a, op, b: a + b + 1 if op == "+" else a - b - 1,
                                                lambda country, city: city[::-1]))
-    row = evaluate(wrong, both_codec, PARTS, Sampling(), seed=0)
+    row, _ = evaluate(wrong, both_codec, PARTS, Sampling(), seed=0)
     assert row["add_correct"] == row["sub_correct"] == row["heldout_correct"] == row["facts_correct"] == 0
     assert row["combined_acc"] == 0.0
 
@@ -41,11 +41,11 @@ def test_held_out_counted_on_their_own_and_inside_the_operations(both_codec):
     held = {(5, "+", 7), (7, "+", 5), (5, "-", 7), (7, "-", 5)}
     from tasks import OPERATIONS
     miss_held = LookupModel(both_codec, answer_key(lambda a, op, b: 99 if (a, op, b) in held else OPERATIONS[op](a, b)))
-    row = evaluate(miss_held, both_codec, ("math",), Sampling(), seed=0)
+    row, _ = evaluate(miss_held, both_codec, ("math",), Sampling(), seed=0)
     assert (row["add_correct"], row["sub_correct"], row["heldout_correct"]) == (980, 980, 0)
     assert row["facts_total"] == "" and row["combined_acc"] == 0.98
     only_held = LookupModel(both_codec, answer_key(lambda a, op, b: OPERATIONS[op](a, b) if (a, op, b) in held else 99))
-    row = evaluate(only_held, both_codec, ("math",), Sampling(), seed=0)
+    row, _ = evaluate(only_held, both_codec, ("math",), Sampling(), seed=0)
     assert (row["add_correct"], row["sub_correct"], row["heldout_correct"]) == (20, 20, 40)
 
 

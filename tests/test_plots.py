@@ -171,3 +171,18 @@ def test_tables_embedded_in_readme_match_their_files():
     for path, text in blocks:
         body = re.sub(r"\A# .*\n\n?", "", (root / path).read_text())
         assert content(body) == content(text), f"README's copy of {path} is stale"
+
+
+def test_items_figure_sorts_items_by_when_they_are_first_learned(tmp_path):
+    import numpy as np
+    import plot_results
+    (tmp_path / "items.csv").write_text("iter,1+1,5+7,9-9\n0,0,0,0\n250,10,0,3\n500,10,10,0\n750,4,10,0\n")
+    iters, names, counts = plot_results.read_items(tmp_path)
+    assert list(iters) == [0, 250, 500, 750] and names == ["1+1", "5+7", "9-9"]
+    assert list(plot_results.first_learned(counts, 10)) == [1, 2, 4]  # 9-9: never all right
+    fig = plot_results.items_figure(iters, names, counts, 10, "a run")
+    ax = fig.axes[0]
+    labels = ax.get_yticklabels()
+    assert [label.get_text() for label in labels] == ["1+1", "5+7", "9-9"]
+    assert [label.get_color() for label in labels] == ["black", "red", "black"]  # the held-out item stands out
+    assert np.array_equal(ax.images[0].get_array(), counts)

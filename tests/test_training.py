@@ -62,6 +62,30 @@ def test_short_run_learns_and_writes_its_files(run_300):
     assert not list(run_300.glob("*.tmp"))
 
 
+def test_a_run_keeps_each_items_score_its_wrong_answers_and_its_weights(run_300):
+    from evaluation import load_model
+    with open(run_300 / "items.csv") as f:
+        items = list(csv.DictReader(f))
+    assert [r["iter"] for r in items] == ["0", "100", "200", "300"]
+    assert len(items[0]) == 1 + 200 and {"0+0", "9-9", "5+7", "7-5"} <= set(items[0])
+    table = rows(run_300)
+    for item_row, row in zip(items, table):  # the items add up to the results.csv counts
+        adds = sum(int(v) for k, v in item_row.items() if "+" in k)
+        held = sum(int(item_row[k]) for k in ("5+7", "7+5", "5-7", "7-5"))
+        assert (str(adds), str(held)) == (row["add_correct"], row["heldout_correct"])
+    answers = json.loads((run_300 / "answers.json").read_text())
+    best_iter = json.loads((run_300 / "run.json").read_text())["best"]["combined_acc"]["iter"]
+    assert answers["last"]["iter"] == 300 and answers["best"]["iter"] == best_iter
+    wrong_sums = [name for name, value in items[-1].items() if name != "iter" and value != "10"]
+    assert sorted(answers["last"]["wrong"]) == sorted(wrong_sums)
+    for name, iteration in (("model_last.pt", 300), ("model_best.pt", best_iter)):
+        weights = torch.load(run_300 / name, weights_only=False)
+        assert "optimizer" not in weights and weights["iter_num"] == iteration
+        assert (run_300 / name).stat().st_size < 20_000
+        model, codec, _ = load_model(run_300 / name)
+        assert model.get_num_params() == 1456 and codec.vocab_size == 17
+
+
 def test_same_seed_gives_the_same_rows(run_300, tmp_path):
     train(tmp_path, "--max_iters=100")
     assert without_time(rows(tmp_path)) == without_time(rows(run_300)[:2])
@@ -71,8 +95,11 @@ def test_resume_continues_exactly_without_duplicate_rows(run_300, tmp_path):
     train(tmp_path, "--max_iters=200")
     with open(tmp_path / "results.csv", "a") as f:  # a row written just before an interruption
         f.write("250,9,9,0,0,1000,0,1000,0,40,,,0,,0,1\n")
+    with open(tmp_path / "items.csv", "a") as f:
+        f.write("250" + ",7" * 200 + "\n")
     train(tmp_path, "--max_iters=300", "--init_from=resume")
     assert without_time(rows(tmp_path)) == without_time(rows(run_300))
+    assert (tmp_path / "items.csv").read_text() == (run_300 / "items.csv").read_text()
 
 
 def test_facts_run_writes_facts_columns(tmp_path):
