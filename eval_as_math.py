@@ -10,19 +10,10 @@ import json
 import sys
 
 from configurator import exit_with_error, parse_args
-from evaluation import CLI_DEFAULTS, evaluate_checkpoint, evaluate_math
+from evaluation import CLI_DEFAULTS, evaluate_checkpoint, evaluate_math, math_grids
 from tasks import DIGITS, HELD_OUT
 
 OPERATIONS = {"addition": "+", "subtraction": "-", "both": "+-"}
-
-
-def grids(items):
-    """{op: 10x10 list of correct counts}, rows a, columns b."""
-    result = {}
-    for item in items:
-        a, op, b = item.key
-        result.setdefault(op, [[0] * 10 for _ in DIGITS])[a][b] = item.correct
-    return result
 
 
 def report(items, header):
@@ -31,7 +22,7 @@ def report(items, header):
     for name, op in (("addition", "+"), ("subtraction", "-")):
         chosen = [i for i in items if i.key[1] == op]
         if chosen:
-            by_op[name] = {"grid": grids(chosen)[op], "correct": sum(i.correct for i in chosen),
+            by_op[name] = {"grid": math_grids(chosen)[op], "correct": sum(i.correct for i in chosen),
                            "total": sum(i.total for i in chosen)}
     return {**header, **by_op, "heldout": {
         "correct": sum(i.correct for i in held), "total": sum(i.total for i in held),

@@ -198,6 +198,15 @@ def evaluate_facts(model, codec, sampling=Sampling(), generator=None):
                   lambda answer, city: answer.lower() == city.lower())
 
 
+def math_grids(items):
+    """{op: 10x10 list of right samples}, rows a, columns b, from arithmetic items."""
+    result = {}
+    for item in items:
+        a, op, b = item.key
+        result.setdefault(op, [[0] * 10 for _ in range(10)])[a][b] = item.correct
+    return result
+
+
 def most_common_wrong(items):
     """{item name: its most common wrong answer} for the items with a wrong sample."""
     return {item.name: item.wrong.most_common(1)[0][0] for item in items if item.wrong}
