@@ -24,13 +24,14 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from matplotlib.lines import Line2D
 
 from configurator import exit_with_error, load_config_file, parse_args
 from evaluation import pick_device
 from model import GPT, GPTConfig
 from plot_results import best_row, load_run
 from run_configs import run_state, train_all
-from tasks import CAPITALS, PAPER_MODELS, CharCodec, task_named, task_text
+from tasks import CAPITALS, PAPER_MODELS, CharCodec, get_task, task_named, task_text
 from train_with_eval import DEFAULTS, resolve
 
 OPTIONS = dict(
@@ -48,9 +49,10 @@ OPTIONS = dict(
     compile=True,         # torch.compile each run (off for very short runs)
     summarize_only=False,
 )
+MEASURE_COLUMNS = ["number_line_at_best", "number_line_final", "probe_error_at_best", "probe_error_final"]
 SUMMARY_COLUMNS = ["task", "n_embd", "n_params", "seed", "weight_decay", "finished", "best_iter",
                    "best_combined_acc", "heldout_total", "heldout_at_best", "first_iter_heldout_all_right", "final_heldout",
-                   "facts_acc_at_best"]
+                   "facts_acc_at_best", *MEASURE_COLUMNS]
 PAPER_SIZES = [int(name[1:]) for name in PAPER_MODELS if name != "MLT"]  # 14, 28, 56
 
 
@@ -126,7 +128,25 @@ def summarize_run(config):
             "best_combined_acc": "" if i is None else round(float(r["combined_acc"][i]), 4),
             "heldout_total": value("heldout_total", -1), "heldout_at_best": value("heldout_correct", i),
             "first_iter_heldout_all_right": int(r["iter"][all_right[0]]) if len(all_right) else "",
-            "final_heldout": value("heldout_correct", -1), "facts_acc_at_best": value("facts_acc", i)}
+            "final_heldout": value("heldout_correct", -1), "facts_acc_at_best": value("facts_acc", i),
+            **inside_measures(config)}
+
+
+def inside_measures(config):
+    """What inspect_model.py measures inside the run's saved models (model_best.pt, model_last.pt):
+    the digits' number-line score and the answer probe's error on the held-out four. Empty
+    for a run without them or without arithmetic."""
+    from inspect_model import measures_of
+    row = dict.fromkeys(MEASURE_COLUMNS, "")
+    if "math" not in get_task(config["dataset"]).parts:
+        return row
+    for when, name in (("at_best", "model_best.pt"), ("final", "model_last.pt")):
+        path = Path(config["out_dir"]) / name
+        if path.is_file():
+            measures = measures_of(path)
+            row[f"number_line_{when}"] = measures["number_line_score"]
+            row[f"probe_error_{when}"] = measures["probe_heldout_mae"]
+    return row
 
 
 def write_summary(rows, path):
@@ -184,6 +204,37 @@ def phase_figure(rows, title):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center right")
     fig.tight_layout()
+    return fig
+
+
+def inside_figure(rows, title):
+    """Does the inside predict generalization? Each measure of inspect_model.py against the
+    held-out samples right at the same evaluation, one point per run, with Spearman's
+    correlation over the runs."""
+    from matplotlib.figure import Figure
+    from inspect_model import spearman
+    fig = Figure(figsize=(10, 8), dpi=120)
+    axes = fig.subplots(2, 2)
+    sizes = sorted({row["n_embd"] for row in rows})
+    colors = {size: f"C{i}" for i, size in enumerate(sizes)}
+    panels = [("number_line_at_best", "heldout_at_best", "number-line score of the digits"),
+              ("number_line_final", "final_heldout", "number-line score of the digits"),
+              ("probe_error_at_best", "heldout_at_best", "answer probe: mean error on the held-out four"),
+              ("probe_error_final", "final_heldout", "answer probe: mean error on the held-out four")]
+    for ax, (measure, heldout, label) in zip(axes.flat, panels):
+        points = [(row[measure], row[heldout], row["n_embd"]) for row in rows if row[measure] != ""]
+        for x, y, size in points:
+            ax.scatter(x, y, color=colors[size], s=25, alpha=0.8)
+        rho = spearman([p[0] for p in points], [p[1] for p in points]) if len(points) > 2 else float("nan")
+        when = "best evaluation" if heldout == "heldout_at_best" else "end of training"
+        ax.set_title(f"at the {when}: Spearman {rho:+.2f} over {len(points)} runs", fontsize=10)
+        ax.set_xlabel(label)
+        ax.set_ylabel("held-out samples right (of 40)")
+        ax.grid(alpha=0.3)
+    fig.legend([Line2D([], [], color=colors[s], marker="o", ls="none") for s in sizes], [f"n{s}" for s in sizes],
+               loc="lower center", ncol=len(sizes), frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 
@@ -293,6 +344,11 @@ def main(argv=None):
         written.append("phase.png")
     (out / "sizes.md").write_text(sizes_table(rows, n_seeds))
     written.append("sizes.md")
+    measured = [row for row in finished if row["number_line_final"] != ""]
+    if measured:
+        inside_figure(measured, f"{options['task']} sweep: inside the models against the held-out four"
+                      ).savefig(out / "inside.png")
+        written.append("inside.png")
     if rows[0]["facts_acc_at_best"] != "":
         (out / "capacity.md").write_text(capacity_report(rows, n_seeds))
         written.append("capacity.md")

@@ -26,6 +26,8 @@ def test_math_sweep_trains_skips_and_summarizes(tmp_path):
     assert {r["n_params"] for r in rows if r["n_embd"] == "14"} == {"1456"}
     assert all(r["finished"] == "True" and r["final_heldout"] != "" and r["facts_acc_at_best"] == "" for r in rows)
     assert (out / "phase.png").stat().st_size > 10_000
+    assert all(0 <= float(r["number_line_final"]) <= 1 and float(r["probe_error_at_best"]) >= 0 for r in rows)
+    assert (out / "inside.png").stat().st_size > 10_000
     assert not (out / "capacity.md").exists()
     assert "| n14 | 1,456 | 0 | 2 of 2 |" in (out / "sizes.md").read_text()
 
@@ -36,6 +38,7 @@ def test_facts_sweep_reports_capacity(tmp_path):
     assert result.returncode == 0, result.stderr
     (row,) = summary(out)
     assert row["heldout_at_best"] == "" and 0 <= float(row["facts_acc_at_best"]) <= 1
+    assert row["number_line_final"] == "" and not (out / "inside.png").exists()  # no digits to look at
     assert "log2(50!) = 214 bits" in (out / "capacity.md").read_text()
 
 
