@@ -186,3 +186,22 @@ def test_items_figure_sorts_items_by_when_they_are_first_learned(tmp_path):
     assert [label.get_text() for label in labels] == ["1+1", "5+7", "9-9"]
     assert [label.get_color() for label in labels] == ["black", "red", "black"]  # the held-out item stands out
     assert np.array_equal(ax.images[0].get_array(), counts)
+
+
+def test_facts_order_correlates_when_a_fact_is_learned_with_its_properties(tmp_path):
+    import facts_order
+    from conftest import run_main
+    from tasks import CAPITALS
+    # a fact is learned (10/10) at evaluation = the length of its answer: a perfect correlation
+    countries = [country for country, _ in CAPITALS]
+    lengths = [len(city) for _, city in CAPITALS]
+    lines = ["iter," + ",".join(countries)]
+    for k in range(16):
+        lines.append(f"{250 * k}," + ",".join("10" if k >= n else "3" for n in lengths))
+    (tmp_path / "items.csv").write_text("\n".join(lines) + "\n")
+    row = facts_order.facts_order(tmp_path)
+    assert row["facts learned"] == "50 of 50" and row["answer length"] == pytest.approx(1.0)
+    assert row["first learned"].split(", ")[0] in ("Rome", "Oslo", "Bern", "Doha")  # the four-letter capitals
+    result = run_main(facts_order.main, str(tmp_path), f"--out={tmp_path / 'order.md'}")
+    assert result.returncode == 0 and "| +1.00 |" in (tmp_path / "order.md").read_text()
+    assert run_main(facts_order.main, str(tmp_path / "nothing")).returncode == 2
