@@ -225,3 +225,11 @@ def test_run_json_records_threads_and_the_text(tmp_path):
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["threads"] == 1 and run["config"]["threads"] == 1
     assert run["config"]["batch_size"] == 882 and run["config"]["block_size"] == 9  # the task's
+
+
+def test_one_thread_repeats_the_committed_n14_run_row_for_row(tmp_path):
+    """results/math_mini_14 was made with one thread, compiled (the defaults): its first
+    evaluations come out again to the last bit, losses included."""
+    result = train_main(MATH_14, f"--out_dir={tmp_path}", "--max_iters=500", "--device=cpu", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert without_time(rows(tmp_path)) == without_time(rows(REPO / "results" / "math_mini_14")[:3])
