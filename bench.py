@@ -120,7 +120,7 @@ def step_ms_of_processes(config, n_processes, threads):
         except queue.Empty:  # a worker that died would leave the others waiting at the barrier forever
             crashed = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
             if crashed:
-                exit_with_error(f"a benchmark process failed (exit code {crashed[0]}); run without --pool to see why")
+                raise ValueError(f"a benchmark process failed (exit code {crashed[0]}); run without --pool to see why")
     for w in workers:
         w.join()
     return step_ms

@@ -277,7 +277,7 @@ def facts_information_bits():
     An upper estimate: the answer strings spelled out character by character by a
     model that knows only the letter frequencies of the answers (their unigram
     entropy times their length), since a model trained from scratch knows no city."""
-    mapping = math.lgamma(51) / math.log(2)
+    mapping = math.lgamma(len(CAPITALS) + 1) / math.log(2)
     counts = Counter("".join(city for _, city in CAPITALS))
     total = sum(counts.values())
     strings = -sum(n * math.log2(n / total) for n in counts.values())
