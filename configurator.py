@@ -113,10 +113,3 @@ def parse_overrides(defaults, argv, allow_config_files=True):
 def parse_args(defaults, argv, allow_config_files=True):
     """The defaults with what config files and options set."""
     return {**defaults, **parse_overrides(defaults, argv, allow_config_files)}
-
-
-def parse_args_or_exit(defaults, argv=None, allow_config_files=True):
-    try:
-        return parse_args(defaults, sys.argv[1:] if argv is None else argv, allow_config_files)
-    except ConfigError as e:
-        exit_with_error(e)
