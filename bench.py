@@ -50,7 +50,7 @@ def build(config):
     rate of the middle of the run's schedule)."""
     device = pick_device(config["device"])
     configure_torch(device, config["threads"])
-    data, codec = load_data(config["dataset"], device)
+    data, codec = load_data(config["dataset"], device, config["held_out"])
     torch.manual_seed(config["seed"])
     model = GPT(GPTConfig(**model_args_from(config, codec.vocab_size))).to(device)
     optimizer = model.configure_optimizers(config["weight_decay"], get_lr(config["max_iters"] // 2, config),

@@ -1,7 +1,7 @@
 """
 Score a checkpoint on every arithmetic expression (STUDY.md §4): a 10x10 grid per
 operation (rows a, columns b, cell = correct samples out of num_samples), the
-held-out cells in brackets, and totals.
+held-out cells (the run's held-out pair) in brackets, and totals.
 
     python eval_as_math.py --out_dir=out/math_mini_14 --ckpt=ckpt_best_math.pt
     python eval_as_math.py --out_dir=out/both_mini_28 --operation=subtraction --greedy --json
@@ -11,13 +11,14 @@ import sys
 
 from configurator import exit_with_error, parse_args
 from evaluation import CLI_DEFAULTS, evaluate_checkpoint, evaluate_math, math_grids
-from tasks import DIGITS, HELD_OUT
+from tasks import DIGITS, held_out_expressions, parse_held_out
 
 OPERATIONS = {"addition": "+", "subtraction": "-", "both": "+-"}
 
 
 def report(items, header):
-    held = [i for i in items if i.key in HELD_OUT]
+    withheld = held_out_expressions(header["held_out"])
+    held = [i for i in items if i.key in withheld]
     by_op = {}
     for name, op in (("addition", "+"), ("subtraction", "-")):
         chosen = [i for i in items if i.key[1] == op]
@@ -26,11 +27,12 @@ def report(items, header):
                            "total": sum(i.total for i in chosen)}
     return {**header, **by_op, "heldout": {
         "correct": sum(i.correct for i in held), "total": sum(i.total for i in held),
-        "items": {i.name: i.correct for i in held}}}
+        "pair": header["held_out"], "items": {i.name: i.correct for i in held}}}
 
 
 def print_report(result, samples):
     print(f"{result['checkpoint']} (iteration {result['iter']}), {result['sampling']}")
+    withheld = held_out_expressions(result["held_out"])
     for name, op in (("addition", "+"), ("subtraction", "-")):
         if name not in result:
             continue
@@ -38,13 +40,14 @@ def print_report(result, samples):
         print(f"\n{name}: cell = correct of {samples} for a{op}b; [ ] = held out")
         print("a\\b " + "".join(f"{b:>5}" for b in DIGITS))
         for a in DIGITS:
-            cells = "".join(f"[{n:>2}]".rjust(5) if (a, op, b) in HELD_OUT else f"{n:>5}"
+            cells = "".join(f"[{n:>2}]".rjust(5) if (a, op, b) in withheld else f"{n:>5}"
                             for b, n in enumerate(part["grid"][a]))
             print(f"{a:>3} {cells}")
         print(f"{name}: {part['correct']}/{part['total']} ({100 * part['correct'] / part['total']:.1f}%)")
     held = result["heldout"]
     detail = ", ".join(f"{k}: {v}" for k, v in held["items"].items())
-    print(f"\nheld-out (5,7): {held['correct']}/{held['total']} ({detail})")
+    pair = ",".join(map(str, parse_held_out(held["pair"])))
+    print(f"\nheld-out ({pair}): {held['correct']}/{held['total']} ({detail})")
 
 
 def main(argv=None):

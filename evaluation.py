@@ -18,8 +18,8 @@ from torch.nn import functional as F
 
 from model import GPT, GPTConfig
 from run_folder import SCORE_COLUMNS, find_run_folder
-from tasks import (CAPITALS, FACT_ANSWER_TOKENS, HELD_OUT, MATH_ANSWER_TOKENS, OPERATIONS, TASKS, CharCodec,
-                   fact_prompt, get_task, math_expressions, math_prompt, task_text)
+from tasks import (CAPITALS, FACT_ANSWER_TOKENS, MATH_ANSWER_TOKENS, OPERATIONS, PAPER_HELD_OUT, TASKS, CharCodec,
+                   fact_prompt, get_task, held_out_expressions, math_expressions, math_prompt, task_text)
 
 
 @dataclass
@@ -221,14 +221,15 @@ def _ratio(correct, total):
     return correct / total if total else ""
 
 
-def summarize(math_items=None, fact_items=None):
+def summarize(math_items=None, fact_items=None, held_out=PAPER_HELD_OUT):
     """The counts and accuracies of one results.csv row; parts a task lacks stay ''."""
     row = dict.fromkeys(SCORE_COLUMNS, "")
     parts = []
     if math_items is not None:
         add = _sum(math_items, lambda i: i.key[1] == "+")
         sub = _sum(math_items, lambda i: i.key[1] == "-")
-        held = _sum(math_items, lambda i: i.key in HELD_OUT)
+        withheld = held_out_expressions(held_out)
+        held = _sum(math_items, lambda i: i.key in withheld)
         row.update(add_correct=add[0], add_total=add[1], sub_correct=sub[0], sub_total=sub[1],
                    heldout_correct=held[0], heldout_total=held[1],
                    math_acc=_ratio(add[0] + sub[0], add[1] + sub[1]))
@@ -241,7 +242,7 @@ def summarize(math_items=None, fact_items=None):
     return row
 
 
-def evaluate(model, codec, parts, sampling=Sampling(), seed=0):
+def evaluate(model, codec, parts, sampling=Sampling(), seed=0, held_out=PAPER_HELD_OUT):
     """All of a task's evaluations: (the results.csv scores, the items). Sampling uses its
     own generator, so evaluating never changes the training run's random stream."""
     device = next(model.parameters()).device
@@ -251,7 +252,7 @@ def evaluate(model, codec, parts, sampling=Sampling(), seed=0):
     math_items = evaluate_math(model, codec, sampling, generator) if "math" in parts else None
     fact_items = evaluate_facts(model, codec, sampling, generator) if "facts" in parts else None
     model.train(was_training)
-    return summarize(math_items, fact_items), (math_items or []) + (fact_items or [])
+    return summarize(math_items, fact_items, held_out), (math_items or []) + (fact_items or [])
 
 
 # --- loss ---------------------------------------------------------------------
@@ -342,6 +343,7 @@ def evaluate_checkpoint(config, part, evaluate_items):
     with autocast(device):
         items = evaluate_items(model, codec, sampling, torch.Generator(device=device).manual_seed(config["seed"]))
     header = {"checkpoint": str(path), "iter": checkpoint.get("iter_num"),
+              "held_out": checkpoint.get("config", {}).get("held_out", PAPER_HELD_OUT),
               "sampling": "greedy" if sampling.greedy else
               f"{sampling.num_samples} samples, temperature {sampling.temperature}, top_k {sampling.top_k}"}
     return items, header

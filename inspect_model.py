@@ -33,7 +33,7 @@ import torch
 from configurator import exit_with_error, parse_args
 from evaluation import (CLI_DEFAULTS, autocast, evaluate_math, load_model, math_grids, pick_device, Sampling)
 from run_folder import find_run_folder
-from tasks import DIGITS, HELD_OUT, OPERATIONS, math_expressions, math_prompt
+from tasks import DIGITS, OPERATIONS, PAPER_HELD_OUT, held_out_expressions, math_expressions, math_prompt
 
 DEFAULTS = {key: CLI_DEFAULTS[key] for key in ("out_dir", "ckpt", "seed", "json", "device")}
 POSITIONS = ["<", "a", "op", "b", "="]
@@ -109,11 +109,15 @@ def answer_probe(train_states, train_values, held_states, held_values, ridge=1e-
             "heldout_right": int((np.rint(held) == np.asarray(held_values)).sum())}
 
 
-def inspect(model, codec, sampling=Sampling(), generator=None):
+def split_expressions(held_out):
+    """(the 196 training expressions, the held-out four), in the evaluation's order."""
+    withheld = held_out_expressions(held_out)
+    return [e for e in math_expressions() if e not in withheld], [e for e in math_expressions() if e in withheld]
+
+
+def inspect(model, codec, sampling=Sampling(), generator=None, held_out=PAPER_HELD_OUT):
     """Every measure of the module docstring, as one dict of plain numbers."""
-    expressions = math_expressions()
-    train = [e for e in expressions if e not in HELD_OUT]
-    held = [e for e in expressions if e in HELD_OUT]
+    train, held = split_expressions(held_out)
     attention, residual = inside_prompts(model, codec, train + held)
     values = [OPERATIONS[op](a, b) for a, op, b in train + held]
     items = evaluate_math(model, codec, sampling, generator)
@@ -127,17 +131,15 @@ def inspect(model, codec, sampling=Sampling(), generator=None):
         "probe": {"held_out": [f"{a}{op}{b}" for a, op, b in held],
                   **answer_probe(residual[:n], values[:n], residual[n:], values[n:])},
         "grids": {"addition": grids["+"], "subtraction": grids["-"]},
-        "heldout": {item.name: item.correct for item in items if item.key in HELD_OUT},
+        "heldout": {item.name: item.correct for item in items if item.key in held},
     }
 
 
 def measures_of(path, device="cpu"):
     """The representation measures of one saved model (sweep.py's summary): its number-line
     score and the held-out error of the answer probe."""
-    model, codec, _ = load_model(path, device)
-    expressions = math_expressions()
-    train = [e for e in expressions if e not in HELD_OUT]
-    held = [e for e in expressions if e in HELD_OUT]
+    model, codec, checkpoint = load_model(path, device)
+    train, held = split_expressions(checkpoint.get("config", {}).get("held_out", PAPER_HELD_OUT))
     _, residual = inside_prompts(model, codec, train + held)
     values = [OPERATIONS[op](a, b) for a, op, b in train + held]
     probe = answer_probe(residual[:len(train)], values[:len(train)], residual[len(train):], values[len(train):])
@@ -177,7 +179,7 @@ def figure(result, title):
         ax.imshow(grid, cmap="Greens", vmin=0, vmax=max(1, grid.max()))
         for a in DIGITS:
             for b in DIGITS:
-                held = (a, op, b) in HELD_OUT
+                held = f"{a}{op}{b}" in result["heldout"]
                 ax.text(b, a, str(grid[a, b]), ha="center", va="center", fontsize=7,
                         color="red" if held else ("white" if grid[a, b] > 5 else "black"),
                         fontweight="bold" if held else "normal")
@@ -201,10 +203,12 @@ def main(argv=None):
         if missing:
             raise ValueError(f"{path} is not an arithmetic model: its vocabulary has no digits")
         with autocast(device):
-            result = inspect(model, codec, Sampling(), torch.Generator(device=device).manual_seed(config["seed"]))
+            held_out = checkpoint.get("config", {}).get("held_out", PAPER_HELD_OUT)
+            result = inspect(model, codec, Sampling(), torch.Generator(device=device).manual_seed(config["seed"]),
+                             held_out)
     except ValueError as e:
         exit_with_error(e)
-    result = {"checkpoint": str(path), "iter": checkpoint.get("iter_num"), **result}
+    result = {"checkpoint": str(path), "iter": checkpoint.get("iter_num"), "held_out": held_out, **result}
     if config["json"]:
         print(json.dumps(result))
         return

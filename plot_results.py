@@ -1,7 +1,7 @@
 """
 One run's figure (STUDY.md §5): addition, subtraction and facts accuracy over the
 iterations, the train loss on a second axis, and a red marker at every
-evaluation where all the held-out (5,7) samples were right.
+evaluation where all the held-out samples (the paper's (5,7), or the run's pair) were right.
 
     python plot_results.py --model_folder=out/math_mini_14     # writes out/math_mini_14/plot.png
 
@@ -24,7 +24,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from configurator import exit_with_error, parse_args
 from run_folder import find_run_folder
-from tasks import HELD_OUT, TASKS
+from tasks import PAPER_HELD_OUT, TASKS, held_out_expressions, parse_held_out
 from train_with_eval import DEFAULTS as TRAINING
 
 DEFAULTS = dict(
@@ -33,8 +33,7 @@ DEFAULTS = dict(
 
 DASH = "–"  # what a figure or table shows for a run, or a value, that does not exist
 MAX_ITERS = TRAINING["max_iters"]  # the x range of a panel whose run.json does not say
-HELDOUT = "(5,7) all right"
-HELDOUT_NAMES = {f"{a}{op}{b}" for a, op, b in HELD_OUT}
+HELDOUT = "(5,7) all right"  # the legend's name for the held-out markers of the paper's pair
 # One style per curve, used by every panel and by the legend, so all figures read alike.
 STYLES = {
     "addition": dict(color="tab:blue", lw=1.6),
@@ -169,8 +168,11 @@ def make_figure(panels, title, nrows=1, ncols=1, figsize=(8, 5)):
     for ax, (label, run) in zip(axes, panels):
         drawn.update(draw_panel(ax, run, panel_title(label, run)))
     names = [name for name in STYLES if name in drawn]
-    fig.legend([Line2D([], [], **STYLES[name]) for name in names], names, loc="lower center",
-               ncol=max(len(names), 1), frameon=False)
+    pairs = {run["info"].get("config", {}).get("held_out", PAPER_HELD_OUT) for _, run in panels if run is not None}
+    shown = {HELDOUT: f"({','.join(map(str, parse_held_out(pairs.pop())))}) all right" if len(pairs) == 1
+             else "held-out four all right"}
+    fig.legend([Line2D([], [], **STYLES[name]) for name in names], [shown.get(name, name) for name in names],
+               loc="lower center", ncol=max(len(names), 1), frameon=False)
     fig.suptitle(title, fontsize=13)
     fig.tight_layout(rect=(0, 0.05, 1, 1))  # leave the bottom strip to the legend
     return fig
@@ -194,10 +196,11 @@ def first_learned(counts, samples):
     return np.where(learned.any(axis=1), learned.argmax(axis=1), counts.shape[1])
 
 
-def items_figure(iters, names, counts, samples, title):
+def items_figure(iters, names, counts, samples, title, held_out=PAPER_HELD_OUT):
     """Every item (rows) at every evaluation (columns), shaded by its right samples,
     sorted by when it is first all right: what is learned first, last, and what comes
     and goes. The held-out four are labelled in red."""
+    withheld = {f"{a}{op}{b}" for a, op, b in held_out_expressions(held_out)}
     order = np.lexsort((-counts.mean(axis=1), first_learned(counts, samples)))
     fig = Figure(figsize=(10, max(4.0, 0.055 * len(names) + 1.5)), dpi=120)
     ax = fig.subplots()
@@ -207,7 +210,7 @@ def items_figure(iters, names, counts, samples, title):
     ax.set_yticks(range(len(names)))
     ax.set_yticklabels([names[i] for i in order], fontsize=4)
     for label in ax.get_yticklabels():
-        if label.get_text() in HELDOUT_NAMES:
+        if label.get_text() in withheld:
             label.set_color("red")
             label.set_fontweight("bold")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k"))
@@ -241,8 +244,9 @@ def main(argv=None):
     written = [folder / "plot.png"]
     items = read_items(folder)
     if items is not None and len(items[0]):
-        samples = run["info"].get("config", {}).get("eval_samples", TRAINING["eval_samples"])
-        items_figure(*items, samples, f"{title}: {folder.name}, item by item").savefig(folder / "items.png")
+        config = run["info"].get("config", {})
+        items_figure(*items, config.get("eval_samples", TRAINING["eval_samples"]), f"{title}: {folder.name}, item by "
+                     f"item", config.get("held_out", PAPER_HELD_OUT)).savefig(folder / "items.png")
         written.append(folder / "items.png")
     print(f"wrote {', '.join(map(str, written))}")
 

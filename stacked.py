@@ -139,7 +139,7 @@ def train_stack(configs, device=None):
     c = configs[0]  # the settings all runs share
     device = device or pick_device(c["device"])
     configure_torch(device, c["threads"])
-    data, codec = load_data(c["dataset"], device)
+    data, codec = load_data(c["dataset"], device, c["held_out"])
     model_args = model_args_from(c, codec.vocab_size)
 
     model, params, optimizer, stacked_optimizer, stacked_loss = build_stack(configs, model_args, device)
@@ -166,7 +166,7 @@ def train_stack(configs, device=None):
                 diverged[k] = str(e)
                 continue
             if c["quiet"]:
-                print(f"{config['out_dir']}: iter {iter_num}: loss {row['train_loss']:.4f} | {describe(row)} "
+                print(f"{config['out_dir']}: iter {iter_num}: loss {row['train_loss']:.4f} | {describe(row, c['held_out'])} "
                       f"({row['elapsed_s']:.1f}s)", flush=True)
 
     def step():

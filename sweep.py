@@ -6,10 +6,11 @@ of its size or the luck of one seed, and where do the transitions lie?
     python sweep.py --task=math --sizes=8,10,12,14,16,20,28 --seeds=1,2,3,4,5 --out=out/sweep_math
     python sweep.py --task=facts --sizes=10,12,14,16,18,20,24,28 --seeds=1,2,3 --out=out/sweep_facts
     python sweep.py --task=math --sizes=14 --seeds=1,2 --weight_decays=0.0,0.1 --max_iters=5000
+    python sweep.py --task=math --sizes=14,28 --seeds=1,2,3 --held_outs=1:2,0:9,3:8 --out=out/sweep_held_out
     python sweep.py ... --shard=3/8     # only the 4th of 8 interleaved parts (e.g. a Slurm array task)
     python sweep.py ... --summarize_only
 
-Each run is an ordinary run folder <out>/<task>_n<size>_s<seed>[_wd<wd>] with
+Each run is an ordinary run folder <out>/<task>_n<size>_s<seed>[_wd<wd>][_ho<ab>] with
 results.csv and run.json; finished runs are skipped, partial ones resume. On
 CPU the runs go through a process pool (--jobs processes, --threads each); on
 CUDA, runs of one shape are trained together as one stacked model (stacked.py).
@@ -31,7 +32,7 @@ from evaluation import pick_device
 from model import GPT, GPTConfig
 from plot_results import best_row, load_run
 from run_configs import run_state, train_all
-from tasks import CAPITALS, PAPER_MODELS, CharCodec, get_task, task_named, task_text
+from tasks import CAPITALS, PAPER_MODELS, CharCodec, get_task, parse_held_out, task_named, task_text
 from train_with_eval import DEFAULTS, resolve
 
 OPTIONS = dict(
@@ -39,6 +40,7 @@ OPTIONS = dict(
     sizes="8,10,12,14,16,20,28",
     seeds="1,2,3,4,5",
     weight_decays="",     # e.g. 0.0,0.1; empty: the config's
+    held_outs="",         # held-out pairs, e.g. 5:7,1:2 (run names get _ho57, _ho12); empty: the config's, 5:7
     max_iters=30000,
     out="",               # default: out/sweep_<task>
     jobs=2,               # CPU: processes in the pool
@@ -50,7 +52,7 @@ OPTIONS = dict(
     summarize_only=False,
 )
 MEASURE_COLUMNS = ["number_line_at_best", "number_line_final", "probe_error_at_best", "probe_error_final"]
-SUMMARY_COLUMNS = ["task", "n_embd", "n_params", "seed", "weight_decay", "finished", "best_iter",
+SUMMARY_COLUMNS = ["task", "n_embd", "n_params", "seed", "weight_decay", "held_out", "finished", "best_iter",
                    "best_combined_acc", "heldout_total", "heldout_at_best", "first_iter_heldout_all_right", "final_heldout",
                    "facts_acc_at_best", *MEASURE_COLUMNS]
 PAPER_SIZES = [int(name[1:]) for name in PAPER_MODELS if name != "MLT"]  # 14, 28, 56
@@ -80,28 +82,33 @@ def grid(options):
     base_config = resolve({**DEFAULTS, **load_config_file(base, DEFAULTS)})
     out = options["out"] or f"out/sweep_{options['task']}"
     decays = parse_list("weight_decays", options["weight_decays"], float) or [None]
+    pairs = [parse_held_out(p) for p in parse_list("held_outs", options["held_outs"], str)] or [None]
     runs = []
-    for size in parse_list("sizes", options["sizes"], int):
-        for decay in decays:
-            for seed in parse_list("seeds", options["seeds"], int):
-                name = f"{options['task']}_n{size}_s{seed}" + ("" if decay is None else f"_wd{decay:g}")
-                overrides = {"n_embd": size, "seed": seed, "out_dir": f"{out}/{name}",
-                             "max_iters": options["max_iters"], "device": options["device"],
-                             "compile": options["compile"]}
-                if decay is not None:
-                    overrides["weight_decay"] = decay
-                args = [base] + [f"--{k}={v}" for k, v in overrides.items()]
-                runs.append((name, args, {**base_config, **overrides}))
+    for pair in pairs:
+        for size in parse_list("sizes", options["sizes"], int):
+            for decay in decays:
+                for seed in parse_list("seeds", options["seeds"], int):
+                    name = (f"{options['task']}_n{size}_s{seed}" + ("" if decay is None else f"_wd{decay:g}")
+                            + ("" if pair is None else f"_ho{pair[0]}{pair[1]}"))
+                    overrides = {"n_embd": size, "seed": seed, "out_dir": f"{out}/{name}",
+                                 "max_iters": options["max_iters"], "device": options["device"],
+                                 "compile": options["compile"]}
+                    if decay is not None:
+                        overrides["weight_decay"] = decay
+                    if pair is not None:
+                        overrides["held_out"] = f"{pair[0]}:{pair[1]}"
+                    args = [base] + [f"--{k}={v}" for k, v in overrides.items()]
+                    runs.append((name, args, {**base_config, **overrides}))
     return runs, Path(out)
 
 
 def train_stacks(runs, device, stack):
-    """CUDA: train runs of one shape together (same width and weight decay)."""
+    """CUDA: train runs of one shape and one text together (same width, weight decay and held-out pair)."""
     from stacked import train_stack
     groups = {}
     for _, _, config in runs:
         if run_state(config) != "finished":
-            groups.setdefault((config["n_embd"], config["weight_decay"]), []).append(config)
+            groups.setdefault((config["n_embd"], config["weight_decay"], config["held_out"]), []).append(config)
     failed = 0
     for configs in groups.values():
         for i in range(0, len(configs), stack):
@@ -124,6 +131,7 @@ def summarize_run(config):
 
     return {"task": config["dataset"], "n_embd": config["n_embd"], "seed": config["seed"],
             "n_params": info.get("n_params", ""), "weight_decay": config["weight_decay"],
+            "held_out": config["held_out"],
             "finished": bool(info.get("finished")), "best_iter": value("iter", i),
             "best_combined_acc": "" if i is None else round(float(r["combined_acc"][i]), 4),
             "heldout_total": value("heldout_total", -1), "heldout_at_best": value("heldout_correct", i),
@@ -161,11 +169,20 @@ def memorized_all_facts(row):
 
 
 def by_size(rows):
-    """{(n_params, n_embd, weight_decay): [rows of its seeds]}, sorted by size."""
+    """{(n_params, n_embd, weight_decay, held_out): [rows of its seeds]}, sorted by size."""
     groups = {}
     for row in rows:
-        groups.setdefault((row["n_params"], row["n_embd"], row["weight_decay"]), []).append(row)
+        groups.setdefault((row["n_params"], row["n_embd"], row["weight_decay"], row["held_out"]), []).append(row)
     return dict(sorted(groups.items()))
+
+
+def variants(rows):
+    """The (weight decay, held-out pair) settings of a sweep, each with the tag that tells it apart."""
+    settings = sorted({(row["weight_decay"], row["held_out"]) for row in rows})
+    decays, pairs = {d for d, _ in settings}, {p for _, p in settings}
+    return [(decay, pair, "".join([f" (wd {decay:g})" if len(decays) > 1 else "",
+                                   f" ({pair.replace(':', ',')})" if len(pairs) > 1 else ""]))
+            for decay, pair in settings]
 
 
 def phase_figure(rows, title):
@@ -174,15 +191,16 @@ def phase_figure(rows, title):
     from matplotlib.figure import Figure
     fig = Figure(figsize=(8, 5), dpi=120)
     ax = fig.subplots()
-    for decay in sorted({row["weight_decay"] for row in rows}):
-        groups = {k: v for k, v in by_size(rows).items() if k[2] == decay}
+    settings = variants(rows)
+    for v, (decay, pair, tag) in enumerate(settings):
+        groups = {k: g for k, g in by_size(rows).items() if k[2:] == (decay, pair)}
         params = np.array([k[0] for k in groups], dtype=float)
-        tag = "" if len({row["weight_decay"] for row in rows}) == 1 else f" (wd {decay:g})"
         if any(row["heldout_at_best"] != "" for row in rows):
             ever = [np.mean([r["first_iter_heldout_all_right"] != "" for r in g]) for g in groups.values()]
             final = [np.mean([r["final_heldout"] == r["heldout_total"] for r in g]) for g in groups.values()]
-            ax.plot(params, 100 * np.array(ever), "o-", color="tab:red", label="(5,7) 40/40 at some evaluation" + tag)
-            ax.plot(params, 100 * np.array(final), "s--", color="tab:purple", label="(5,7) 40/40 at the end" + tag)
+            colors = ("tab:red", "tab:purple") if len(settings) == 1 else (f"C{v}", f"C{v}")
+            ax.plot(params, 100 * np.array(ever), "o-", color=colors[0], label="held-out 40/40 at some evaluation" + tag)
+            ax.plot(params, 100 * np.array(final), "s--", color=colors[1], label="held-out 40/40 at the end" + tag)
         if any(row["facts_acc_at_best"] != "" for row in rows):
             facts = [[100 * r["facts_acc_at_best"] for r in g] for g in groups.values()]
             ax.plot(params, [np.mean(f) for f in facts], "o-", color="tab:green", label="facts accuracy (mean)" + tag)
@@ -244,16 +262,18 @@ def sizes_table(rows, n_seeds):
     well the training task is learned."""
     has_math = any(row["heldout_at_best"] != "" for row in rows)
     has_facts = any(row["facts_acc_at_best"] != "" for row in rows)
-    header = ["model", "params", "wd", "seeds finished"]
+    several_pairs = len({row["held_out"] for row in rows}) > 1
+    header = ["model", "params", "wd"] + (["held out"] if several_pairs else []) + ["seeds finished"]
     if has_math:
-        header += ["(5,7) 40/40 at some evaluation", "40/40 at best", "40/40 at end", "first 40/40 (median iter)"]
+        header += ["held-out 40/40 at some evaluation", "40/40 at best", "40/40 at end", "first 40/40 (median iter)"]
     if has_facts:
         header += ["50/50 facts at best", "facts at best: mean (min-max)"]
     header += ["best combined accuracy (min-max)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for (n_params, n_embd, decay), group in by_size(rows).items():
+    for (n_params, n_embd, decay, pair), group in by_size(rows).items():
         done = [r for r in group if r["finished"]]
-        cells = [f"n{n_embd}", f"{n_params:,}", f"{decay:g}", f"{len(done)} of {n_seeds}"]
+        cells = ([f"n{n_embd}", f"{n_params:,}", f"{decay:g}"] + ([f"({pair.replace(':', ',')})"] if several_pairs else [])
+                 + [f"{len(done)} of {n_seeds}"])
 
         def count(test):
             return f"{sum(map(test, done))}/{len(done)}"
@@ -293,7 +313,7 @@ def capacity_report(rows, n_seeds):
     mapping, strings = facts_information_bits()
     lines = ["# Knowledge capacity from the facts sweep", ""]
     for key, g in groups.items():
-        n_params, n_embd, decay = key
+        n_params, n_embd, decay, _ = key
         accs = ", ".join(f"{100 * r['facts_acc_at_best']:.1f}%" + ("" if r["finished"] else " (unfinished)")
                          for r in g)
         pending = "" if key in complete else f" [{sum(r['finished'] for r in g)} of {n_seeds} seeds finished]"

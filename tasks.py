@@ -20,7 +20,24 @@ DATA_DIR = REPO / "data"
 # --- arithmetic ---------------------------------------------------------------
 DIGITS = range(10)
 OPERATIONS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b}
-HELD_OUT = {(5, "+", 7), (7, "+", 5), (5, "-", 7), (7, "-", 5)}  # never trained on
+PAPER_HELD_OUT = "5:7"  # the paper's held-out pair: 5+7, 7+5, 5-7 and 7-5 are never trained on
+
+
+def parse_held_out(text):
+    """'5:7' -> (5, 7): a pair of different digits, smaller first ('7:5' is the same four)."""
+    a, sep, b = str(text).partition(":")
+    if not (sep and a.isdigit() and b.isdigit() and len(a) == len(b) == 1 and a != b):
+        raise ValueError(f"held_out={text!r} is not allowed; give two different digits a:b, e.g. 5:7 or 1:2")
+    return tuple(sorted((int(a), int(b))))
+
+
+def held_out_expressions(held_out=PAPER_HELD_OUT):
+    """The four expressions a pair withholds, in the roles a+b, b+a, a-b, b-a."""
+    a, b = parse_held_out(held_out)
+    return [(a, "+", b), (b, "+", a), (a, "-", b), (b, "-", a)]
+
+
+HELD_OUT = set(held_out_expressions())  # the paper's four
 MATH_LINE_WIDTH = 8  # `<9+9=18>` is the longest line; shorter ones are space-padded
 MATH_ANSWER_TOKENS = 4
 
@@ -53,9 +70,12 @@ PAPER_MATH_ORDER = """
 """.split()
 
 
-def math_lines():
-    """The 196 training lines `<a+b=c>`, space-padded, in the paper's order."""
-    training = [(int(e[0]), e[1], int(e[2])) for e in PAPER_MATH_ORDER]
+def math_lines(held_out=PAPER_HELD_OUT):
+    """The 196 training lines `<a+b=c>`, space-padded, in the paper's order. Another
+    held-out pair's four lines give their places to the paper's four, role for role
+    (a+b to 5+7, b+a to 7+5, a-b to 5-7, b-a to 7-5): the order of all other lines stays."""
+    swap = dict(zip(held_out_expressions(held_out), held_out_expressions(PAPER_HELD_OUT)))
+    training = [swap.get(e, e) for e in ((int(e[0]), e[1], int(e[2])) for e in PAPER_MATH_ORDER)]
     return [f"{math_prompt(a, op, b)}{OPERATIONS[op](a, b)}>".ljust(MATH_LINE_WIDTH) + "\n"
             for a, op, b in training]
 
@@ -93,7 +113,6 @@ def fact_lines():
 
 
 # --- tasks --------------------------------------------------------------------
-PART_LINES = {"math": math_lines, "facts": fact_lines}
 # the paper's models -> the suffix of their config and run names (config/train_math_mini_14.py)
 PAPER_MODELS = {"n14": "mini_14", "n28": "mini_28", "n56": "mini_56", "MLT": "mlt"}
 
@@ -154,9 +173,11 @@ TEXT_SHA256 = {
 }
 
 
-def task_text(dataset):
-    """The task's whole text: the lines of its parts, in order (the joint task: arithmetic, then facts)."""
-    return "".join(line for part in get_task(dataset).parts for line in PART_LINES[part]())
+def task_text(dataset, held_out=PAPER_HELD_OUT):
+    """The task's whole text: the lines of its parts, in order (the joint task: arithmetic,
+    then facts), the arithmetic without the held-out pair's four expressions."""
+    lines = {"math": lambda: math_lines(held_out), "facts": fact_lines}
+    return "".join(line for part in get_task(dataset).parts for line in lines[part]())
 
 
 def text_sha256(text):

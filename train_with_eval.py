@@ -26,7 +26,7 @@ from configurator import ConfigError, exit_with_error, parse_overrides
 from evaluation import Sampling, autocast, evaluate, most_common_wrong, pick_device, split_loss
 from model import GPT, GPTConfig
 from run_folder import RunError, RunFolder, find_run_folder
-from tasks import TASKS, CharCodec, get_task, task_text, text_sha256
+from tasks import PAPER_HELD_OUT, TASKS, CharCodec, get_task, parse_held_out, task_text, text_sha256
 
 # Defaults: the settings shared by every run of the study (STUDY.md §2-4) and the
 # n14 arithmetic model; config files hold only what differs.
@@ -40,6 +40,7 @@ DEFAULTS = dict(
     quiet=False,          # log lines instead of a progress bar
     # data
     dataset="as_math",
+    held_out="5:7",       # the digit pair whose four sums and differences are never trained on (a:b)
     batch_size=None,      # None: the task's (tasks.py: 882 for arithmetic, 576 for facts and joint)
     block_size=None,      # None: the task's (9 for arithmetic, 24 for facts and joint)
     # model
@@ -123,6 +124,7 @@ def validate(config):
         raise ConfigError(f"lr_decay_iters={config['lr_decay_iters']} must be after warmup_iters={config['warmup_iters']}")
     if not config["out_dir"]:
         raise ConfigError("out_dir is empty; name the run's folder, e.g. --out_dir=out/my_run")
+    parse_held_out(config["held_out"])
     pick_device(config["device"])  # raises for a device this machine lacks
 
 
@@ -178,10 +180,10 @@ def get_batch(data, block_size, batch_size, generator):
     return data[ix + offsets], data[ix + offsets + 1]
 
 
-def load_data(dataset, device):
+def load_data(dataset, device, held_out=PAPER_HELD_OUT):
     """The task's token stream and tokenizer, built from tasks.py's text: never from files
     on disk, which could be stale. The study's val split is its train split (STUDY.md §1)."""
-    text = task_text(dataset)
+    text = task_text(dataset, held_out)
     codec = CharCodec.from_text(text)
     return torch.tensor(codec.encode(text), dtype=torch.long, device=device), codec
 
@@ -287,7 +289,7 @@ def evaluate_and_record(model, optimizer, config, data, codec, device, run, iter
                                    f"{run.path / 'results.csv'} keeps the rows so far")
         # seeded by the iteration, so that a resumed run re-evaluates identically
         scores, items = evaluate(model, codec, get_task(config["dataset"]).parts, sampling,
-                                 seed=config["seed"] + iter_num)
+                                 seed=config["seed"] + iter_num, held_out=config["held_out"])
     # the val split is the train split (STUDY.md §1): one loss, in both columns
     row = {"iter": iter_num, "train_loss": loss, "val_loss": loss, "lr": lr, **scores, "elapsed_s": round(elapsed, 2)}
     sha256 = text_sha256(codec.decode(data.tolist()))
@@ -302,12 +304,12 @@ def evaluate_and_record(model, optimizer, config, data, codec, device, run, iter
     return row
 
 
-def describe(row):
+def describe(row, held_out=PAPER_HELD_OUT):
     """An evaluation in one line: `add 1000/1000 sub 998/1000 (5,7) 40/40 facts 12/500`."""
     note = []
     if row["add_total"]:
         note.append(f"add {row['add_correct']}/{row['add_total']} sub {row['sub_correct']}/{row['sub_total']} "
-                    f"(5,7) {row['heldout_correct']}/{row['heldout_total']}")
+                    f"({','.join(map(str, parse_held_out(held_out)))}) {row['heldout_correct']}/{row['heldout_total']}")
     if row["facts_total"]:
         note.append(f"facts {row['facts_correct']}/{row['facts_total']}")
     return " ".join(note)
@@ -336,7 +338,7 @@ def train(config, checkpoint=None):
     if config["batch_size"] % world_size:
         raise ConfigError(f"batch_size={config['batch_size']} does not split over {world_size} processes")
 
-    data, codec = load_data(config["dataset"], device)
+    data, codec = load_data(config["dataset"], device, config["held_out"])
     text_hash = text_sha256(codec.decode(data.tolist()))
     if checkpoint and checkpoint.get("train_text_sha256", text_hash) != text_hash:  # (older runs did not record it)
         raise RunError(f"{run.path} was trained on another text than tasks.py's {config['dataset']} now: "
@@ -380,7 +382,7 @@ def train(config, checkpoint=None):
         if master:
             row = evaluate_and_record(raw_model, optimizer, config, data, codec, device, run, it, lr,
                                       time.time() - t_start, states, world_size)
-            note = describe(row)
+            note = describe(row, config["held_out"])
             progress.set_postfix_str(f"loss {row['train_loss']:.4f} | {note}")
             if config["quiet"]:
                 print(f"iter {it}: loss {row['train_loss']:.4f} | {note} ({row['elapsed_s']:.1f}s)", flush=True)
@@ -413,7 +415,7 @@ def train(config, checkpoint=None):
     if master:
         best = run.best["combined_acc"]
         print(f"done: {config['max_iters']} iterations in {time.time() - t_start:.1f}s; best evaluation: "
-              f"iteration {best['iter']}, {describe(best)}, combined {100 * best['combined_acc']:.1f}% "
+              f"iteration {best['iter']}, {describe(best, config['held_out'])}, combined {100 * best['combined_acc']:.1f}% "
               f"({run.path / 'results.csv'})")
     return run
 

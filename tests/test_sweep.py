@@ -63,8 +63,8 @@ def test_capacity_threshold_counts_only_sizes_whose_seeds_all_finished():
     from sweep import capacity_report
 
     def run(n_embd, n_params, acc, finished=True):
-        return {"n_embd": n_embd, "n_params": n_params, "weight_decay": 0.0, "facts_acc_at_best": acc,
-                "finished": finished}
+        return {"n_embd": n_embd, "n_params": n_params, "weight_decay": 0.0, "held_out": "5:7",
+                "facts_acc_at_best": acc, "finished": finished}
 
     rows = [run(12, 1000, 1.0), run(12, 1000, 1.0, finished=False),   # all 100% but one seed unfinished
             run(16, 2000, 1.0), run(16, 2000, 0.98),                   # one seed short of 50/50
@@ -81,7 +81,8 @@ def test_sizes_table_counts_finished_seeds():
     from sweep import sizes_table
 
     def run(seed, first, at_best, final, finished=True):
-        return {"n_embd": 14, "n_params": 1456, "weight_decay": 0.0, "seed": seed, "finished": finished,
+        return {"n_embd": 14, "n_params": 1456, "weight_decay": 0.0, "held_out": "5:7", "seed": seed,
+                "finished": finished,
                 "first_iter_heldout_all_right": first, "heldout_total": 40, "heldout_at_best": at_best, "final_heldout": final,
                 "facts_acc_at_best": "", "best_combined_acc": 0.99}
 
