@@ -15,8 +15,10 @@ results.csv and run.json; finished runs are skipped, partial ones resume. On
 CPU the runs go through a process pool (--jobs processes, --threads each); on
 CUDA, runs of one shape are trained together as one stacked model (stacked.py).
 Afterwards the sweep folder gets summary.csv, phase.png, sizes.md (the seeds
-of each size, counted) and, for facts, capacity.md, computed from every run
-folder of the grid that exists; the figure and the counts use finished runs only.
+of each size, counted), for arithmetic inside.png (inspect_model.py's measures
+against the held-out count) and timing.png (is the held-out rule found before or
+after the training sums are fit?), and for facts capacity.md, computed from every
+run folder of the grid that exists; figures and counts use finished runs only.
 """
 import csv
 import math
@@ -54,7 +56,7 @@ OPTIONS = dict(
 MEASURE_COLUMNS = ["number_line_at_best", "number_line_final", "probe_error_at_best", "probe_error_final"]
 SUMMARY_COLUMNS = ["task", "n_embd", "n_params", "seed", "weight_decay", "held_out", "finished", "best_iter",
                    "best_combined_acc", "heldout_total", "heldout_at_best", "first_iter_heldout_all_right", "final_heldout",
-                   "facts_acc_at_best", *MEASURE_COLUMNS]
+                   "evals_heldout_all_right", "first_iter_train_all_right", "facts_acc_at_best", *MEASURE_COLUMNS]
 PAPER_SIZES = [int(name[1:]) for name in PAPER_MODELS if name != "MLT"]  # 14, 28, 56
 
 
@@ -124,6 +126,10 @@ def summarize_run(config):
     r, info = run["results"], run["info"]
     i = best_row(r)
     all_right = np.flatnonzero((r["heldout_total"] > 0) & (r["heldout_correct"] == r["heldout_total"]))
+    # the training expressions are the arithmetic less the held-out four
+    train_right = r["add_correct"] + r["sub_correct"] - r["heldout_correct"]
+    train_total = r["add_total"] + r["sub_total"] - r["heldout_total"]
+    train_fit = np.flatnonzero((train_total > 0) & (train_right == train_total))
 
     def value(column, index):
         v = r[column][index]
@@ -136,7 +142,10 @@ def summarize_run(config):
             "best_combined_acc": "" if i is None else round(float(r["combined_acc"][i]), 4),
             "heldout_total": value("heldout_total", -1), "heldout_at_best": value("heldout_correct", i),
             "first_iter_heldout_all_right": int(r["iter"][all_right[0]]) if len(all_right) else "",
-            "final_heldout": value("heldout_correct", -1), "facts_acc_at_best": value("facts_acc", i),
+            "final_heldout": value("heldout_correct", -1),
+            "evals_heldout_all_right": len(all_right) if r["heldout_total"][-1] > 0 else "",
+            "first_iter_train_all_right": int(r["iter"][train_fit[0]]) if len(train_fit) else "",
+            "facts_acc_at_best": value("facts_acc", i),
             **inside_measures(config)}
 
 
@@ -256,6 +265,45 @@ def inside_figure(rows, title):
     return fig
 
 
+def timing_figure(rows, title):
+    """Is the held-out rule found before or after the training sums are fit? Left: per run,
+    the first evaluation with all training expressions right against the first with the
+    held-out four right (under the diagonal: the rule came first). Right: that fitting
+    iteration against how many evaluations had the held-out four right."""
+    from matplotlib.figure import Figure
+    from inspect_model import spearman
+    fig = Figure(figsize=(11, 4.8), dpi=120)
+    left, right = fig.subplots(1, 2)
+    fit = [row for row in rows if row["first_iter_train_all_right"] != ""]
+    sizes = sorted({row["n_embd"] for row in fit})
+    colors = {size: f"C{i}" for i, size in enumerate(sizes)}
+    both = [row for row in fit if row["first_iter_heldout_all_right"] != ""]
+    for row in both:
+        left.scatter(row["first_iter_train_all_right"], row["first_iter_heldout_all_right"],
+                     color=colors[row["n_embd"]], s=25, alpha=0.8)
+    top = max([row["first_iter_train_all_right"] for row in fit] + [1000])
+    left.plot([0, top], [0, top], color="gray", lw=0.8, ls="--")
+    first = sum(row["first_iter_heldout_all_right"] < row["first_iter_train_all_right"] for row in both)
+    left.set_title(f"rule before fit in {first} of {len(both)} runs that do both", fontsize=10)
+    left.set_xlabel("first iteration with all training expressions right")
+    left.set_ylabel("first iteration with the held-out four right")
+    for row in fit:
+        right.scatter(row["first_iter_train_all_right"], row["evals_heldout_all_right"],
+                      color=colors[row["n_embd"]], s=25, alpha=0.8)
+    rho = spearman([row["first_iter_train_all_right"] for row in fit],
+                   [row["evals_heldout_all_right"] for row in fit]) if len(fit) > 2 else float("nan")
+    right.set_title(f"Spearman {rho:+.2f} over the {len(fit)} runs that fit", fontsize=10)
+    right.set_xlabel("first iteration with all training expressions right")
+    right.set_ylabel("evaluations with the held-out four right")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    fig.legend([Line2D([], [], color=colors[s], marker="o", ls="none") for s in sizes], [f"n{s}" for s in sizes],
+               loc="lower center", ncol=len(sizes), frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
 def sizes_table(rows, n_seeds):
     """One markdown row per size, over its finished seeds: how many seeds get the
     held-out four all right (ever, at the best evaluation, at the end) and how
@@ -369,6 +417,10 @@ def main(argv=None):
         inside_figure(measured, f"{options['task']} sweep: inside the models against the held-out four"
                       ).savefig(out / "inside.png")
         written.append("inside.png")
+    if any(row["first_iter_train_all_right"] != "" for row in finished):
+        timing_figure(finished, f"{options['task']} sweep: the held-out rule and the fit of the training sums"
+                      ).savefig(out / "timing.png")
+        written.append("timing.png")
     if rows[0]["facts_acc_at_best"] != "":
         (out / "capacity.md").write_text(capacity_report(rows, n_seeds))
         written.append("capacity.md")

@@ -90,3 +90,21 @@ def test_sizes_table_counts_finished_seeds():
     table = sizes_table(rows, n_seeds=4).splitlines()
     assert len(table) == 3 and "facts" not in table[0]
     assert table[2] == "| n14 | 1,456 | 0 | 3 of 4 | 2/3 | 2/3 | 1/3 | 4,000 | 99.0-99.0% |"
+
+
+def test_summary_times_the_rule_against_the_fit(tmp_path):
+    # four evaluations: the held-out four right at 250 and 750, the 196 training
+    # expressions (the arithmetic less the held-out four) all right from 500
+    header = "iter,train_loss,val_loss,lr,add_correct,add_total,sub_correct,sub_total,heldout_correct,heldout_total," \
+             "facts_correct,facts_total,math_acc,facts_acc,combined_acc,elapsed_s"
+    rows = ["0,3,3,0,50,1000,50,1000,0,40,,,0.05,,0.05,1", "250,1,1,0,990,1000,990,1000,40,40,,,0.99,,0.99,2",
+            "500,1,1,0,1000,1000,980,1000,20,40,,,0.99,,0.99,3", "750,1,1,0,1000,1000,1000,1000,40,40,,,1,,1,4"]
+    (tmp_path / "results.csv").write_text("\n".join([header, *rows]) + "\n")
+    (tmp_path / "run.json").write_text('{"finished": true, "n_params": 1456}')
+    config = {"out_dir": str(tmp_path), "dataset": "as_math", "n_embd": 14, "seed": 1, "weight_decay": 0.0,
+              "held_out": "5:7"}
+    row = sweep.summarize_run(config)
+    assert (row["first_iter_heldout_all_right"], row["evals_heldout_all_right"], row["first_iter_train_all_right"]) \
+        == (250, 2, 500)
+    figure = sweep.timing_figure([row, {**row, "seed": 2, "first_iter_heldout_all_right": ""}], "test")
+    assert "rule before fit in 1 of 1 runs" in figure.axes[0].get_title()
