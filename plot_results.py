@@ -196,6 +196,30 @@ def first_learned(counts, samples):
     return np.where(learned.any(axis=1), learned.argmax(axis=1), counts.shape[1])
 
 
+def items_summary(iters, names, counts, samples, held_out=PAPER_HELD_OUT):
+    """One line on an items.csv: how many items are ever all right, from when every
+    item outside the held-out four is, how often a learned item is lost again (later
+    evaluations not all right, averaged over the learned items outside the held-out
+    four), and how many evaluations have each held-out item all right."""
+    withheld = {f"{a}{op}{b}" for a, op, b in held_out_expressions(held_out)}
+    held = [i for i, name in enumerate(names) if name in withheld]
+    rest = [i for i in range(len(names)) if i not in held]
+    right = counts == samples
+    first = first_learned(counts, samples)
+    learned = [i for i in rest if first[i] < counts.shape[1]]
+    lapses = [int((~right[i, first[i]:]).sum()) for i in learned]
+    fit = np.flatnonzero(right[rest].all(axis=0))
+    trained = f"{len(rest)}" + (" outside the held-out four" if held else "")
+    line = (f"items: {int(right.any(axis=1).sum())} of {len(names)} ever all right; "
+            + (f"all {trained} first at iteration {int(iters[fit[0]]):,}, then at {len(fit)} of {len(iters)} "
+               f"evaluations" if len(fit) else f"never all {trained}")
+            + (f"; a learned item is wrong again at {np.mean(lapses):.1f} later evaluations on average" if lapses else ""))
+    if held:
+        line += "; held-out items all right at " + ", ".join(
+            f"{names[i]} {int(right[i].sum())}" for i in held) + f" of {len(iters)} evaluations"
+    return line
+
+
 def items_figure(iters, names, counts, samples, title, held_out=PAPER_HELD_OUT):
     """Every item (rows) at every evaluation (columns), shaded by its right samples,
     sorted by when it is first all right: what is learned first, last, and what comes
@@ -248,6 +272,8 @@ def main(argv=None):
         items_figure(*items, config.get("eval_samples", TRAINING["eval_samples"]), f"{title}: {folder.name}, item by "
                      f"item", config.get("held_out", PAPER_HELD_OUT)).savefig(folder / "items.png")
         written.append(folder / "items.png")
+        print(items_summary(*items, config.get("eval_samples", TRAINING["eval_samples"]),
+                            config.get("held_out", PAPER_HELD_OUT)))
     print(f"wrote {', '.join(map(str, written))}")
 
 

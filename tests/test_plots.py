@@ -205,3 +205,14 @@ def test_facts_order_correlates_when_a_fact_is_learned_with_its_properties(tmp_p
     result = run_main(facts_order.main, str(tmp_path), f"--out={tmp_path / 'order.md'}")
     assert result.returncode == 0 and "| +1.00 |" in (tmp_path / "order.md").read_text()
     assert run_main(facts_order.main, str(tmp_path / "nothing")).returncode == 2
+
+
+def test_items_summary_counts_fit_lapses_and_held_out_items():
+    import numpy as np
+    import plot_results
+    names = ["1+1", "5+7", "9-9"]
+    counts = np.array([[0, 10, 10, 4], [0, 0, 10, 10], [0, 3, 10, 10]])  # 1+1 lost once after it is learned
+    line = plot_results.items_summary(np.array([0, 250, 500, 750]), names, counts, 10)
+    assert line == ("items: 3 of 3 ever all right; all 2 outside the held-out four first at iteration 500, then at "
+                    "1 of 4 evaluations; a learned item is wrong again at 0.5 later evaluations on average; "
+                    "held-out items all right at 5+7 2 of 4 evaluations")
