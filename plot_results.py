@@ -269,11 +269,10 @@ def main(argv=None):
     items = read_items(folder)
     if items is not None and len(items[0]):
         config = run["info"].get("config", {})
-        items_figure(*items, config.get("eval_samples", TRAINING["eval_samples"]), f"{title}: {folder.name}, item by "
-                     f"item", config.get("held_out", PAPER_HELD_OUT)).savefig(folder / "items.png")
+        samples, held_out = config.get("eval_samples", TRAINING["eval_samples"]), config.get("held_out", PAPER_HELD_OUT)
+        items_figure(*items, samples, f"{title}: {folder.name}, item by item", held_out).savefig(folder / "items.png")
         written.append(folder / "items.png")
-        print(items_summary(*items, config.get("eval_samples", TRAINING["eval_samples"]),
-                            config.get("held_out", PAPER_HELD_OUT)))
+        print(items_summary(*items, samples, held_out))
     print(f"wrote {', '.join(map(str, written))}")
 
 

@@ -234,35 +234,46 @@ def phase_figure(rows, title):
     return fig
 
 
+def size_colors(rows):
+    return {size: f"C{i}" for i, size in enumerate(sorted({row["n_embd"] for row in rows}))}
+
+
+def scatter_runs(ax, rows, x, y, colors):
+    """One point per run, coloured by its width; returns Spearman's correlation over them."""
+    from inspect_model import spearman
+    for row in rows:
+        ax.scatter(row[x], row[y], color=colors[row["n_embd"]], s=25, alpha=0.8)
+    ax.grid(alpha=0.3)
+    return spearman([row[x] for row in rows], [row[y] for row in rows]) if len(rows) > 2 else float("nan")
+
+
+def finish_by_size(fig, colors, title, bottom):
+    fig.legend([Line2D([], [], color=c, marker="o", ls="none") for c in colors.values()],
+               [f"n{size}" for size in colors], loc="lower center", ncol=len(colors), frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    return fig
+
+
 def inside_figure(rows, title):
     """Does the inside predict generalization? Each measure of inspect_model.py against the
     held-out samples right at the same evaluation, one point per run, with Spearman's
     correlation over the runs."""
     from matplotlib.figure import Figure
-    from inspect_model import spearman
     fig = Figure(figsize=(10, 8), dpi=120)
-    axes = fig.subplots(2, 2)
-    sizes = sorted({row["n_embd"] for row in rows})
-    colors = {size: f"C{i}" for i, size in enumerate(sizes)}
+    colors = size_colors(rows)
     panels = [("number_line_at_best", "heldout_at_best", "number-line score of the digits"),
               ("number_line_final", "final_heldout", "number-line score of the digits"),
               ("probe_error_at_best", "heldout_at_best", "answer probe: mean error on the held-out four"),
               ("probe_error_final", "final_heldout", "answer probe: mean error on the held-out four")]
-    for ax, (measure, heldout, label) in zip(axes.flat, panels):
-        points = [(row[measure], row[heldout], row["n_embd"]) for row in rows if row[measure] != ""]
-        for x, y, size in points:
-            ax.scatter(x, y, color=colors[size], s=25, alpha=0.8)
-        rho = spearman([p[0] for p in points], [p[1] for p in points]) if len(points) > 2 else float("nan")
+    for ax, (measure, heldout, label) in zip(fig.subplots(2, 2).flat, panels):
+        measured = [row for row in rows if row[measure] != ""]
+        rho = scatter_runs(ax, measured, measure, heldout, colors)
         when = "best evaluation" if heldout == "heldout_at_best" else "end of training"
-        ax.set_title(f"at the {when}: Spearman {rho:+.2f} over {len(points)} runs", fontsize=10)
+        ax.set_title(f"at the {when}: Spearman {rho:+.2f} over {len(measured)} runs", fontsize=10)
         ax.set_xlabel(label)
         ax.set_ylabel("held-out samples right (of 40)")
-        ax.grid(alpha=0.3)
-    fig.legend([Line2D([], [], color=colors[s], marker="o", ls="none") for s in sizes], [f"n{s}" for s in sizes],
-               loc="lower center", ncol=len(sizes), frameon=False)
-    fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    return fig
+    return finish_by_size(fig, colors, title, 0.04)
 
 
 def timing_figure(rows, title):
@@ -271,37 +282,23 @@ def timing_figure(rows, title):
     held-out four right (under the diagonal: the rule came first). Right: that fitting
     iteration against how many evaluations had the held-out four right."""
     from matplotlib.figure import Figure
-    from inspect_model import spearman
     fig = Figure(figsize=(11, 4.8), dpi=120)
     left, right = fig.subplots(1, 2)
     fit = [row for row in rows if row["first_iter_train_all_right"] != ""]
-    sizes = sorted({row["n_embd"] for row in fit})
-    colors = {size: f"C{i}" for i, size in enumerate(sizes)}
+    colors = size_colors(fit)
     both = [row for row in fit if row["first_iter_heldout_all_right"] != ""]
-    for row in both:
-        left.scatter(row["first_iter_train_all_right"], row["first_iter_heldout_all_right"],
-                     color=colors[row["n_embd"]], s=25, alpha=0.8)
+    scatter_runs(left, both, "first_iter_train_all_right", "first_iter_heldout_all_right", colors)
     top = max([row["first_iter_train_all_right"] for row in fit] + [1000])
     left.plot([0, top], [0, top], color="gray", lw=0.8, ls="--")
     first = sum(row["first_iter_heldout_all_right"] < row["first_iter_train_all_right"] for row in both)
     left.set_title(f"rule before fit in {first} of {len(both)} runs that do both", fontsize=10)
-    left.set_xlabel("first iteration with all training expressions right")
     left.set_ylabel("first iteration with the held-out four right")
-    for row in fit:
-        right.scatter(row["first_iter_train_all_right"], row["evals_heldout_all_right"],
-                      color=colors[row["n_embd"]], s=25, alpha=0.8)
-    rho = spearman([row["first_iter_train_all_right"] for row in fit],
-                   [row["evals_heldout_all_right"] for row in fit]) if len(fit) > 2 else float("nan")
+    rho = scatter_runs(right, fit, "first_iter_train_all_right", "evals_heldout_all_right", colors)
     right.set_title(f"Spearman {rho:+.2f} over the {len(fit)} runs that fit", fontsize=10)
-    right.set_xlabel("first iteration with all training expressions right")
     right.set_ylabel("evaluations with the held-out four right")
     for ax in (left, right):
-        ax.grid(alpha=0.3)
-    fig.legend([Line2D([], [], color=colors[s], marker="o", ls="none") for s in sizes], [f"n{s}" for s in sizes],
-               loc="lower center", ncol=len(sizes), frameon=False)
-    fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    return fig
+        ax.set_xlabel("first iteration with all training expressions right")
+    return finish_by_size(fig, colors, title, 0.06)
 
 
 def sizes_table(rows, n_seeds):
