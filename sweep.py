@@ -32,9 +32,10 @@ from matplotlib.lines import Line2D
 from configurator import exit_with_error, load_config_file, parse_args
 from evaluation import pick_device
 from model import GPT, GPTConfig
-from plot_results import best_row, load_run
+from plot_results import best_row, load_run, read_items
 from run_configs import run_state, train_all
-from tasks import CAPITALS, PAPER_MODELS, CharCodec, get_task, parse_held_out, task_named, task_text
+from tasks import (CAPITALS, PAPER_MODELS, CharCodec, get_task, held_out_expressions, parse_held_out, task_named,
+                   task_text)
 from train_with_eval import DEFAULTS, resolve
 
 OPTIONS = dict(
@@ -56,7 +57,8 @@ OPTIONS = dict(
 MEASURE_COLUMNS = ["number_line_at_best", "number_line_final", "probe_error_at_best", "probe_error_final"]
 SUMMARY_COLUMNS = ["task", "n_embd", "n_params", "seed", "weight_decay", "held_out", "finished", "best_iter",
                    "best_combined_acc", "heldout_total", "heldout_at_best", "first_iter_heldout_all_right", "final_heldout",
-                   "evals_heldout_all_right", "first_iter_train_all_right", "facts_acc_at_best", *MEASURE_COLUMNS]
+                   "evals_heldout_all_right", "evals_each_heldout_right", "first_iter_train_all_right", "facts_acc_at_best",
+                   *MEASURE_COLUMNS]
 PAPER_SIZES = [int(name[1:]) for name in PAPER_MODELS if name != "MLT"]  # 14, 28, 56
 
 
@@ -144,9 +146,23 @@ def summarize_run(config):
             "first_iter_heldout_all_right": int(r["iter"][all_right[0]]) if len(all_right) else "",
             "final_heldout": value("heldout_correct", -1),
             "evals_heldout_all_right": len(all_right) if r["heldout_total"][-1] > 0 else "",
+            "evals_each_heldout_right": evals_each_heldout_right(config, info),
             "first_iter_train_all_right": int(r["iter"][train_fit[0]]) if len(train_fit) else "",
             "facts_acc_at_best": value("facts_acc", i),
             **inside_measures(config)}
+
+
+def evals_each_heldout_right(config, info):
+    """From items.csv: at how many evaluations each held-out expression has all its samples
+    right, as 'n n n n' in the roles a+b, b+a, a-b, b-a (a < b, so a-b is the negative one);
+    empty for a run without items or without arithmetic."""
+    items = read_items(config["out_dir"])
+    if items is None or "math" not in get_task(config["dataset"]).parts:
+        return ""
+    _, names, counts = items
+    samples = info.get("config", {}).get("eval_samples", DEFAULTS["eval_samples"])
+    rows = [names.index(f"{a}{op}{b}") for a, op, b in held_out_expressions(config["held_out"])]
+    return " ".join(str(int((counts[i] == samples).sum())) for i in rows)
 
 
 def inside_measures(config):
@@ -235,6 +251,7 @@ def phase_figure(rows, title):
 
 
 def size_colors(rows):
+    """One colour per width of the whole sweep, so that a width has the same colour in every figure."""
     return {size: f"C{i}" for i, size in enumerate(sorted({row["n_embd"] for row in rows}))}
 
 
@@ -247,9 +264,11 @@ def scatter_runs(ax, rows, x, y, colors):
     return spearman([row[x] for row in rows], [row[y] for row in rows]) if len(rows) > 2 else float("nan")
 
 
-def finish_by_size(fig, colors, title, bottom):
-    fig.legend([Line2D([], [], color=c, marker="o", ls="none") for c in colors.values()],
-               [f"n{size}" for size in colors], loc="lower center", ncol=len(colors), frameon=False)
+def finish_by_size(fig, colors, title, bottom, shown=None):
+    """The legend (of the widths in `shown`, by default all), the title and the layout."""
+    sizes = [size for size in colors if shown is None or size in shown]
+    fig.legend([Line2D([], [], color=colors[size], marker="o", ls="none") for size in sizes],
+               [f"n{size}" for size in sizes], loc="lower center", ncol=len(sizes), frameon=False)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, bottom, 1, 1))
     return fig
@@ -285,7 +304,7 @@ def timing_figure(rows, title):
     fig = Figure(figsize=(11, 4.8), dpi=120)
     left, right = fig.subplots(1, 2)
     fit = [row for row in rows if row["first_iter_train_all_right"] != ""]
-    colors = size_colors(fit)
+    colors = size_colors(rows)
     both = [row for row in fit if row["first_iter_heldout_all_right"] != ""]
     scatter_runs(left, both, "first_iter_train_all_right", "first_iter_heldout_all_right", colors)
     top = max([row["first_iter_train_all_right"] for row in fit] + [1000])
@@ -298,7 +317,7 @@ def timing_figure(rows, title):
     right.set_ylabel("evaluations with the held-out four right")
     for ax in (left, right):
         ax.set_xlabel("first iteration with all training expressions right")
-    return finish_by_size(fig, colors, title, 0.06)
+    return finish_by_size(fig, colors, title, 0.06, shown={row["n_embd"] for row in fit})
 
 
 def sizes_table(rows, n_seeds):
@@ -311,6 +330,9 @@ def sizes_table(rows, n_seeds):
     header = ["model", "params", "wd"] + (["held out"] if several_pairs else []) + ["seeds finished"]
     if has_math:
         header += ["held-out 40/40 at some evaluation", "40/40 at best", "40/40 at end", "first 40/40 (median iter)"]
+    has_items = any(row.get("evals_each_heldout_right") for row in rows)
+    if has_items:
+        header += ["evaluations each held-out expression is right, a+b / b+a / a-b / b-a (median)"]
     if has_facts:
         header += ["50/50 facts at best", "facts at best: mean (min-max)"]
     header += ["best combined accuracy (min-max)"]
@@ -326,6 +348,9 @@ def sizes_table(rows, n_seeds):
             firsts = [r["first_iter_heldout_all_right"] for r in done if r["first_iter_heldout_all_right"] != ""]
             cells += [count(lambda r: r["first_iter_heldout_all_right"] != ""), count(lambda r: r["heldout_at_best"] == r["heldout_total"]),
                       count(lambda r: r["final_heldout"] == r["heldout_total"]), f"{np.median(firsts):,.0f}" if firsts else "–"]
+        if has_items:
+            each = [[int(n) for n in r["evals_each_heldout_right"].split()] for r in done if r.get("evals_each_heldout_right")]
+            cells += [" / ".join(f"{m:g}" for m in np.median(each, axis=0)) if each else "–"]
         if has_facts:
             facts = [100 * r["facts_acc_at_best"] for r in done]
             cells += [count(memorized_all_facts),

@@ -108,3 +108,37 @@ def test_summary_times_the_rule_against_the_fit(tmp_path):
         == (250, 2, 500)
     figure = sweep.timing_figure([row, {**row, "seed": 2, "first_iter_heldout_all_right": ""}], "test")
     assert "rule before fit in 1 of 1 runs" in figure.axes[0].get_title()
+
+
+def test_a_width_has_one_colour_in_every_figure():
+    # n8 never fits its training expressions, so it is absent from timing.png; n14 must still
+    # be drawn in the colour inside.png gives it
+    def run(size, fit):
+        return {"n_embd": size, "seed": 1, "first_iter_train_all_right": fit, "first_iter_heldout_all_right": 250,
+                "evals_heldout_all_right": 3, "heldout_at_best": 40, "final_heldout": 40,
+                "number_line_at_best": 0.9, "number_line_final": 0.9, "probe_error_at_best": 1.0,
+                "probe_error_final": 1.0}
+    rows = [run(8, ""), run(14, 500), run(14, 750)]
+    colour = lambda ax: tuple(ax.collections[0].get_facecolor()[0])  # noqa: E731
+    inside, timing = sweep.inside_figure(rows, "test"), sweep.timing_figure(rows, "test")
+    n14_inside = tuple(inside.axes[0].collections[1].get_facecolor()[0])
+    assert colour(timing.axes[0]) == colour(timing.axes[1]) == n14_inside
+    assert [t.get_text() for t in timing.legends[0].get_texts()] == ["n14"]
+
+
+def test_summary_counts_each_held_out_expression_and_the_table_takes_the_median(tmp_path):
+    from sweep import evals_each_heldout_right, sizes_table
+    names = [f"{a}{op}{b}" for op in "+-" for a in range(10) for b in range(10)]
+    right = {"1+2": [10, 10, 10], "2+1": [10, 10, 9], "1-2": [0, 3, 0], "2-1": [10, 0, 10]}  # three evaluations
+    table = [[250 * e] + [right.get(name, [10] * 3)[e] for name in names] for e in range(3)]
+    (tmp_path / "items.csv").write_text("\n".join([",".join(["iter", *names])] + [",".join(map(str, r)) for r in table]))
+    config = {"out_dir": str(tmp_path), "dataset": "as_math", "held_out": "2:1"}
+    assert evals_each_heldout_right(config, {"config": {"eval_samples": 10}}) == "3 2 0 2"   # a+b, b+a, a-b, b-a
+    assert evals_each_heldout_right({**config, "dataset": "facts_char"}, {}) == ""
+
+    def run(seed, each):
+        return {"n_embd": 14, "n_params": 1456, "weight_decay": 0.0, "held_out": "1:2", "seed": seed, "finished": True,
+                "first_iter_heldout_all_right": "", "heldout_total": 40, "heldout_at_best": 30, "final_heldout": 30,
+                "evals_each_heldout_right": each, "facts_acc_at_best": "", "best_combined_acc": 0.99}
+    lines = sizes_table([run(1, "3 2 0 2"), run(2, "5 4 1 0"), run(3, "")], n_seeds=3).splitlines()
+    assert "a+b / b+a / a-b / b-a (median)" in lines[0] and "| 4 / 3 / 0.5 / 1 |" in lines[2]
