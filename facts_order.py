@@ -21,7 +21,7 @@ import numpy as np
 from configurator import exit_with_error, parse_args
 from inspect_model import spearman
 from plot_results import first_learned, read_items
-from run_folder import find_run_folder
+from run_folder import find_run_folder, write_atomically
 from tasks import CAPITALS
 
 OPTIONS = {"out": ""}  # also write the table to this markdown file
@@ -62,11 +62,17 @@ def facts_order(folder, samples=10):
     return row
 
 
+def cell(value):
+    if not isinstance(value, float):
+        return str(value)
+    return "–" if np.isnan(value) else f"{value:+.2f}"  # nan: too few facts learned to correlate
+
+
 def table(rows):
     header = list(rows[0])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        lines.append("| " + " | ".join(f"{v:+.2f}" if isinstance(v, float) else str(v) for v in row.values()) + " |")
+        lines.append("| " + " | ".join(cell(v) for v in row.values()) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -83,7 +89,7 @@ def main(argv=None):
     text = table(rows)
     print(text, end="")
     if options["out"]:
-        Path(options["out"]).write_text(text)
+        write_atomically(Path(options["out"]), text)
 
 
 if __name__ == "__main__":

@@ -205,6 +205,13 @@ def test_facts_order_correlates_when_a_fact_is_learned_with_its_properties(tmp_p
     result = run_main(facts_order.main, str(tmp_path), f"--out={tmp_path / 'order.md'}")
     assert result.returncode == 0 and "| +1.00 |" in (tmp_path / "order.md").read_text()
     assert run_main(facts_order.main, str(tmp_path / "nothing")).returncode == 2
+    # two facts learned: no correlation, shown as a dash rather than "+nan"
+    few = tmp_path / "few"
+    few.mkdir()
+    (few / "items.csv").write_text("\n".join(lines[:1] + [f"{250 * k}," + ",".join(
+        "10" if k >= 3 and i < 2 else "3" for i in range(50)) for k in range(6)]) + "\n")
+    row = facts_order.facts_order(few)
+    assert row["facts learned"] == "2 of 50" and "| – | – | – |" in facts_order.table([row])
 
 
 def test_items_summary_counts_fit_lapses_and_held_out_items():
