@@ -14,6 +14,7 @@ from pathlib import Path
 
 from configurator import exit_with_error, parse_args
 from plot_results import DASH, MAX_ITERS, best_row, format_params, load_run, make_figure
+from run_folder import write_atomically
 from tasks import PAPER_MODELS, TASKS, task_named
 
 DEFAULTS = dict(
@@ -91,7 +92,7 @@ def main(argv=None):
         exit_with_error(e)
     for task in TASKS.values():
         grid_figure(runs, task.name, suffix).savefig(out / f"{task.figure}{suffix}.png")
-    (out / f"tables{suffix}.md").write_text(tables_markdown(runs, suffix), encoding="utf-8")
+    write_atomically(out / f"tables{suffix}.md", tables_markdown(runs, suffix))
     missing = [f"{name}_{PAPER_MODELS[model]}{suffix}" for (name, model), run in runs.items() if run is None]
     print(f"wrote {out}/grid_{{math,facts,combined}}{suffix}.png and {out / f'tables{suffix}.md'} "
           f"from {len(runs) - len(missing)} of {len(runs)} runs"

@@ -21,6 +21,7 @@ after the training sums are fit?), and for facts capacity.md, computed from ever
 run folder of the grid that exists; figures and counts use finished runs only.
 """
 import csv
+import io
 import math
 import sys
 from collections import Counter
@@ -34,6 +35,7 @@ from evaluation import pick_device
 from model import GPT, GPTConfig
 from plot_results import best_row, load_run, read_items
 from run_configs import run_state, train_all
+from run_folder import write_atomically
 from tasks import (CAPITALS, PAPER_MODELS, CharCodec, get_task, held_out_expressions, parse_held_out, task_named,
                    task_text)
 from train_with_eval import DEFAULTS, resolve
@@ -183,10 +185,11 @@ def inside_measures(config):
 
 
 def write_summary(rows, path):
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=SUMMARY_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomically(path, text.getvalue())
 
 
 def memorized_all_facts(row):
@@ -432,7 +435,7 @@ def main(argv=None):
         phase_figure(finished, f"{options['task']} sweep: {len(finished)} of {len(runs)} runs finished"
                      ).savefig(out / "phase.png")
         written.append("phase.png")
-    (out / "sizes.md").write_text(sizes_table(rows, n_seeds))
+    write_atomically(out / "sizes.md", sizes_table(rows, n_seeds))
     written.append("sizes.md")
     measured = [row for row in finished if row["number_line_final"] != ""]
     if measured:
@@ -444,7 +447,7 @@ def main(argv=None):
                       ).savefig(out / "timing.png")
         written.append("timing.png")
     if rows[0]["facts_acc_at_best"] != "":
-        (out / "capacity.md").write_text(capacity_report(rows, n_seeds))
+        write_atomically(out / "capacity.md", capacity_report(rows, n_seeds))
         written.append("capacity.md")
     print(f"wrote {', '.join(str(out / w) for w in written)} from {len(rows)} of {len(runs)} runs")
     sys.exit(1 if failed else 0)
