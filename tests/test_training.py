@@ -138,12 +138,18 @@ def test_ctrl_c_leaves_a_run_that_resumes(tmp_path):
     import time
     cmd = [sys.executable, "train_with_eval.py", "config/train_math_mini_14.py", f"--out_dir={tmp_path}", *FAST,
            "--max_iters=100000", "--eval_interval=50"]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a shell script's background job (`pytest &`) inherits SIGINT ignored, and Python then
+    # never raises KeyboardInterrupt: give the child the terminal's default, as a user has
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not ((tmp_path / "results.csv").exists() and len(rows(tmp_path)) >= 3):
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    try:
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()  # a child that ignored the interrupt would otherwise train on after the test
     assert proc.returncode == 2 and "interrupted at iteration" in stderr and "Traceback" not in stderr
     saved = torch.load(tmp_path / "ckpt.pt", weights_only=False)["iter_num"]
     train(tmp_path, f"--max_iters={saved + 100}", "--eval_interval=50", "--init_from=resume")
