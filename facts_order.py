@@ -11,7 +11,9 @@ iteration and three properties of the fact: the length of the answer, how
 common its letters are among the other answers (for each distinct letter of the
 city, the number of other cities that contain it, averaged over the letters),
 and its line in the training text. Positive: long / common-lettered / late
-facts are learned later.
+facts are learned later. Given several runs, a second table says whether they
+learn the facts in the same order (Spearman between two runs' first-learned
+iterations): runs with one seed share their batches, so compare across seeds.
 """
 import sys
 from pathlib import Path
@@ -40,26 +42,47 @@ PROPERTIES = {"answer length": lambda country, position: len(CITY[country]),
               "line in the text": lambda country, position: position}
 
 
-def facts_order(folder, samples=10):
-    """One run's row: how many facts it learns, the correlations, the first and last learned."""
+def learned_at(folder, samples=10):
+    """{country: the first iteration at which all its samples are right}, for the facts the run learns,
+    and the number of facts it was evaluated on."""
     found = read_items(folder)
     if found is None:
         raise ValueError(f"{folder} has no items.csv (runs made before items were recorded have none)")
     iters, names, counts = found
-    position = {country: i for i, (country, _) in enumerate(CAPITALS)}
     facts = [(i, name) for i, name in enumerate(names) if name in CITY]
     if not facts:
         raise ValueError(f"{folder} was not trained on the capital facts")
-    learned_at = first_learned(counts[[i for i, _ in facts]], samples)
-    learned = [(name, int(iters[k])) for (_, name), k in zip(facts, learned_at) if k < len(iters)]
-    row = {"run": str(folder), "facts learned": f"{len(learned)} of {len(facts)}"}
+    first = first_learned(counts[[i for i, _ in facts]], samples)
+    return {name: int(iters[k]) for (_, name), k in zip(facts, first) if k < len(iters)}, len(facts)
+
+
+def facts_order(folder, samples=10):
+    """One run's row: how many facts it learns, the correlations, the first and last learned."""
+    learned, n_facts = learned_at(folder, samples)
+    position = {country: i for i, (country, _) in enumerate(CAPITALS)}
+    row = {"run": str(folder), "facts learned": f"{len(learned)} of {n_facts}"}
     for prop, value_of in PROPERTIES.items():
-        values = [value_of(name, position[name]) for name, _ in learned]
-        row[prop] = spearman(values, [it for _, it in learned]) if len(learned) > 2 else float("nan")
-    order = [name for name, _ in sorted(learned, key=lambda item: (item[1], position[item[0]]))]
+        values = [value_of(name, position[name]) for name in learned]
+        row[prop] = spearman(values, list(learned.values())) if len(learned) > 2 else float("nan")
+    order = sorted(learned, key=lambda name: (learned[name], position[name]))
     row["first learned"] = ", ".join(CITY[name] for name in order[:5])
     row["last learned"] = ", ".join(CITY[name] for name in order[-5:])
     return row
+
+
+def agreement(folders, samples=10):
+    """Do runs learn the facts in the same order? For every pair of runs, Spearman between
+    their first-learned iterations over the facts both learn: one row per run, columns by number."""
+    learned = [learned_at(folder, samples)[0] for folder in folders]
+    rows = []
+    for i, (folder, mine) in enumerate(zip(folders, learned), 1):
+        row = {"run": f"{i}: {folder}"}
+        for j, theirs in enumerate(learned, 1):
+            both = [name for name in mine if name in theirs]
+            row[str(j)] = (spearman([mine[n] for n in both], [theirs[n] for n in both])
+                           if len(both) > 2 else float("nan"))
+        rows.append(row)
+    return rows
 
 
 def cell(value):
@@ -83,10 +106,13 @@ def main(argv=None):
         options = parse_args(OPTIONS, [a for a in argv if a.startswith("--")], allow_config_files=False)
         if not folders:
             raise ValueError("no run folders given; e.g. python facts_order.py results/facts_mini_28")
-        rows = [facts_order(find_run_folder(folder)) for folder in folders]
+        folders = [find_run_folder(folder) for folder in folders]
+        text = table([facts_order(folder) for folder in folders])
+        if len(folders) > 1:
+            text += ("\nDo the runs learn the facts in the same order? Spearman between the iterations at which "
+                     "two runs first get each fact right, over the facts both learn:\n\n" + table(agreement(folders)))
     except ValueError as e:
         exit_with_error(e)
-    text = table(rows)
     print(text, end="")
     if options["out"]:
         write_atomically(Path(options["out"]), text)

@@ -41,11 +41,20 @@ POSITIONS = ["<", "a", "op", "b", "="]
 
 # --- measures -----------------------------------------------------------------
 def ranks(values):
-    return np.argsort(np.argsort(values)).astype(float)
+    """Ranks from 0, tied values sharing their mean rank: breaking ties by position would
+    correlate any two lists that share an order, e.g. facts and the evaluation they are learned at."""
+    values = np.asarray(values, dtype=float)
+    order = np.empty(len(values))
+    order[np.argsort(values, kind="stable")] = np.arange(len(values))
+    _, tie_group = np.unique(values, return_inverse=True)
+    return (np.bincount(tie_group, weights=order) / np.bincount(tie_group))[tie_group]
 
 
 def spearman(x, y):
+    """Spearman's rank correlation; nan where either list is constant (no order to compare)."""
     x, y = ranks(np.asarray(x)), ranks(np.asarray(y))
+    if len(x) < 2 or x.std() == 0 or y.std() == 0:
+        return float("nan")
     return float(np.corrcoef(x, y)[0, 1])
 
 

@@ -11,6 +11,14 @@ from model import GPT, GPTConfig
 from tasks import CharCodec, math_expressions, task_text
 
 
+def test_spearman_gives_tied_values_their_mean_rank():
+    # ties broken by position made these two unrelated lists correlate (+0.8)
+    assert inspect_model.spearman([1, 1, 2, 2], [1, 2, 1, 2]) == pytest.approx(0.0)
+    assert inspect_model.spearman([5, 5, 5, 9], [0, 1, 2, 3]) == pytest.approx(np.corrcoef([1, 1, 1, 3], [0, 1, 2, 3])[0, 1])
+    assert inspect_model.spearman([3, 1, 2], [30, 10, 20]) == pytest.approx(1.0)
+    assert np.isnan(inspect_model.spearman([0, 0, 0], [1, 2, 3]))  # nothing to rank: no correlation, no warning
+
+
 def test_number_line_score_is_one_for_digits_in_order_on_a_line():
     rng = np.random.default_rng(0)
     direction = rng.normal(size=14)

@@ -1,5 +1,6 @@
 """plot_results.py and plot_all_models.py on small hand-written run folders."""
 import json
+import math
 
 import pytest
 
@@ -212,6 +213,15 @@ def test_facts_order_correlates_when_a_fact_is_learned_with_its_properties(tmp_p
         "10" if k >= 3 and i < 2 else "3" for i in range(50)) for k in range(6)]) + "\n")
     row = facts_order.facts_order(few)
     assert row["facts learned"] == "2 of 50" and "| – | – | – |" in facts_order.table([row])
+    # agreement between runs: the same order +1, the reverse order -1, too few shared facts a dash
+    backwards = tmp_path / "backwards"
+    backwards.mkdir()
+    longest = max(lengths)
+    (backwards / "items.csv").write_text("\n".join(lines[:1] + [f"{250 * k}," + ",".join(
+        "10" if k >= longest + 1 - n else "3" for n in lengths) for k in range(16)]) + "\n")
+    rows = facts_order.agreement([tmp_path, backwards, few])
+    assert [rows[0]["1"], rows[0]["2"], rows[1]["1"]] == pytest.approx([1.0, -1.0, -1.0])
+    assert math.isnan(rows[0]["3"]) and rows[2]["run"] == f"3: {few}"
 
 
 def test_items_summary_counts_fit_lapses_and_held_out_items():
