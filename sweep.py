@@ -141,7 +141,7 @@ def summarize_run(config):
 
     return {"task": config["dataset"], "n_embd": config["n_embd"], "seed": config["seed"],
             "n_params": info.get("n_params", ""), "weight_decay": config["weight_decay"],
-            "held_out": config["held_out"],
+            "held_out": config["held_out"] if "math" in get_task(config["dataset"]).parts else "",
             "finished": bool(info.get("finished")), "best_iter": value("iter", i),
             "best_combined_acc": "" if i is None else round(float(r["combined_acc"][i]), 4),
             "heldout_total": value("heldout_total", -1), "heldout_at_best": value("heldout_correct", i),
