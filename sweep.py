@@ -22,6 +22,7 @@ run folder of the grid that exists; figures and counts use finished runs only.
 """
 import csv
 import io
+import itertools
 import math
 import sys
 from collections import Counter
@@ -323,6 +324,39 @@ def timing_figure(rows, title):
     return finish_by_size(fig, colors, title, 0.06, shown={row["n_embd"] for row in fit})
 
 
+def pairs_figure(rows, title):
+    """A sweep over held-out pairs: per width, one row per pair, and in its cells at how
+    many evaluations the four together and each of them are right (median over seeds),
+    so that one sees which pairs generalize and which expression holds a pair back."""
+    from matplotlib.figure import Figure
+    pairs = sorted({row["held_out"] for row in rows}, key=parse_held_out)
+    sizes = sorted({row["n_embd"] for row in rows})
+    columns = ["all four", "a+b", "b+a", "a-b", "b-a"]
+    cells = np.full((len(sizes), len(pairs), len(columns)), np.nan)
+    labels = [[] for _ in sizes]
+    for (k, size), (i, pair) in itertools.product(enumerate(sizes), enumerate(pairs)):
+        seeds = [r for r in rows if r["n_embd"] == size and r["held_out"] == pair and r["evals_each_heldout_right"]]
+        if seeds:
+            cells[k, i] = np.median([[r["evals_heldout_all_right"]] + [int(n) for n in r["evals_each_heldout_right"].split()]
+                                     for r in seeds], axis=0)
+        ever = sum(r["first_iter_heldout_all_right"] != "" for r in seeds)
+        labels[k].append(f"({pair.replace(':', ',')})  {ever}/{len(seeds)}")
+    top = np.nanmax(cells) if np.isfinite(cells).any() else 1  # one colour scale for every width
+    fig = Figure(figsize=(3.6 * len(sizes) + 1, 0.45 * len(pairs) + 2), dpi=120)
+    for k, ax in enumerate(np.atleast_1d(fig.subplots(1, len(sizes)))):
+        ax.imshow(cells[k], cmap="Greens", vmin=0, vmax=top, aspect="auto")
+        for (i, j), value in np.ndenumerate(cells[k]):
+            if not np.isnan(value):
+                ax.text(j, i, f"{value:g}", ha="center", va="center", fontsize=8,
+                        color="white" if value > 0.6 * top else "black")
+        ax.set_xticks(range(len(columns)), columns, fontsize=8)
+        ax.set_yticks(range(len(pairs)), labels[k], fontsize=8)
+        ax.set_title(f"n{sizes[k]}: pair, seeds ever 40/40", fontsize=9)
+    fig.suptitle(title + "\nevaluations right, median over seeds (a < b: a-b is the negative difference)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def sizes_table(rows, n_seeds):
     """One markdown row per size, over its finished seeds: how many seeds get the
     held-out four all right (ever, at the best evaluation, at the end) and how
@@ -446,6 +480,9 @@ def main(argv=None):
         timing_figure(finished, f"{options['task']} sweep: the held-out rule and the fit of the training sums"
                       ).savefig(out / "timing.png")
         written.append("timing.png")
+    if len({row["held_out"] for row in finished}) > 1 and any(row["evals_each_heldout_right"] for row in finished):
+        pairs_figure(finished, f"{options['task']} sweep: the held-out pairs").savefig(out / "held_out.png")
+        written.append("held_out.png")
     if rows[0]["facts_acc_at_best"] != "":
         write_atomically(out / "capacity.md", capacity_report(rows, n_seeds))
         written.append("capacity.md")

@@ -76,3 +76,4 @@ def test_sweep_takes_the_pair_as_a_dimension(tmp_path):
     sizes = (out / "sizes.md").read_text()
     assert "| held out |" in sizes and "| (1,2) |" in sizes and "| (5,7) |" in sizes
     assert (out / "phase.png").stat().st_size > 10_000
+    assert (out / "held_out.png").stat().st_size > 10_000

@@ -28,7 +28,7 @@ def test_math_sweep_trains_skips_and_summarizes(tmp_path):
     assert (out / "phase.png").stat().st_size > 10_000
     assert all(0 <= float(r["number_line_final"]) <= 1 and float(r["probe_error_at_best"]) >= 0 for r in rows)
     assert (out / "inside.png").stat().st_size > 10_000
-    assert not (out / "capacity.md").exists()
+    assert not (out / "capacity.md").exists() and not (out / "held_out.png").exists()  # one pair
     assert "| n14 | 1,456 | 0 | 2 of 2 |" in (out / "sizes.md").read_text()
 
 
