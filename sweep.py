@@ -330,12 +330,14 @@ def pairs_figure(rows, title):
     so that one sees which pairs generalize and which expression holds a pair back."""
     from matplotlib.figure import Figure
     pairs = sorted({row["held_out"] for row in rows}, key=parse_held_out)
-    sizes = sorted({row["n_embd"] for row in rows})
+    sizes = sorted({(row["n_embd"], row["weight_decay"]) for row in rows})  # one panel each
+    several_decays = len({decay for _, decay in sizes}) > 1
     columns = ["all four", "a+b", "b+a", "a-b", "b-a"]
     cells = np.full((len(sizes), len(pairs), len(columns)), np.nan)
     labels = [[] for _ in sizes]
     for (k, size), (i, pair) in itertools.product(enumerate(sizes), enumerate(pairs)):
-        seeds = [r for r in rows if r["n_embd"] == size and r["held_out"] == pair and r["evals_each_heldout_right"]]
+        seeds = [r for r in rows if (r["n_embd"], r["weight_decay"]) == size and r["held_out"] == pair
+                 and r["evals_each_heldout_right"]]
         if seeds:
             cells[k, i] = np.median([[r["evals_heldout_all_right"]] + [int(n) for n in r["evals_each_heldout_right"].split()]
                                      for r in seeds], axis=0)
@@ -351,7 +353,8 @@ def pairs_figure(rows, title):
                         color="white" if value > 0.6 * top else "black")
         ax.set_xticks(range(len(columns)), columns, fontsize=8)
         ax.set_yticks(range(len(pairs)), labels[k], fontsize=8)
-        ax.set_title(f"n{sizes[k]}: pair, seeds ever 40/40", fontsize=9)
+        n_embd, decay = sizes[k]
+        ax.set_title(f"n{n_embd}" + (f" wd {decay:g}" if several_decays else "") + ": pair, seeds ever 40/40", fontsize=9)
     fig.suptitle(title + "\nevaluations right, median over seeds (a < b: a-b is the negative difference)", fontsize=10)
     fig.tight_layout()
     return fig
