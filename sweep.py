@@ -324,6 +324,11 @@ def timing_figure(rows, title):
     return finish_by_size(fig, colors, title, 0.06, shown={row["n_embd"] for row in fit})
 
 
+def each_heldout(row):
+    """The summary's 'n n n n' as ints: evaluations each held-out expression is right (a+b, b+a, a-b, b-a)."""
+    return [int(n) for n in row["evals_each_heldout_right"].split()]
+
+
 def pairs_figure(rows, title):
     """A sweep over held-out pairs: per width, one row per pair, and in its cells at how
     many evaluations the four together and each of them are right (median over seeds),
@@ -339,8 +344,7 @@ def pairs_figure(rows, title):
         seeds = [r for r in rows if (r["n_embd"], r["weight_decay"]) == size and r["held_out"] == pair
                  and r["evals_each_heldout_right"]]
         if seeds:
-            cells[k, i] = np.median([[r["evals_heldout_all_right"]] + [int(n) for n in r["evals_each_heldout_right"].split()]
-                                     for r in seeds], axis=0)
+            cells[k, i] = np.median([[r["evals_heldout_all_right"]] + each_heldout(r) for r in seeds], axis=0)
         ever = sum(r["first_iter_heldout_all_right"] != "" for r in seeds)
         labels[k].append(f"({pair.replace(':', ',')})  {ever}/{len(seeds)}")
     top = np.nanmax(cells) if np.isfinite(cells).any() else 1  # one colour scale for every width
@@ -389,7 +393,7 @@ def sizes_table(rows, n_seeds):
             cells += [count(lambda r: r["first_iter_heldout_all_right"] != ""), count(lambda r: r["heldout_at_best"] == r["heldout_total"]),
                       count(lambda r: r["final_heldout"] == r["heldout_total"]), f"{np.median(firsts):,.0f}" if firsts else "–"]
         if has_items:
-            each = [[int(n) for n in r["evals_each_heldout_right"].split()] for r in done if r.get("evals_each_heldout_right")]
+            each = [each_heldout(r) for r in done if r.get("evals_each_heldout_right")]
             cells += [" / ".join(f"{m:g}" for m in np.median(each, axis=0)) if each else "–"]
         if has_facts:
             facts = [100 * r["facts_acc_at_best"] for r in done]
