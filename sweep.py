@@ -493,7 +493,8 @@ def main(argv=None):
     if rows[0]["facts_acc_at_best"] != "":
         write_atomically(out / "capacity.md", capacity_report(rows, n_seeds))
         written.append("capacity.md")
-    print(f"wrote {', '.join(str(out / w) for w in written)} from {len(rows)} of {len(runs)} runs")
+    print(f"wrote {', '.join(str(out / w) for w in written)} from {len(rows)} of {len(runs)} runs"
+          f" ({len(finished)} finished)")
     sys.exit(1 if failed else 0)
 
 

@@ -18,6 +18,7 @@ def test_math_sweep_trains_skips_and_summarizes(tmp_path):
     assert result.returncode == 0, result.stderr
     # the second of two interleaved shards: runs 1 and 3 of (n8 s1, n8 s2, n14 s1, n14 s2)
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["math_n14_s2", "math_n8_s2"]
+    assert result.stdout.rstrip().endswith("from 2 of 4 runs (2 finished)")
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr
     assert "math_n8_s2: finished" in result.stdout and "math_n8_s1: new -> train" in result.stdout
