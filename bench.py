@@ -10,6 +10,7 @@ Speed of the training step and of one full evaluation, as nanoGPT's bench.py.
 Prints medians: ms per training iteration (measured over blocks of 10
 iterations, after warm-up) and seconds per full evaluation (loss + sampling).
 """
+import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import multiprocessing
 import queue
 import statistics

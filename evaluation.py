@@ -7,6 +7,7 @@ that are identical so far share one forward. Identical completions are decoded
 and judged once (at temperature 0.01 nearly all ten samples of a prompt agree),
 so Python only ever loops over distinct answers, never over samples.
 """
+import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import re
 from collections import Counter
 from contextlib import nullcontext

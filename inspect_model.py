@@ -22,6 +22,7 @@ as one JSON object:
 - grids: per operation, the right samples of each a, b out of 10 (the
   training evaluation's sampling).
 """
+import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import json
 import math
 import sys

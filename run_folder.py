@@ -15,6 +15,7 @@ Every file but results.csv is written whole to a temporary file and renamed.
 One folder holds one run: starting from scratch in a folder that holds a run
 is refused unless the old run is to be replaced, and then it is removed first.
 """
+import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import csv
 import io
 import json

@@ -7,6 +7,7 @@ Sample from a trained model (nanoGPT's sample.py, for this repo's checkpoints).
 
 All samples are drawn in one batched call of nanoGPT's generate.
 """
+import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import sys
 from pathlib import Path
 

@@ -21,6 +21,7 @@ A stack always trains from scratch (it cannot resume mid-way; a sweep skips
 finished runs and restarts the others). elapsed_s and wall_time_s are the
 stack's time, shared by its K runs. torch.compile is not used.
 """
+import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import time
 from pathlib import Path
 

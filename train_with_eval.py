@@ -12,6 +12,7 @@ The run's folder (out_dir) gets results.csv, run.json, ckpt.pt and
 ckpt_best_{math,facts,combined}.pt (run_folder.py). A resumed run continues as
 it was configured: only how it runs may change (CHANGEABLE_ON_RESUME).
 """
+import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import math
 import os
 import platform
@@ -197,6 +198,8 @@ def configure_torch(device, threads=0):
     """Threads, deterministic kernels (STUDY.md §3) and TF32 matmuls: the same for single and stacked runs."""
     if threads:
         torch.set_num_threads(threads)
+    if device == "cpu":
+        reproducible.warn_unless_pinned()
     if device.startswith("cuda"):
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -297,7 +300,7 @@ def evaluate_and_record(model, optimizer, config, data, codec, device, run, iter
                   "iter_num": iter_num, "config": config, "stoi": codec.stoi, "elapsed_s": elapsed,
                   "rng": rng_states, "world_size": world_size, "train_text_sha256": sha256}
     info = {"config": config, "n_params": model.get_num_params(), "device": device, "device_name": device_name(device),
-            "world_size": world_size, "threads": torch.get_num_threads(), "train_text_sha256": sha256,
+            "world_size": world_size, **reproducible.cpu_record(), "train_text_sha256": sha256,
             "torch": torch.__version__, "python": platform.python_version(), "iter_num": iter_num,
             "wall_time_s": round(elapsed, 2), "finished": iter_num >= config["max_iters"]}
     run.record(row, checkpoint, info, {item.name: item.correct for item in items}, most_common_wrong(items))

@@ -4,13 +4,13 @@ import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-import pytest
-import torch
-import torch.nn as nn
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import reproducible  # noqa: E402  first, before torch: the CPU kernels every run uses (reproducible.py)
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
 from tasks import CAPITALS, OPERATIONS, CharCodec, fact_prompt, math_expressions, math_prompt, task_text  # noqa: E402
 
 

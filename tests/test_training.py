@@ -234,8 +234,10 @@ def test_run_json_records_threads_and_the_text(tmp_path):
 
 
 def test_one_thread_repeats_the_committed_n14_run_row_for_row(tmp_path):
-    """results/math_mini_14 was made with one thread, compiled (the defaults): its first
-    evaluations come out again to the last bit, losses included."""
-    result = train_main(MATH_14, f"--out_dir={tmp_path}", "--max_iters=500", "--device=cpu", "--quiet")
+    """results/math_mini_14 was made with one thread, compiled (the defaults), on an AVX2-only
+    machine: its first evaluations come out again to the last bit, losses included, here too
+    (with AVX-512 or without: reproducible.py). Without the oneDNN part of the pin, an AVX-512
+    machine drifts at iteration 1,000; without the rest, at 250."""
+    result = train_main(MATH_14, f"--out_dir={tmp_path}", "--max_iters=1000", "--device=cpu", "--quiet")
     assert result.returncode == 0, result.stderr
-    assert without_time(rows(tmp_path)) == without_time(rows(REPO / "results" / "math_mini_14")[:3])
+    assert without_time(rows(tmp_path)) == without_time(rows(REPO / "results" / "math_mini_14")[:5])
