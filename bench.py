@@ -20,11 +20,12 @@ import time
 import torch
 
 from configurator import exit_with_error, parse_args
-from evaluation import Sampling, autocast, evaluate, pick_device, split_loss
+from devices import autocast, configure_torch, pick_device
+from evaluation import Sampling, evaluate, split_loss
 from model import GPT, GPTConfig
 from tasks import get_task
-from train_with_eval import (DEFAULTS, configure_torch, get_batch, get_lr, load_data, model_args_from, resolve,
-                             train_step, validate)
+from training import get_batch, get_lr, load_data, model_args_from, train_step
+from training_config import DEFAULTS, resolve, validate
 
 OPTIONS = {"iters": 300, "eval_repeats": 10, "stack": 0, "pool": 0}
 
@@ -47,7 +48,7 @@ def timed(fn, device, repeats):
 
 def build(config):
     """The model, optimizer and a 10-iteration training block of one run, set up as
-    train_with_eval.train sets it up and stepped by its train_step (at the learning
+    train_with_eval.train sets it up and stepped by training.train_step (at the learning
     rate of the middle of the run's schedule)."""
     device = pick_device(config["device"])
     configure_torch(device, config["threads"])

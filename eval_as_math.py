@@ -11,9 +11,9 @@ import sys
 
 from configurator import exit_with_error, parse_args
 from evaluation import CLI_DEFAULTS, evaluate_checkpoint, evaluate_math, math_grids
-from tasks import DIGITS, held_out_expressions, parse_held_out
+from tasks import DIGITS, held_out_expressions, held_out_label
 
-OPERATIONS = {"addition": "+", "subtraction": "-", "both": "+-"}
+OPERATION_SYMBOLS = {"addition": "+", "subtraction": "-", "both": "+-"}
 
 
 def report(items, header):
@@ -46,19 +46,18 @@ def print_report(result, samples):
         print(f"{name}: {part['correct']}/{part['total']} ({100 * part['correct'] / part['total']:.1f}%)")
     held = result["heldout"]
     detail = ", ".join(f"{k}: {v}" for k, v in held["items"].items())
-    pair = ",".join(map(str, parse_held_out(held["pair"])))
-    print(f"\nheld-out ({pair}): {held['correct']}/{held['total']} ({detail})")
+    print(f"\nheld-out {held_out_label(held['pair'])}: {held['correct']}/{held['total']} ({detail})")
 
 
 def main(argv=None):
     try:
         config = parse_args({**CLI_DEFAULTS, "operation": "both"}, sys.argv[1:] if argv is None else argv,
                             allow_config_files=False)
-        if config["operation"] not in OPERATIONS:
+        if config["operation"] not in OPERATION_SYMBOLS:
             raise ValueError(f"--operation={config['operation']} is not allowed; "
-                             f"choose one of {', '.join(OPERATIONS)}")
+                             f"choose one of {', '.join(OPERATION_SYMBOLS)}")
         items, header = evaluate_checkpoint(config, "math", lambda model, codec, sampling, generator: evaluate_math(
-            model, codec, sampling, generator, operations=OPERATIONS[config["operation"]]))
+            model, codec, sampling, generator, operations=OPERATION_SYMBOLS[config["operation"]]))
     except ValueError as e:
         exit_with_error(e)
     result = report(items, header)

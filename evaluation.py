@@ -8,27 +8,28 @@ and judged once (at temperature 0.01 nearly all ten samples of a prompt agree),
 so Python only ever loops over distinct answers, never over samples.
 """
 import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
+import math
 import re
 from collections import Counter
-from contextlib import nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
-from model import GPT, GPTConfig
-from run_folder import SCORE_COLUMNS, find_run_folder
-from tasks import (CAPITALS, FACT_ANSWER_TOKENS, MATH_ANSWER_TOKENS, OPERATIONS, PAPER_HELD_OUT, TASKS, CharCodec,
+from checkpoints import load_model
+from devices import autocast, pick_device
+from run_folder import SCORE_COLUMNS
+from runs import find_run_folder
+from tasks import (CAPITALS, EVAL_SAMPLING, FACT_ANSWER_TOKENS, MATH_ANSWER_TOKENS, OPERATORS, PAPER_HELD_OUT, TASKS,
                    fact_prompt, get_task, held_out_expressions, math_expressions, math_prompt, task_text)
 
 
 @dataclass
 class Sampling:
     """How evaluations sample; the defaults are the study's (STUDY.md §4)."""
-    num_samples: int = 10
-    temperature: float = 0.01
-    top_k: int = 10
+    num_samples: int = EVAL_SAMPLING["num_samples"]
+    temperature: float = EVAL_SAMPLING["temperature"]
+    top_k: int = EVAL_SAMPLING["top_k"]
     greedy: bool = False  # argmax decoding; every sample of a prompt is then the same
 
 
@@ -43,36 +44,6 @@ class Item:
     completions: Counter = field(default_factory=Counter)
     key: tuple = ()
     wrong: Counter = field(default_factory=Counter)  # the wrong answers, as judged, and their samples
-
-
-# --- devices ------------------------------------------------------------------
-def pick_device(requested="auto"):
-    """The device to run on: `requested`, checked, or for 'auto' cuda, then mps, then cpu."""
-    if requested == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    kind = requested.split(":")[0]
-    if kind not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device={requested!r} is not allowed; choose auto, cpu, cuda, cuda:N or mps")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={requested!r}: this machine has no CUDA GPU (torch {torch.__version__}); "
-                         f"use --device=cpu")
-    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError(f"device={requested!r}: MPS is not available on this machine; use --device=cpu")
-    return requested
-
-
-def autocast(device, dtype="auto"):
-    """bf16 autocast on CUDA (the paper's setting), plain float32 elsewhere."""
-    device_type = device.split(":")[0]
-    if dtype == "auto":
-        dtype = "bfloat16" if device_type == "cuda" and torch.cuda.is_bf16_supported() else "float32"
-    if dtype == "float32":
-        return nullcontext()
-    return torch.autocast(device_type=device_type, dtype=getattr(torch, dtype))
 
 
 # --- generation ---------------------------------------------------------------
@@ -184,7 +155,7 @@ def evaluate_math(model, codec, sampling=Sampling(), generator=None, operations=
     """One Item per expression `a op b`, key (a, op, b), for the chosen operations."""
     exprs = [e for e in math_expressions() if e[1] in operations]
     prompts = [math_prompt(*e) for e in exprs]
-    expected = [OPERATIONS[op](a, b) for a, op, b in exprs]
+    expected = [OPERATORS[op](a, b) for a, op, b in exprs]
     completions = complete(model, codec, prompts, MATH_ANSWER_TOKENS, sampling, generator)
     return _score([f"{a}{op}{b}" for a, op, b in exprs], exprs, prompts, expected, completions, math_answer,
                   lambda answer, c: answer == str(c))
@@ -256,6 +227,70 @@ def evaluate(model, codec, parts, sampling=Sampling(), seed=0, held_out=PAPER_HE
     return summarize(math_items, fact_items, held_out), (math_items or []) + (fact_items or [])
 
 
+# --- margins: how close each answer is, beyond right or wrong ----------------------
+def answer_targets(parts):
+    """(name, prompt, target) for every item of the parts, in items.csv's order: the target
+    is the rest of the training line that makes the judged answer right (`12>` after
+    `<5+7=`, `Paris \n` after `Capital of France is `)."""
+    targets = []
+    if "math" in parts:
+        targets += [(f"{a}{op}{b}", math_prompt(a, op, b), f"{OPERATORS[op](a, b)}>") for a, op, b in math_expressions()]
+    if "facts" in parts:
+        targets += [(country, fact_prompt(country), f"{city} \n") for country, city in CAPITALS]
+    return targets
+
+
+@dataclass
+class Margin:
+    """One item's teacher-forced score: the log-probability (nats) of its target, and per
+    target token the logit margin, its logit minus the largest other logit (> 0: greedy
+    decoding writes it). `margin` is the smallest: > 0 means greedy decoding writes the
+    whole target, hence the right answer."""
+    name: str
+    logprob: float
+    margin: float
+    token_margins: list
+
+
+@torch.no_grad()
+def answer_margins(model, codec, parts):
+    """A Margin per item of the parts (answer_targets), from one batched forward: every
+    target token is predicted from the context sampling would give it (the prompt and the
+    target so far, cropped to the last block_size tokens, nanoGPT's crop)."""
+    device = next(model.parameters()).device
+    block_size = model.config.block_size
+    targets = answer_targets(parts)
+    contexts, labels, owner = [], [], []
+    for i, (_, prompt, target) in enumerate(targets):
+        ids = codec.encode(prompt + target)
+        for k in range(len(target)):
+            end = len(prompt) + k
+            contexts.append(ids[max(0, end - block_size):end])
+            labels.append(ids[end])
+            owner.append(i)
+    lengths = torch.tensor([len(c) for c in contexts], device=device)
+    padded = torch.zeros(len(contexts), int(lengths.max()), dtype=torch.long, device=device)
+    for row, context in enumerate(contexts):
+        padded[row, :len(context)] = torch.tensor(context)
+    was_training = model.training
+    model.eval()
+    logits, _ = model(padded)  # right-padded, causal: position lengths-1 never sees the padding
+    model.train(was_training)
+    logits = logits[torch.arange(len(contexts), device=device), lengths - 1].float()
+    labels = torch.tensor(labels, device=device)
+    right = logits.gather(1, labels[:, None])[:, 0]
+    logprob = right - torch.logsumexp(logits, dim=-1)
+    best_other = logits.scatter(1, labels[:, None], float("-inf")).max(dim=-1).values
+    token_margin = (right - best_other).tolist()
+    logprob = logprob.tolist()
+    scores = [Margin(name, 0.0, math.inf, []) for name, _, _ in targets]
+    for i, lp, m in zip(owner, logprob, token_margin):
+        scores[i].logprob += lp
+        scores[i].token_margins.append(m)
+        scores[i].margin = min(scores[i].margin, m)
+    return scores
+
+
 # --- loss ---------------------------------------------------------------------
 @torch.no_grad()
 def split_loss(model, data, block_size, windows_per_forward=8192):
@@ -272,42 +307,6 @@ def split_loss(model, data, block_size, windows_per_forward=8192):
         total += loss.float() * len(ix)
     model.train(was_training)
     return (total / n_windows).item()
-
-
-# --- checkpoints --------------------------------------------------------------
-class CheckpointError(ValueError):
-    pass
-
-
-def load_model(path, device="cpu"):
-    """A trained GPT and its tokenizer from a nanoGPT-format checkpoint."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise CheckpointError(f"run folder {str(path.parent)!r} does not exist")
-    if not path.is_file():
-        present = sorted(p.name for p in path.parent.glob("*.pt"))
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist"
-                              + (f"; the folder has {', '.join(present)}" if present else ""))
-    try:
-        checkpoint = torch.load(path, map_location=device, weights_only=False)
-    except Exception as e:
-        raise CheckpointError(f"{str(path)!r} is not a readable checkpoint ({type(e).__name__})") from None
-    if not isinstance(checkpoint, dict) or not {"model", "model_args"} <= set(checkpoint):
-        raise CheckpointError(f"{str(path)!r} is not a nanoGPT checkpoint (no 'model' and 'model_args')")
-    model = GPT(GPTConfig(**checkpoint["model_args"]))
-    # torch.compile prefixes parameter names; strip it as nanoGPT's sample.py does
-    state = {k.removeprefix("_orig_mod."): v for k, v in checkpoint["model"].items()}
-    model.load_state_dict(state)
-    model.to(device).eval()
-    if "stoi" in checkpoint:
-        codec = CharCodec(checkpoint["stoi"])
-    else:  # a plain nanoGPT checkpoint: the tokenizer is its task's, built from tasks.py
-        dataset = checkpoint.get("config", {}).get("dataset")
-        try:
-            codec = CharCodec.from_text(task_text(dataset))
-        except ValueError:
-            raise CheckpointError(f"{str(path)!r} has no vocabulary (stoi) and names no task to take it from") from None
-    return model, codec, checkpoint
 
 
 # --- what the evaluation CLIs share -----------------------------------------------

@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from configurator import exit_with_error, parse_args
-from inspect_model import spearman
-from plot_results import first_learned, read_items
-from run_folder import find_run_folder, write_atomically
+from runs import find_run_folder, first_learned, read_items, write_atomically
+from stats import spearman
 from tasks import CAPITALS
 
 OPTIONS = {"out": ""}  # also write the table to this markdown file

@@ -36,6 +36,9 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
+        # the attention pattern (B, nh, T, T) passes through here: a forward hook on it reads
+        # it (inside.py), or replaces it (ablation, activation patching); it has no parameters
+        self.pattern = nn.Identity()
         self.n_head = config.n_head
         self.n_embd = config.n_embd
 
@@ -50,7 +53,7 @@ class CausalSelfAttention(nn.Module):
         # deterministic (cuDNN's is not), and torch.func.vmap batches it (stacked.py)
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
         causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
-        att = att.masked_fill(~causal, float('-inf')).softmax(dim=-1)
+        att = self.pattern(att.masked_fill(~causal, float('-inf')).softmax(dim=-1))
         att = self.attn_dropout(att)
         y = att @ v
         y = y.transpose(1, 2).contiguous().view(B, T, C)

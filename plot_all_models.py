@@ -6,15 +6,18 @@ n56 and MLT, and tables.md with Tables 2-4, our numbers beside the paper's.
     python plot_all_models.py --root=out --out=results
     python plot_all_models.py --root=out --out=results --suffix=_wd   # the *_wd runs -> grid_math_wd.png, tables_wd.md
 
-Needs only each run's results.csv and run.json. A run not there (yet) is an
-empty "not run" panel and a dash in the tables.
+Needs only each run's results.csv and run.json (and margins.csv for the margin
+column). A run not there (yet) is an empty "not run" panel and a dash in the tables.
 """
+import math
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from configurator import exit_with_error, parse_args
-from plot_results import DASH, MAX_ITERS, best_row, format_params, load_run, make_figure
-from run_folder import write_atomically
+from figures import DASH, MAX_ITERS, format_params, make_figure
+from runs import best_row, heldout_share_late, heldout_values, load_run, read_item_table, selected_row, write_atomically
 from tasks import PAPER_MODELS, TASKS, task_named
 
 DEFAULTS = dict(
@@ -48,15 +51,49 @@ def cell(results, i, column):
     return f"{100 * correct / total:.1f}%" if total > 0 else DASH
 
 
+def unselected_cells(run, task):
+    """The columns beside the paper's: what a run shows without choosing an evaluation on the
+    held-out four (runs.PROTOCOLS), and the four's smallest logit margin at the best and the
+    last evaluation where margins.csv has them."""
+    r = run["results"]
+    if "math" not in task.parts:
+        return [cell(r, selected_row(r, "last"), "facts")]
+    j = selected_row(r, "train_best")
+    share = heldout_share_late(r, run["config"]["max_iters"])
+    cells = [f"{r['iter'][j]:.0f}", cell(r, j, "(5,7)"), cell(r, selected_row(r, "last"), "(5,7)"),
+             DASH if math.isnan(share) else f"{100 * share:.0f}%"]
+    margins = read_item_table(run["folder"], "margins.csv")
+    shown = []
+    for protocol in ("best", "last"):
+        found = [] if margins is None else np.flatnonzero(margins[0] == r["iter"][selected_row(r, protocol)])
+        shown.append(f"{min(heldout_values(margins, run['config']['held_out'], found[0])):+.2f}" if len(found) else DASH)
+    return cells + [" / ".join(shown)]
+
+
+def unselected_header(task):
+    if "math" not in task.parts:
+        return ["facts, last"]
+    return ["train-best iter", "(5,7), train-best", "(5,7), last", "(5,7) share, 2nd half",
+            "(5,7) min margin, best / last"]
+
+
 def tables_markdown(runs, suffix=""):
     lines = [f"# Tables 2-4{f' (runs *{suffix})' if suffix else ''}", "",
-             "Each entry is the evaluation with the best combined accuracy over the run (ties: the earliest), "
-             "at iteration `best iter`; `(paper)` columns are Barron & White (2025), STUDY.md §5."
+             "Up to the `(paper)` columns, each entry is the evaluation with the best combined accuracy over the "
+             "run (ties: the earliest), at iteration `best iter`: the paper's protocol, which chooses the "
+             "evaluation with the held-out (5,7) four included; `(paper)` columns are Barron & White (2025), "
+             "STUDY.md §5."
              + (" The paper reports numbers for its main runs only, so beside these runs they are a reference, "
-                "not the same experiment." if suffix else ""), ""]
+                "not the same experiment." if suffix else "")
+             + " The columns after them choose nothing on the held-out four: the evaluation with the best "
+             "accuracy on the training items alone (`train-best iter`; ties: the earliest), the last "
+             "evaluation, the share of held-out samples right over the second half of training, and the "
+             "smallest of the four's logit margins (right answer's logit minus the best wrong one, per answer "
+             "token; > 0: greedy decoding answers all four right) at the best and the last evaluation.", ""]
     for task in TASKS.values():
         header = ["model", "params", "params (paper)", "best iter"]
         header += [name for column in task.columns for name in (column, f"{column} (paper)")]
+        header += unselected_header(task)
         lines += [f"## {task.table}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         unfinished = []
         for model in PAPER_MODELS:
@@ -64,6 +101,7 @@ def tables_markdown(runs, suffix=""):
             i = None if run is None else best_row(run["results"])
             if i is None:
                 ours = [DASH] * (len(task.columns) + 2)
+                unselected = [DASH] * len(unselected_header(task))
             else:
                 # a run still training, or stopped early, is marked: its best may yet change
                 mark = "*" if run["info"].get("finished") is False else ""
@@ -72,7 +110,9 @@ def tables_markdown(runs, suffix=""):
                     unfinished.append(f"{model} to iteration {run['results']['iter'][-1]:,.0f} of {max_iters:,}")
                 ours = [format_params(run["info"].get("n_params")), f"{run['results']['iter'][i]:.0f}{mark}"]
                 ours += [cell(run["results"], i, column) for column in task.columns]
+                unselected = unselected_cells(run, task)
             row = [model, ours[0], paper[0], ours[1]] + [v for pair in zip(ours[2:], paper[1:]) for v in pair]
+            row += unselected
             lines.append("| " + " | ".join(row) + " |")
         if unfinished:
             lines += ["", f"\\* run not finished ({'; '.join(unfinished)}): the best of its evaluations so far."]

@@ -7,6 +7,8 @@ resumes exactly:
     ckpt.pt       the state at the latest evaluation (nanoGPT's checkpoint format)
     ckpt_best_{math,facts,combined}.pt   the state at the best evaluation of each score
     items.csv     per evaluation, each item's correct samples (200 sums, 50 facts), appended
+    margins.csv, logprobs.csv   per evaluation, each item's teacher-forced logit margin and
+                  log-probability of its right answer (evaluation.answer_margins), appended
     answers.json  each item's most common wrong answer at the last and the best evaluation
     model_last.pt, model_best.pt   the weights alone (no optimizer) at the latest and the
                   best-combined evaluation, in nanoGPT's format: small enough to commit
@@ -19,10 +21,11 @@ import reproducible  # first, before torch: the CPU kernels every run uses (repr
 import csv
 import io
 import json
-import os
 from pathlib import Path
 
 import torch
+
+from runs import append_csv_row, write_atomically
 
 # results.csv: the counts and accuracies (evaluation.summarize) between the losses and the time
 SCORE_COLUMNS = ["add_correct", "add_total", "sub_correct", "sub_total", "heldout_correct", "heldout_total",
@@ -32,30 +35,15 @@ RESULT_COLUMNS = ["iter", "train_loss", "val_loss", "lr", *SCORE_COLUMNS, "elaps
 BEST_CHECKPOINTS = {"math_acc": "ckpt_best_math.pt", "facts_acc": "ckpt_best_facts.pt",
                     "combined_acc": "ckpt_best_combined.pt"}
 WEIGHT_KEYS = ("model", "model_args", "iter_num", "config", "stoi")  # a checkpoint without the optimizer
-RUN_FILES = ("results.csv", "run.json", "ckpt.pt", *BEST_CHECKPOINTS.values(), "items.csv", "answers.json",
+# the per-item tables, one row per evaluation, and how each writes a value: right samples,
+# margins to 0.01 and log-probabilities to 0.001 (compact, and finer than any finding needs)
+ITEM_TABLES = {"items.csv": "{}", "margins.csv": "{:.2f}", "logprobs.csv": "{:.3f}"}
+RUN_FILES = ("results.csv", "run.json", "ckpt.pt", *BEST_CHECKPOINTS.values(), *ITEM_TABLES, "answers.json",
              "model_last.pt", "model_best.pt")
 
 
 class RunError(ValueError):
     """A run folder that cannot be used as asked; the CLIs print it as one line."""
-
-
-def write_atomically(path, payload):
-    """Write str or bytes to path so that it is never seen half-written."""
-    tmp = Path(f"{path}.tmp")
-    if isinstance(payload, str):
-        tmp.write_text(payload, encoding="utf-8")
-    else:
-        tmp.write_bytes(payload)
-    os.replace(tmp, path)
-
-
-def find_run_folder(path):
-    """A run folder named as in the paper's README (math_mini_14) is found under out/."""
-    path = Path(path)
-    if not path.exists() and not path.is_absolute() and (Path("out") / path).is_dir():
-        return Path("out") / path
-    return path
 
 
 class RunFolder:
@@ -81,31 +69,23 @@ class RunFolder:
         self.best = {}
 
     def load_checkpoint(self):
-        """ckpt.pt, on the CPU (the trainer moves what it needs)."""
+        """ckpt.pt, checked whole (checkpoints.load_checkpoint), on the CPU (the trainer moves what it needs)."""
+        from checkpoints import RESUME_KEYS, CheckpointError, load_checkpoint
         path = self.path / "ckpt.pt"
         if not path.is_file():
             where = "" if self.path.is_dir() else " (no such folder)"
             raise RunError(f"cannot resume: {path} does not exist{where}; train with --init_from=scratch first")
         try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as e:  # a truncated or foreign file: say so in one line
-            raise RunError(f"cannot resume: {path} is not a readable checkpoint ({type(e).__name__})") from None
-        if not isinstance(checkpoint, dict) or not {"model", "optimizer", "config", "iter_num"} <= set(checkpoint):
-            raise RunError(f"cannot resume: {path} is not a training checkpoint of this repository")
+            checkpoint = load_checkpoint(path, RESUME_KEYS)
+        except CheckpointError as e:
+            raise RunError(f"cannot resume: {e}") from None
         self.best = checkpoint.get("best", {})
         return checkpoint
-
-    def rows(self):
-        path = self.path / "results.csv"
-        if not path.exists():
-            return []
-        with open(path, newline="") as f:
-            return list(csv.DictReader(f))
 
     def resume_at(self, iter_num):
         """Keep the rows up to the checkpoint's evaluation; any later row was written after
         the checkpoint (an interruption between the two) and will be written again."""
-        for name in ("results.csv", "items.csv"):
+        for name in ("results.csv", *ITEM_TABLES):
             path = self.path / name
             if not path.exists():
                 continue
@@ -118,10 +98,10 @@ class RunFolder:
             writer.writerows(kept)
             write_atomically(path, buffer.getvalue())
 
-    def record(self, row, checkpoint, info, item_scores=None, wrong_answers=None):
-        """Write one evaluation: ckpt_best_*.pt for each score it improves, its results.csv
-        and items.csv rows, the weights, answers.json, ckpt.pt, then run.json. A row always
-        exists for the evaluation in ckpt.pt."""
+    def record(self, row, checkpoint, info, item_scores=None, wrong_answers=None, margins=None):
+        """Write one evaluation: ckpt_best_*.pt for each score it improves, its results.csv,
+        items.csv, margins.csv and logprobs.csv rows, the weights, answers.json, ckpt.pt, then
+        run.json. A row always exists for the evaluation in ckpt.pt."""
         improved = [key for key in BEST_CHECKPOINTS
                     if row[key] != "" and (key not in self.best or row[key] > self.best[key][key])]
         for key in improved:
@@ -133,25 +113,26 @@ class RunFolder:
         if "combined_acc" in improved:
             save_torch(self.path / "model_best.pt", weights)
         if item_scores is not None:
-            append_csv_row(self.path / "items.csv", {"iter": row["iter"], **item_scores}, ["iter", *item_scores])
+            self.append_item_row("items.csv", row["iter"], item_scores)
             answers = {"last": {"iter": row["iter"], "wrong": wrong_answers}}
             answers["best"] = answers["last"] if "combined_acc" in improved else self.answers().get("best")
             write_atomically(self.path / "answers.json", json.dumps(answers, indent=1))
+        if margins is not None:
+            self.append_item_row("margins.csv", row["iter"], {m.name: m.margin for m in margins})
+            self.append_item_row("logprobs.csv", row["iter"], {m.name: m.logprob for m in margins})
         save_torch(self.path / "ckpt.pt", {**checkpoint, "best": self.best})
         write_atomically(self.path / "run.json", json.dumps({**info, "best": self.best}, indent=1))
+
+    def append_item_row(self, name, iter_num, values):
+        """One evaluation's row of a per-item table (ITEM_TABLES), written as that table writes values."""
+        fmt = ITEM_TABLES[name]
+        append_csv_row(self.path / name, {"iter": iter_num, **{k: fmt.format(v) for k, v in values.items()}},
+                       ["iter", *values])
 
     def answers(self):
         path = self.path / "answers.json"
         return json.loads(path.read_text()) if path.exists() else {}
 
-
-def append_csv_row(path, row, columns):
-    new_file = not Path(path).exists()
-    with open(path, "a", newline="") as f:  # closed, hence flushed, row by row
-        writer = csv.DictWriter(f, fieldnames=columns)
-        if new_file:
-            writer.writeheader()
-        writer.writerow(row)
 
 
 def save_torch(path, obj):

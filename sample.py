@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 
 from configurator import exit_with_error, parse_args
-from evaluation import autocast, load_model, pick_device
-from run_folder import find_run_folder
+from checkpoints import load_model
+from devices import autocast, pick_device
+from runs import find_run_folder
 
 DEFAULTS = dict(
     out_dir="out/math_mini_14",

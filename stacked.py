@@ -12,7 +12,7 @@ and one fused AdamW step for all of them.
 Each model is trained as its own train_with_eval.py run would train it: its
 seed's init, its seed's batches, its own gradient clipping, the same AdamW and
 learning-rate schedule, and at every evaluation the same results.csv row,
-checkpoints and run.json, written by train_with_eval.evaluate_and_record. With
+checkpoints and run.json, written by training.Recorder. With
 dropout 0 and float32 the stacked runs match the single runs up to float
 rounding (tests/test_stacked.py). On CPU this gains nothing over a process pool
 of single runs, which is what sweep.py uses there; stacking is for CUDA.
@@ -29,11 +29,12 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 from tqdm import tqdm
 
-from evaluation import autocast, pick_device
+from devices import autocast, configure_torch, pick_device
 from model import GPT, GPTConfig
 from run_folder import RunFolder
-from train_with_eval import (TrainingDiverged, configure_torch, describe, evaluate_and_record, get_batch, load_data,
-                             model_args_from, resolve, rng_state, run_iterations, train_step, validate)
+from training import (Recorder, TrainingDiverged, check_finite, describe, evaluation_due, get_batch, get_lr, load_data,
+                      model_args_from, rng_state, set_lr, train_step)
+from training_config import resolve, validate
 
 PER_MODEL_KEYS = ("seed", "out_dir")  # everything else is one setting for the whole stack
 
@@ -149,48 +150,51 @@ def train_stack(configs, device=None):
     for run in runs:  # a stack trains from scratch: a partial run's old files go
         run.start()
     ctx = autocast(device, c["dtype"])
+    recorders = [Recorder(config, data, codec, device, run) for config, run in zip(configs, runs)]
     diverged = {}
     progress = tqdm(total=c["max_iters"], disable=c["quiet"], dynamic_ncols=True, mininterval=0.5)
     t_start = time.time()
-
-    def evaluate_at(iter_num, lr):
-        elapsed = time.time() - t_start
-        for k, (config, run) in enumerate(zip(configs, runs)):
-            if k in diverged:
-                continue
-            load_slice(model, optimizer, params, stacked_optimizer, k)
-            # rng: this model's batch generator (with dropout 0 the global RNG is never drawn from)
-            try:
-                row = evaluate_and_record(model, optimizer, config, data, codec, device, run, iter_num, lr, elapsed,
-                                          [rng_state(batch_gens[k], device)])
-            except TrainingDiverged as e:
-                diverged[k] = str(e)
-                continue
-            if c["quiet"]:
-                print(f"{config['out_dir']}: iter {iter_num}: loss {row['train_loss']:.4f} | {describe(row, c['held_out'])} "
-                      f"({row['elapsed_s']:.1f}s)", flush=True)
-
-    def step():
-        losses = stack_step(params, stacked_loss, stacked_optimizer, data, batch_gens, c, ctx)
-        progress.update()
-        return losses
-
-    def log(iter_num, losses):
-        # the only host syncs outside evaluation, once per log_interval
-        for k in (~torch.isfinite(losses)).nonzero().flatten().tolist():
-            diverged.setdefault(k, f"training diverged: loss is {losses[k].item()} at iteration {iter_num}")
-        if len(diverged) == len(configs):
-            raise TrainingDiverged("every model of the stack diverged")
-        progress.set_postfix_str(f"mean loss {losses.nanmean().item():.4f}", refresh=False)
-
     try:
-        run_iterations(c, 0, stacked_optimizer, step, evaluate_at, log)
-    except TrainingDiverged:
-        pass  # each model's message is in `diverged`
+        for iter_num in range(c["max_iters"] + 1):
+            lr = set_lr(stacked_optimizer, get_lr(iter_num, c))
+            if evaluation_due(iter_num, c):
+                evaluate_stack(recorders, model, optimizer, params, stacked_optimizer, batch_gens, diverged, iter_num,
+                               lr, time.time() - t_start, device)
+            if iter_num == c["max_iters"]:
+                break
+            losses = stack_step(params, stacked_loss, stacked_optimizer, data, batch_gens, c, ctx)
+            progress.update()
+            if (iter_num + 1) % c["log_interval"] == 0:
+                for k, loss in enumerate(losses.tolist()):  # the only host sync outside evaluation
+                    try:
+                        check_finite(loss, iter_num + 1, runs[k].path)
+                    except TrainingDiverged as e:
+                        diverged.setdefault(k, str(e))
+                if len(diverged) == len(configs):
+                    break
+                progress.set_postfix_str(f"mean loss {losses.nanmean().item():.4f}", refresh=False)
     finally:
         progress.close()
     for k, message in diverged.items():
-        print(f"{configs[k]['out_dir']}: {message}; its results.csv keeps the rows so far")
+        print(f"{configs[k]['out_dir']}: {message}")
     if not c["quiet"]:
         print(f"done: {len(configs)} runs of {c['max_iters']} iterations in {time.time() - t_start:.1f}s")
     return {configs[k]["out_dir"]: message for k, message in diverged.items()}
+
+
+def evaluate_stack(recorders, model, optimizer, params, stacked_optimizer, batch_gens, diverged, iter_num, lr, elapsed,
+                   device):
+    """Evaluate and record every model of the stack that has not diverged, one slice at a time."""
+    for k, recorder in enumerate(recorders):
+        if k in diverged:
+            continue
+        load_slice(model, optimizer, params, stacked_optimizer, k)
+        # rng: this model's batch generator (with dropout 0 the global RNG is never drawn from)
+        try:
+            row = recorder.record(model, optimizer, iter_num, lr, [rng_state(batch_gens[k], device)], elapsed)
+        except TrainingDiverged as e:
+            diverged[k] = str(e)
+            continue
+        if recorder.config["quiet"]:
+            print(f"{recorder.config['out_dir']}: iter {iter_num}: loss {row['train_loss']:.4f} | "
+                  f"{describe(row, recorder.config['held_out'])} ({row['elapsed_s']:.1f}s)", flush=True)

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from run_folder import write_atomically
 
 REPO = Path(__file__).resolve().parent
 DATA_DIR = REPO / "data"
 
 # --- arithmetic ---------------------------------------------------------------
 DIGITS = range(10)
-OPERATIONS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b}
+OPERATORS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b}  # each operator and what it computes
 PAPER_HELD_OUT = "5:7"  # the paper's held-out pair: 5+7, 7+5, 5-7 and 7-5 are never trained on
 
 
@@ -31,20 +30,24 @@ def parse_held_out(text):
     return tuple(sorted((int(a), int(b))))
 
 
+def held_out_label(held_out=PAPER_HELD_OUT):
+    """'5:7' -> '(5,7)': how tables, figures and logs name a held-out pair."""
+    return "({},{})".format(*parse_held_out(held_out))
+
+
 def held_out_expressions(held_out=PAPER_HELD_OUT):
     """The four expressions a pair withholds, in the roles a+b, b+a, a-b, b-a."""
     a, b = parse_held_out(held_out)
     return [(a, "+", b), (b, "+", a), (a, "-", b), (b, "-", a)]
 
 
-HELD_OUT = set(held_out_expressions())  # the paper's four
 MATH_LINE_WIDTH = 8  # `<9+9=18>` is the longest line; shorter ones are space-padded
 MATH_ANSWER_TOKENS = 4
 
 
 def math_expressions():
     """All 200 (a, op, b) triples, addition first, in row-major (a, b) order."""
-    return [(a, op, b) for op in OPERATIONS for a in DIGITS for b in DIGITS]
+    return [(a, op, b) for op in OPERATORS for a in DIGITS for b in DIGITS]
 
 
 def math_prompt(a, op, b):
@@ -76,7 +79,7 @@ def math_lines(held_out=PAPER_HELD_OUT):
     (a+b to 5+7, b+a to 7+5, a-b to 5-7, b-a to 7-5): the order of all other lines stays."""
     swap = dict(zip(held_out_expressions(held_out), held_out_expressions(PAPER_HELD_OUT)))
     training = [swap.get(e, e) for e in ((int(e[0]), e[1], int(e[2])) for e in PAPER_MATH_ORDER)]
-    return [f"{math_prompt(a, op, b)}{OPERATIONS[op](a, b)}>".ljust(MATH_LINE_WIDTH) + "\n"
+    return [f"{math_prompt(a, op, b)}{OPERATORS[op](a, b)}>".ljust(MATH_LINE_WIDTH) + "\n"
             for a, op, b in training]
 
 
@@ -100,6 +103,8 @@ CAPITALS = [
     ("Bahrain", "Manama"), ("Zambia", "Lusaka"),
 ]
 FACT_ANSWER_TOKENS = 20
+# how every evaluation samples (STUDY.md §4): 10 samples per prompt at temperature 0.01, top-k 10
+EVAL_SAMPLING = {"num_samples": 10, "temperature": 0.01, "top_k": 10}
 
 
 def fact_prompt(country):
@@ -220,6 +225,7 @@ def prepare(dataset, data_dir=DATA_DIR):
     """Write nanoGPT's files for one task: input.txt, train.bin, val.bin (uint8 ids) and
     meta.pkl. Training itself builds the text in memory (train_with_eval.load_data), so
     these files are for reading and for other nanoGPT tools, never a stale input."""
+    from runs import write_atomically  # (runs.py reads tasks.py: imported here, not at the top)
     text = task_text(dataset)
     codec = CharCodec.from_text(text)
     folder = Path(data_dir) / dataset

@@ -11,7 +11,7 @@ import reproducible  # noqa: E402  first, before torch: the CPU kernels every ru
 import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
-from tasks import CAPITALS, OPERATIONS, CharCodec, fact_prompt, math_expressions, math_prompt, task_text  # noqa: E402
+from tasks import CAPITALS, OPERATORS, CharCodec, fact_prompt, math_expressions, math_prompt, task_text  # noqa: E402
 
 
 def run_cli(*args, timeout=300, cwd=REPO):
@@ -61,7 +61,7 @@ class LookupModel(nn.Module):
 
 def answer_key(math_answer=None, city_answer=None):
     """Key lines for every prompt; the answer functions may replace the right answers."""
-    math_answer = math_answer or (lambda a, op, b: OPERATIONS[op](a, b))
+    math_answer = math_answer or (lambda a, op, b: OPERATORS[op](a, b))
     city_answer = city_answer or (lambda country, city: city)
     lines = [f"{math_prompt(a, op, b)}{math_answer(a, op, b)}>   \n" for a, op, b in math_expressions()]
     lines += [f"{fact_prompt(country)}{city_answer(country, city)} \n" for country, city in CAPITALS]

@@ -1,7 +1,9 @@
 """The checkpoint tools on a model trained for a few hundred iterations."""
 import csv
 import json
+import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -115,7 +117,6 @@ def test_a_tool_asked_for_a_part_the_run_lacks_says_so(tmp_path, config, script,
 
 def test_a_run_folder_named_without_out_is_found_and_options_take_a_space(trained, tmp_path, monkeypatch):
     """The paper README's command forms: `--model_folder math_mini_14` for out/math_mini_14."""
-    import shutil
     import plot_results
     out_dir, _ = trained
     shutil.copytree(out_dir, tmp_path / "out" / "both_14")
@@ -132,7 +133,34 @@ def test_every_cli_answers_bad_input_in_one_line_in_its_own_process():
     for script, arg in [("train_with_eval.py", "--n_head=3"), ("sample.py", "--out_dir=out/no_such_run"),
                         ("eval_as_math.py", "--operation=division"), ("eval_capitals.py", "--top=1"),
                         ("plot_results.py", "--model_folder=out/no_such_run"), ("plot_all_models.py", "--root=/nope"),
-                        ("sweep.py", "--task=poetry"), ("run_configs.py", "--jobs=x"), ("bench.py", "--n_head=3")]:
+                        ("sweep.py", "--task=poetry"), ("run_configs.py", "--jobs=x"), ("bench.py", "--n_head=3"),
+                        ("margins.py", "out/no_such_run"), ("margins.py", "--seed=1"), ("claims.py", "--root=/nope")]:
         result = run_cli(script, arg)
         assert result.returncode == 2, (script, result.stderr)
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, (script, result.stderr)
+
+
+def test_margins_scores_a_run_from_its_saved_weights(trained, tmp_path):
+    """A run without margins.csv gets the rows of its best and last evaluation, as training
+    would have logged them; a run with its own is left as it is."""
+    import margins
+    import runs
+    out_dir, _ = trained
+    logged = runs.read_item_table(out_dir, "margins.csv")
+    copy = tmp_path / "run"
+    shutil.copytree(out_dir, copy)
+    (copy / "margins.csv").unlink()
+    (copy / "logprobs.csv").unlink()
+    result = run_main(margins.main, str(copy))
+    assert result.returncode == 0 and "held-out margins" in result.stdout, result.stderr
+    iters, names, values = runs.read_item_table(copy, "margins.csv")
+    assert names == logged[1] and list(iters) == sorted({int(i) for i in iters})
+    for j, it in enumerate(iters):  # the same numbers training wrote at that evaluation
+        assert np.array_equal(values[:, j], logged[2][:, list(logged[0]).index(it)])
+    before = (out_dir / "margins.csv").read_text()
+    assert run_main(margins.main, str(out_dir)).returncode == 0 and (out_dir / "margins.csv").read_text() == before
+    (copy / "model_best.pt").unlink()
+    (copy / "model_last.pt").unlink()
+    (copy / "margins.csv").unlink()
+    result = run_main(margins.main, str(copy))
+    assert result.returncode == 2 and "has neither model_best.pt nor model_last.pt" in result.stderr

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from tasks import CAPITALS, HELD_OUT, TEXT_SHA256, CharCodec, math_lines, prepare, task_text, text_sha256
+from tasks import CAPITALS, TEXT_SHA256, CharCodec, held_out_expressions, math_lines, prepare, task_text, text_sha256
 
 
 def test_math_lines_are_the_196_training_expressions():
@@ -13,7 +13,7 @@ def test_math_lines_are_the_196_training_expressions():
     assert all(len(line) == 9 and line.endswith("\n") and line[0] == "<" for line in lines)
     expressions = {line.split("=")[0][1:] for line in lines}
     assert len(expressions) == 196
-    assert not {f"{a}{op}{b}" for a, op, b in HELD_OUT} & expressions
+    assert not {f"{a}{op}{b}" for a, op, b in held_out_expressions()} & expressions
     for line in lines:
         lhs, rhs = line.strip()[1:-1].split("=")
         assert eval(lhs) == int(rhs)  # the written answer is the true one

@@ -9,7 +9,7 @@ import sweep
 import train_with_eval
 from conftest import REPO, LookupModel, answer_key, run_main
 from evaluation import Sampling, evaluate
-from tasks import OPERATIONS, math_lines, parse_held_out, task_text
+from tasks import OPERATORS, math_lines, parse_held_out, task_text
 
 
 def test_another_pair_swaps_its_four_lines_for_the_papers_in_place():
@@ -33,7 +33,7 @@ def test_bad_pairs_are_refused(bad):
 
 
 def test_the_evaluation_counts_the_chosen_four(both_codec):
-    wrong_on_1_2 = answer_key(lambda a, op, b: 99 if {a, b} == {1, 2} else OPERATIONS[op](a, b))
+    wrong_on_1_2 = answer_key(lambda a, op, b: 99 if {a, b} == {1, 2} else OPERATORS[op](a, b))
     model = LookupModel(both_codec, wrong_on_1_2)
     as_paper, _ = evaluate(model, both_codec, ("math",), Sampling(), seed=0)
     as_1_2, _ = evaluate(model, both_codec, ("math",), Sampling(), seed=0, held_out="1:2")

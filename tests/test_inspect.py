@@ -1,44 +1,37 @@
-"""inspect_model.py: the measures on constructed inputs, the recomputed attention against the model's, the CLI."""
+"""inside.py and inspect_model.py: the measures on constructed inputs, the hooked attention against the model's, the CLI."""
 import json
 
 import numpy as np
 import pytest
 import torch
 
+import inside
 import inspect_model
 from conftest import REPO, run_main
 from model import GPT, GPTConfig
 from tasks import CharCodec, math_expressions, task_text
 
 
-def test_spearman_gives_tied_values_their_mean_rank():
-    # ties broken by position made these two unrelated lists correlate (+0.8)
-    assert inspect_model.spearman([1, 1, 2, 2], [1, 2, 1, 2]) == pytest.approx(0.0)
-    assert inspect_model.spearman([5, 5, 5, 9], [0, 1, 2, 3]) == pytest.approx(np.corrcoef([1, 1, 1, 3], [0, 1, 2, 3])[0, 1])
-    assert inspect_model.spearman([3, 1, 2], [30, 10, 20]) == pytest.approx(1.0)
-    assert np.isnan(inspect_model.spearman([0, 0, 0], [1, 2, 3]))  # nothing to rank: no correlation, no warning
-
-
 def test_number_line_score_is_one_for_digits_in_order_on_a_line():
     rng = np.random.default_rng(0)
     direction = rng.normal(size=14)
     on_a_line = np.outer(np.arange(10), direction) + 0.01 * rng.normal(size=(10, 14))
-    assert inspect_model.number_line(on_a_line)["number_line_score"] == 1.0
+    assert inside.number_line(on_a_line)["number_line_score"] == 1.0
     shuffled = on_a_line[[3, 7, 0, 9, 1, 5, 8, 2, 6, 4]]
-    assert inspect_model.number_line(shuffled)["number_line_score"] < 0.8
+    assert inside.number_line(shuffled)["number_line_score"] < 0.8
 
 
 def test_the_answer_probe_reads_a_linear_code_and_misses_a_missing_one():
     rng = np.random.default_rng(1)
     values = rng.integers(-9, 19, size=200).astype(float)
     states = np.outer(values, rng.normal(size=14)) + 0.001 * rng.normal(size=(200, 14))
-    probe = inspect_model.answer_probe(states[:196], values[:196], states[196:], values[196:])
+    probe = inside.answer_probe(states[:196], values[:196], states[196:], values[196:])
     assert probe["heldout_mae"] < 0.01 and probe["heldout_right"] == 4
     noise = rng.normal(size=(200, 14))
-    assert inspect_model.answer_probe(noise[:196], values[:196], noise[196:], values[196:])["heldout_mae"] > 1
+    assert inside.answer_probe(noise[:196], values[:196], noise[196:], values[196:])["heldout_mae"] > 1
 
 
-def test_recomputed_attention_is_the_models_and_inspecting_changes_nothing():
+def test_hooked_attention_is_the_models_and_inspecting_changes_nothing():
     torch.manual_seed(0)
     codec = CharCodec.from_text(task_text("as_math"))
     model = GPT(GPTConfig(block_size=9, vocab_size=17, n_layer=2, n_head=2, n_embd=16, bias=False)).eval()
@@ -47,7 +40,7 @@ def test_recomputed_attention_is_the_models_and_inspecting_changes_nothing():
     before = model(idx)[0]
     outputs = {}
     hook = model.transformer.h[1].attn.register_forward_hook(lambda m, i, o: outputs.update(x=i[0], y=o))
-    attention, residual = inspect_model.inside_prompts(model, codec, expressions)
+    attention, residual = inside.inside_prompts(model, codec, expressions)
     hook.remove()
     assert torch.equal(model(idx)[0], before)  # no hook left behind, none changed the forward
     assert attention.shape == (2, 20, 2, 5) and np.allclose(attention.sum(axis=-1), 1)

@@ -176,12 +176,13 @@ def test_tables_embedded_in_readme_match_their_files():
 
 def test_items_figure_sorts_items_by_when_they_are_first_learned(tmp_path):
     import numpy as np
-    import plot_results
+    import figures
+    import runs
     (tmp_path / "items.csv").write_text("iter,1+1,5+7,9-9\n0,0,0,0\n250,10,0,3\n500,10,10,0\n750,4,10,0\n")
-    iters, names, counts = plot_results.read_items(tmp_path)
+    iters, names, counts = runs.read_items(tmp_path)
     assert list(iters) == [0, 250, 500, 750] and names == ["1+1", "5+7", "9-9"]
-    assert list(plot_results.first_learned(counts, 10)) == [1, 2, 4]  # 9-9: never all right
-    fig = plot_results.items_figure(iters, names, counts, 10, "a run")
+    assert list(runs.first_learned(counts, 10)) == [1, 2, 4]  # 9-9: never all right
+    fig = figures.items_figure(iters, names, counts, 10, "a run")
     ax = fig.axes[0]
     labels = ax.get_yticklabels()
     assert [label.get_text() for label in labels] == ["1+1", "5+7", "9-9"]
@@ -226,7 +227,6 @@ def test_facts_order_correlates_when_a_fact_is_learned_with_its_properties(tmp_p
 
 def test_items_summary_counts_fit_lapses_and_held_out_items():
     import numpy as np
-    import plot_results
     names = ["1+1", "5+7", "9-9"]
     counts = np.array([[0, 10, 10, 4], [0, 0, 10, 10], [0, 3, 10, 10]])  # 1+1 lost once after it is learned
     line = plot_results.items_summary(np.array([0, 250, 500, 750]), names, counts, 10)

@@ -1,6 +1,8 @@
 import csv
 
 import sweep
+import sweep_figures
+import sweep_summary
 from conftest import run_cli, run_main
 
 TINY = ["--max_iters=20", "--device=cpu", "--compile=False", "--jobs=2"]
@@ -61,7 +63,7 @@ def test_bench_pool_compares_processes_with_threads():
 
 
 def test_capacity_threshold_counts_only_sizes_whose_seeds_all_finished():
-    from sweep import capacity_report
+    from sweep_summary import capacity_report
 
     def run(n_embd, n_params, acc, finished=True):
         return {"n_embd": n_embd, "n_params": n_params, "weight_decay": 0.0, "held_out": "5:7",
@@ -79,36 +81,54 @@ def test_capacity_threshold_counts_only_sizes_whose_seeds_all_finished():
 
 
 def test_sizes_table_counts_finished_seeds():
-    from sweep import sizes_table
+    from sweep_summary import sizes_table
 
-    def run(seed, first, at_best, final, finished=True):
+    def run(seed, first, at_best, chosen, final, share, finished=True):
         return {"n_embd": 14, "n_params": 1456, "weight_decay": 0.0, "held_out": "5:7", "seed": seed,
-                "finished": finished,
-                "first_iter_heldout_all_right": first, "heldout_total": 40, "heldout_at_best": at_best, "final_heldout": final,
-                "facts_acc_at_best": "", "best_combined_acc": 0.99}
+                "finished": finished, "first_iter_heldout_all_right": first, "heldout_total": 40,
+                "heldout_at_best": at_best, "heldout_at_train_best": chosen, "final_heldout": final,
+                "heldout_share_late": share, "facts_acc_at_best": None, "best_combined_acc": 0.99}
 
-    rows = [run(1, 3000, 40, 40), run(2, 5000, 40, 30), run(3, "", 30, 20), run(4, 1000, 40, 40, finished=False)]
+    rows = [run(1, 3000, 40, 40, 40, 0.9), run(2, 5000, 40, 30, 30, 0.7), run(3, None, 30, 30, 20, 0.5),
+            run(4, 1000, 40, 40, 40, 1.0, finished=False)]
     table = sizes_table(rows, n_seeds=4).splitlines()
     assert len(table) == 3 and "facts" not in table[0]
-    assert table[2] == "| n14 | 1,456 | 0 | 3 of 4 | 2/3 | 2/3 | 1/3 | 4,000 | 99.0-99.0% |"
+    assert "40/40 at best (test-selected) | 40/40 at train-best | 40/40 at end" in table[0]
+    assert table[2] == "| n14 | 1,456 | 0 | 3 of 4 | 2/3 | 2/3 | 1/3 | 1/3 | 70% (50-90) | 4,000 | 99.0-99.0% |"
 
 
-def test_summary_times_the_rule_against_the_fit(tmp_path):
-    # four evaluations: the held-out four right at 250 and 750, the 196 training
-    # expressions (the arithmetic less the held-out four) all right from 500
+def test_summary_places_the_held_out_four_among_the_quadruples_and_reads_margins(tmp_path):
+    # four evaluations; the held-out four all right at 500 and 750; the training quadruple
+    # (1,2) first all right at 750, every other one at 250: the four come 44th of 45
     header = "iter,train_loss,val_loss,lr,add_correct,add_total,sub_correct,sub_total,heldout_correct,heldout_total," \
              "facts_correct,facts_total,math_acc,facts_acc,combined_acc,elapsed_s"
-    rows = ["0,3,3,0,50,1000,50,1000,0,40,,,0.05,,0.05,1", "250,1,1,0,990,1000,990,1000,40,40,,,0.99,,0.99,2",
-            "500,1,1,0,1000,1000,980,1000,20,40,,,0.99,,0.99,3", "750,1,1,0,1000,1000,1000,1000,40,40,,,1,,1,4"]
+    rows = ["0,3,3,0,0,1000,0,1000,0,40,,,0,,0,1", "250,1,1,0,960,1000,960,1000,0,40,,,0.96,,0.96,2",
+            "500,1,1,0,980,1000,980,1000,40,40,,,0.98,,0.98,3", "750,1,1,0,1000,1000,1000,1000,40,40,,,1,,1,4"]
     (tmp_path / "results.csv").write_text("\n".join([header, *rows]) + "\n")
-    (tmp_path / "run.json").write_text('{"finished": true, "n_params": 1456}')
+    (tmp_path / "run.json").write_text('{"finished": true, "n_params": 1456, "config": {"max_iters": 750}}')
+    names = [f"{a}{op}{b}" for op in "+-" for a in range(10) for b in range(10)]
+    late = {"5+7": 2, "7+5": 2, "5-7": 2, "7-5": 2, "1+2": 3, "2+1": 3, "1-2": 3, "2-1": 3}
+    table = [[250 * e] + [10 if e >= late.get(n, 1) else 0 for n in names] for e in range(4)]
+    (tmp_path / "items.csv").write_text("\n".join([",".join(["iter", *names])]
+                                                  + [",".join(map(str, r)) for r in table]) + "\n")
+    (tmp_path / "margins.csv").write_text("\n".join([",".join(["iter", *names]), "500," + ",".join(
+        "0.50" if n == "5-7" else "2.00" for n in names), "750," + ",".join("-1.25" if n == "5-7" else "3.00"
+                                                                            for n in names)]) + "\n")
     config = {"out_dir": str(tmp_path), "dataset": "as_math", "n_embd": 14, "seed": 1, "weight_decay": 0.0,
               "held_out": "5:7"}
-    row = sweep.summarize_run(config)
-    assert (row["first_iter_heldout_all_right"], row["evals_heldout_all_right"], row["first_iter_train_all_right"]) \
-        == (250, 2, 500)
-    figure = sweep.timing_figure([row, {**row, "seed": 2, "first_iter_heldout_all_right": ""}], "test")
-    assert "rule before fit in 1 of 1 runs" in figure.axes[0].get_title()
+    row = sweep_summary.summarize_run(config)
+    assert (row["first_iter_heldout_all_right"], row["evals_heldout_all_right"]) == (500, 2)
+    assert (row["heldout_quadruple_rank"], row["quadruples_before_heldout"]) == (44.0, 43)
+    assert row["all_training_seen_before_heldout"] is False  # 1+2 and its kin only at 750
+    assert (row["best_iter"], row["train_best_iter"], row["heldout_at_train_best"]) == (750, 750, 40)
+    assert row["heldout_share_late"] == 1.0  # evaluations at 375 and later: 500 and 750
+    assert row["heldout_margins_at_best"] == row["heldout_margins_final"] == [3.0, 3.0, -1.25, 3.0]
+    assert row["samples_split"] == 0.0 and row["train_fit_kept"] is None  # all 196 first at the last evaluation
+    sweep_summary.write_summary([row], tmp_path / "summary.csv")
+    written = open(tmp_path / "summary.csv").read()
+    assert "3.00 3.00 -1.25 3.00" in written and ",False," in written
+    figure = sweep_figures.timing_figure([row, {**row, "seed": 2, "heldout_quadruple_rank": 2.0}], "test")
+    assert "median place 23" in figure.axes[0].get_title()
 
 
 def test_a_width_has_one_colour_in_every_figure():
@@ -117,29 +137,31 @@ def test_a_width_has_one_colour_in_every_figure():
     def run(size, fit):
         return {"n_embd": size, "seed": 1, "first_iter_train_all_right": fit, "first_iter_heldout_all_right": 250,
                 "evals_heldout_all_right": 3, "heldout_at_best": 40, "final_heldout": 40,
+                "heldout_quadruple_rank": 40.0 if fit else None,
                 "number_line_at_best": 0.9, "number_line_final": 0.9, "probe_error_at_best": 1.0,
                 "probe_error_final": 1.0}
-    rows = [run(8, ""), run(14, 500), run(14, 750)]
+    rows = [run(8, None), run(14, 500), run(14, 750)]
     colour = lambda ax: tuple(ax.collections[0].get_facecolor()[0])  # noqa: E731
-    inside, timing = sweep.inside_figure(rows, "test"), sweep.timing_figure(rows, "test")
+    inside, timing = sweep_figures.inside_figure(rows, "test"), sweep_figures.timing_figure(rows, "test")
     n14_inside = tuple(inside.axes[0].collections[1].get_facecolor()[0])
     assert colour(timing.axes[0]) == colour(timing.axes[1]) == n14_inside
     assert [t.get_text() for t in timing.legends[0].get_texts()] == ["n14"]
 
 
 def test_summary_counts_each_held_out_expression_and_the_table_takes_the_median(tmp_path):
-    from sweep import evals_each_heldout_right, sizes_table
+    from sweep_summary import evals_each_heldout_right, sizes_table
     names = [f"{a}{op}{b}" for op in "+-" for a in range(10) for b in range(10)]
     right = {"1+2": [10, 10, 10], "2+1": [10, 10, 9], "1-2": [0, 3, 0], "2-1": [10, 0, 10]}  # three evaluations
     table = [[250 * e] + [right.get(name, [10] * 3)[e] for name in names] for e in range(3)]
     (tmp_path / "items.csv").write_text("\n".join([",".join(["iter", *names])] + [",".join(map(str, r)) for r in table]))
-    config = {"out_dir": str(tmp_path), "dataset": "as_math", "held_out": "2:1"}
-    assert evals_each_heldout_right(config, {"config": {"eval_samples": 10}}) == "3 2 0 2"   # a+b, b+a, a-b, b-a
-    assert evals_each_heldout_right({**config, "dataset": "facts_char"}, {}) == ""
+    run_ = {"folder": tmp_path, "config": {"held_out": "2:1", "eval_samples": 10}}
+    assert evals_each_heldout_right(run_) == [3, 2, 0, 2]   # a+b, b+a, a-b, b-a
+    assert evals_each_heldout_right({**run_, "folder": tmp_path / "none"}) is None
 
     def run(seed, each):
         return {"n_embd": 14, "n_params": 1456, "weight_decay": 0.0, "held_out": "1:2", "seed": seed, "finished": True,
-                "first_iter_heldout_all_right": "", "heldout_total": 40, "heldout_at_best": 30, "final_heldout": 30,
-                "evals_each_heldout_right": each, "facts_acc_at_best": "", "best_combined_acc": 0.99}
-    lines = sizes_table([run(1, "3 2 0 2"), run(2, "5 4 1 0"), run(3, "")], n_seeds=3).splitlines()
+                "first_iter_heldout_all_right": None, "heldout_total": 40, "heldout_at_best": 30, "final_heldout": 30,
+                "heldout_at_train_best": 30, "heldout_share_late": 0.75,
+                "evals_each_heldout_right": each, "facts_acc_at_best": None, "best_combined_acc": 0.99}
+    lines = sizes_table([run(1, [3, 2, 0, 2]), run(2, [5, 4, 1, 0]), run(3, None)], n_seeds=3).splitlines()
     assert "a+b / b+a / a-b / b-a (median)" in lines[0] and "| 4 / 3 / 0.5 / 1 |" in lines[2]

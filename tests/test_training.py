@@ -63,7 +63,7 @@ def test_short_run_learns_and_writes_its_files(run_300):
 
 
 def test_a_run_keeps_each_items_score_its_wrong_answers_and_its_weights(run_300):
-    from evaluation import load_model
+    from checkpoints import load_model
     with open(run_300 / "items.csv") as f:
         items = list(csv.DictReader(f))
     assert [r["iter"] for r in items] == ["0", "100", "200", "300"]
@@ -86,6 +86,19 @@ def test_a_run_keeps_each_items_score_its_wrong_answers_and_its_weights(run_300)
         assert model.get_num_params() == 1456 and codec.vocab_size == 17
 
 
+def test_a_run_logs_each_items_margin_and_log_probability(run_300):
+    import runs
+    items = runs.read_item_table(run_300, "items.csv")
+    for name in ("margins.csv", "logprobs.csv"):
+        iters, names, values = runs.read_item_table(run_300, name)
+        assert list(iters) == [0, 100, 200, 300] and names == items[1]
+    _, _, margins = runs.read_item_table(run_300, "margins.csv")
+    _, _, logprobs = runs.read_item_table(run_300, "logprobs.csv")
+    assert (logprobs <= 0).all() and (margins[items[2] == 0] <= 0.01).all()  # (written to 2 decimals)
+    right = margins > 0.01
+    assert (items[2][right] == 10).all()  # a positive margin: greedy, hence every sample at temperature 0.01, right
+
+
 def test_same_seed_gives_the_same_rows(run_300, tmp_path):
     train(tmp_path, "--max_iters=100")
     assert without_time(rows(tmp_path)) == without_time(rows(run_300)[:2])
@@ -95,11 +108,13 @@ def test_resume_continues_exactly_without_duplicate_rows(run_300, tmp_path):
     train(tmp_path, "--max_iters=200")
     with open(tmp_path / "results.csv", "a") as f:  # a row written just before an interruption
         f.write("250,9,9,0,0,1000,0,1000,0,40,,,0,,0,1\n")
-    with open(tmp_path / "items.csv", "a") as f:
-        f.write("250" + ",7" * 200 + "\n")
+    for name in ("items.csv", "margins.csv", "logprobs.csv"):
+        with open(tmp_path / name, "a") as f:
+            f.write("250" + ",7" * 200 + "\n")
     train(tmp_path, "--max_iters=300", "--init_from=resume")
     assert without_time(rows(tmp_path)) == without_time(rows(run_300))
-    assert (tmp_path / "items.csv").read_text() == (run_300 / "items.csv").read_text()
+    for name in ("items.csv", "margins.csv", "logprobs.csv"):
+        assert (tmp_path / name).read_text() == (run_300 / name).read_text()
 
 
 def test_facts_run_writes_facts_columns(tmp_path):

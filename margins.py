@@ -1,0 +1,85 @@
+"""
+Teacher-forced margins for runs trained before training logged them: from a
+run's saved weights (model_best.pt, model_last.pt) each item's logit margin and
+log-probability of its right answer (evaluation.answer_margins), written as the
+rows of those two evaluations in margins.csv and logprobs.csv, the files a run
+now writes at every evaluation.
+
+    python margins.py results/math_mini_14
+    python margins.py results/*_mini_* results/sweeps/math/math_n*     # every run with weights
+
+A run that already has margins.csv keeps it (a run logged since has every
+evaluation there). Prints, per run, the held-out four's margins at each row.
+"""
+import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
+import sys
+from pathlib import Path
+
+import torch
+
+from configurator import exit_with_error
+from checkpoints import load_model
+from evaluation import answer_margins
+from run_folder import RunFolder
+from runs import find_run_folder, heldout_values, load_run, read_item_table
+from tasks import get_task, held_out_expressions
+
+WEIGHTS = ("model_best.pt", "model_last.pt")
+
+
+def backfill(folder):
+    """Write margins.csv and logprobs.csv rows for the evaluations whose weights the run
+    kept; returns the iterations written ([] if the run has its own margins)."""
+    folder = Path(folder)
+    if (folder / "margins.csv").exists():
+        return []
+    scored = {}
+    for name in WEIGHTS:
+        if (folder / name).is_file():
+            model, codec, checkpoint = load_model(folder / name)
+            dataset = checkpoint.get("config", {}).get("dataset")
+            scored[checkpoint["iter_num"]] = answer_margins(model, codec, get_task(dataset).parts)
+    if not scored:
+        raise ValueError(f"{folder} has neither {' nor '.join(WEIGHTS)}: nothing to score")
+    run = RunFolder(folder)
+    for iter_num in sorted(scored):
+        run.append_item_row("margins.csv", iter_num, {m.name: m.margin for m in scored[iter_num]})
+        run.append_item_row("logprobs.csv", iter_num, {m.name: m.logprob for m in scored[iter_num]})
+    return sorted(scored)
+
+
+def describe(folder):
+    """The held-out four's margins at each row of margins.csv, in one line."""
+    run, table = load_run(folder), read_item_table(folder, "margins.csv")
+    if run is None or table is None or "math" not in get_task(run["config"]["dataset"]).parts:
+        return f"{folder}: no held-out margins"
+    held_out = run["config"]["held_out"]
+    names = [f"{a}{op}{b}" for a, op, b in held_out_expressions(held_out)]
+    cells = [f"{int(it)}: " + " ".join(f"{n} {v:+.2f}" for n, v in zip(names, heldout_values(table, held_out, j)))
+             for j, it in enumerate(table[0])]
+    return f"{folder}: held-out margins " + ("; ".join(cells) if len(cells) <= 4 else
+                                             f"at {len(cells)} evaluations, last {cells[-1]}")
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        options = [a for a in argv if a.startswith("-")]
+        if options:
+            raise ValueError(f"unknown option {options[0]!r}: margins.py takes run folders only")
+        folders = [find_run_folder(a) for a in argv]
+        if not folders:
+            raise ValueError("name one or more run folders, e.g. python margins.py results/math_mini_14")
+        missing = [str(f) for f in folders if not (f / "results.csv").is_file()]
+        if missing:
+            raise ValueError(f"not a run folder (no results.csv): {', '.join(missing)}")
+        torch.set_num_threads(1)
+        for folder in folders:
+            written = backfill(folder)
+            print(describe(folder) + (f" (rows {', '.join(map(str, written))} written)" if written else ""))
+    except ValueError as e:
+        exit_with_error(e)
+
+
+if __name__ == "__main__":
+    main()

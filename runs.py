@@ -1,0 +1,324 @@
+"""
+Reading finished or running runs, without torch: a run folder's results.csv,
+run.json and per-item tables (items.csv, margins.csv, logprobs.csv), which
+evaluation a protocol picks, and the measures the summaries and READMEs state.
+
+Three protocols pick one evaluation of a run (issue "Claims the evidence supports"):
+
+    best        the paper's: the best combined accuracy, the held-out four included
+                (selected with the test items; ties: the earliest)
+    train_best  the best accuracy on the training items alone (for arithmetic the 196
+                expressions, for facts the 50 facts, for the joint task both; ties: the earliest)
+    last        the last evaluation
+
+and `heldout_share_late` needs no selection at all: the share of held-out samples
+right over the second half of training.
+"""
+import csv
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tasks import DIGITS, PAPER_HELD_OUT, held_out_expressions, math_expressions, parse_held_out
+from training_config import saved_config
+
+NEEDED = ("iter", "train_loss", "add_correct", "add_total", "sub_correct", "sub_total", "heldout_correct",
+          "heldout_total", "facts_correct", "facts_total", "combined_acc")
+PROTOCOLS = {"best": "best combined accuracy, held-out four included (the paper's)",
+             "train_best": "best accuracy on the training items alone",
+             "last": "last evaluation"}
+
+
+# --- files --------------------------------------------------------------------
+def write_atomically(path, payload):
+    """Write str or bytes to path so that it is never seen half-written."""
+    tmp = Path(f"{path}.tmp")
+    if isinstance(payload, str):
+        tmp.write_text(payload, encoding="utf-8")
+    else:
+        tmp.write_bytes(payload)
+    os.replace(tmp, path)
+
+
+def append_csv_row(path, row, columns):
+    new_file = not Path(path).exists()
+    with open(path, "a", newline="") as f:  # closed, hence flushed, row by row
+        writer = csv.DictWriter(f, fieldnames=columns)
+        if new_file:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def find_run_folder(path):
+    """A run folder named as in the paper's README (math_mini_14) is found under out/."""
+    path = Path(path)
+    if not path.exists() and not path.is_absolute() and (Path("out") / path).is_dir():
+        return Path("out") / path
+    return path
+
+
+# --- reading a run --------------------------------------------------------------
+def read_results(path):
+    """results.csv as {column: float array}; NaN where the task lacks the part (empty cell)."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        columns = reader.fieldnames or []
+        missing = [c for c in NEEDED if c not in columns]
+        if missing:
+            raise ValueError(f"{path} lacks the column(s) {', '.join(missing)}")
+        rows = list(reader)
+    try:
+        return {c: np.array([math.nan if row[c] in ("", None) else float(row[c]) for row in rows], dtype=float)
+                for c in columns}
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+def read_run_json(path):
+    """run.json as a dict; {} if the run has none (the figures then lack the parameter count)."""
+    if not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    return info
+
+
+def load_run(folder):
+    """{'name', 'folder', 'results', 'info', 'config'} of a run folder, or None if it has no
+    evaluation yet (no folder, no results.csv, or only its header): such a run is drawn as
+    'not run'. 'config' is the saved config, keys it lacks at their defaults."""
+    folder = Path(folder)
+    if not (folder / "results.csv").is_file():
+        return None
+    results = read_results(folder / "results.csv")
+    if len(results["iter"]) == 0:
+        return None
+    info = read_run_json(folder / "run.json")
+    return {"name": folder.name, "folder": folder, "results": results, "info": info, "config": saved_config(info)}
+
+
+def read_item_table(folder, name="items.csv"):
+    """(iterations, item names, values (items x evaluations)) from a per-item table of a run
+    (items.csv: right samples; margins.csv, logprobs.csv: floats), or None if it has none."""
+    path = Path(folder) / name
+    if not path.is_file():
+        return None
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        table = np.array([[float(v) for v in row] for row in reader], dtype=float).reshape(-1, len(header))
+    values = table[:, 1:].T
+    return table[:, 0].astype(int), header[1:], values.astype(int) if name == "items.csv" else values
+
+
+def read_items(folder):
+    return read_item_table(folder, "items.csv")
+
+
+def read_summary(path):
+    """A sweep's summary.csv as a list of dicts, numbers as int or float, True/False as bool,
+    empty cells as None."""
+    def value(text):
+        if text == "":
+            return None
+        if text in ("True", "False"):
+            return text == "True"
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        return text
+    with open(path, newline="") as f:
+        return [{key: value(text) for key, text in row.items()} for row in csv.DictReader(f)]
+
+
+def first_learned(counts, samples):
+    """Per item, the index of the first evaluation with all samples right (len(row) if never)."""
+    learned = counts == samples
+    return np.where(learned.any(axis=1), learned.argmax(axis=1), counts.shape[1])
+
+
+# --- which evaluation: the protocols ---------------------------------------------
+def _filled(results, column):
+    return np.nan_to_num(results[column])  # a part the task lacks counts as nothing
+
+
+def train_accuracy(results):
+    """Per evaluation, the share of right samples on the training items alone (the held-out
+    four taken out of the arithmetic); NaN where there are none."""
+    right = (_filled(results, "add_correct") + _filled(results, "sub_correct") - _filled(results, "heldout_correct")
+             + _filled(results, "facts_correct"))
+    total = (_filled(results, "add_total") + _filled(results, "sub_total") - _filled(results, "heldout_total")
+             + _filled(results, "facts_total"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, right / np.where(total > 0, total, 1), np.nan)
+
+
+def best_row(results):
+    """Index of the evaluation with the best combined accuracy (the paper's protocol), the
+    earliest of equal ones; None if there is none."""
+    return _first_max(results["combined_acc"])
+
+
+def _first_max(values):
+    if not np.isfinite(values).any():
+        return None
+    return int(np.nanargmax(values))  # argmax returns the first of equal maxima
+
+
+def selected_row(results, protocol):
+    """Index of the evaluation a protocol (PROTOCOLS) picks; None if the run has none."""
+    if protocol == "best":
+        return best_row(results)
+    if protocol == "train_best":
+        return _first_max(train_accuracy(results))
+    if protocol == "last":
+        return len(results["iter"]) - 1 if len(results["iter"]) else None
+    raise ValueError(f"protocol={protocol!r} is not allowed; choose one of {', '.join(PROTOCOLS)}")
+
+
+def heldout_share_late(results, max_iters):
+    """Share of held-out samples right over the evaluations of the second half of training
+    (iteration >= max_iters / 2): no evaluation is selected. NaN for a run without
+    held-out items or not yet in its second half."""
+    late = (results["iter"] >= max_iters / 2) & (np.nan_to_num(results["heldout_total"]) > 0)
+    if not late.any():
+        return math.nan
+    return float(results["heldout_correct"][late].sum() / results["heldout_total"][late].sum())
+
+
+# --- item-level measures (items.csv) ------------------------------------------------
+def strictly_between(counts, samples):
+    """Share of (item, evaluation) cells with some but not all samples right: how often
+    the ten samples at temperature 0.01 disagree at all."""
+    counts = np.asarray(counts)
+    return float(((counts > 0) & (counts < samples)).mean()) if counts.size else math.nan
+
+
+def training_expressions(held_out=PAPER_HELD_OUT):
+    """The names of the 196 arithmetic items a run trains on."""
+    withheld = set(held_out_expressions(held_out))
+    return [f"{a}{op}{b}" for a, op, b in math_expressions() if (a, op, b) not in withheld]
+
+
+def quadruples(held_out=PAPER_HELD_OUT):
+    """The 45 quadruples c+d, d+c, c-d, d-c (c < d) as item names, the held-out pair's first."""
+    held = parse_held_out(held_out)
+    pairs = [held] + [(c, d) for c in DIGITS for d in DIGITS if c < d and (c, d) != held]
+    return [[f"{a}{op}{b}" for a, op, b in held_out_expressions(f"{c}:{d}")] for c, d in pairs]
+
+
+def rule_before_fit(iters, names, counts, samples, held_out=PAPER_HELD_OUT):
+    """The fair "rule before fit": when the held-out four are first all right together,
+    against when each of the 44 training quadruples of the same form (c+d, d+c, c-d, d-c)
+    first is. Returns {first_iter (None if never), quadruples_before (of 44, strictly
+    earlier), quadruples_tied, rank (1 = first of the 45, ties sharing the mean place;
+    None if never), all_seen_before (every training expression all right at some
+    evaluation by then)}."""
+    index = {name: i for i, name in enumerate(names)}
+    right = np.asarray(counts) == samples
+    never = right.shape[1]
+
+    def first(names_):
+        together = right[[index[n] for n in names_]].all(axis=0)
+        return int(together.argmax()) if together.any() else never
+    held, *training = [first(q) for q in quadruples(held_out)]
+    training = np.array(training)
+    result = {"first_iter": None if held == never else int(iters[held]), "quadruples_before": None,
+              "quadruples_tied": None, "rank": None, "all_seen_before": None}
+    if held == never:
+        return result
+    before, tied = int((training < held).sum()), int((training == held).sum())
+    others = [index[n] for n in training_expressions(held_out)]
+    result.update(quadruples_before=before, quadruples_tied=tied, rank=1 + before + tied / 2,
+                  all_seen_before=bool((first_learned(np.asarray(counts)[others], samples) <= held).all()))
+    return result
+
+
+def fit_and_keep(iters, names, counts, samples, held_out=PAPER_HELD_OUT):
+    """When a run first has every training expression all right (None if never), and the share
+    of the later evaluations at which it has them all again: how firmly it holds its fit."""
+    index = {name: i for i, name in enumerate(names)}
+    rows = [index[n] for n in training_expressions(held_out)]
+    fit = (np.asarray(counts)[rows] == samples).all(axis=0)
+    if not fit.any():
+        return None, math.nan
+    first = int(fit.argmax())
+    later = fit[first + 1:]
+    return int(iters[first]), float(later.mean()) if len(later) else math.nan
+
+
+def heldout_values(table, held_out, column):
+    """From a per-item table (read_item_table), the held-out four's values at evaluation
+    `column`, in the roles a+b, b+a, a-b, b-a."""
+    _, names, values = table
+    return [float(values[names.index(f"{a}{op}{b}"), column]) for a, op, b in held_out_expressions(held_out)]
+
+
+
+
+# --- a run in a few numbers: what summary.csv and claims.py report --------------------
+# the held-out four without selecting on them (PROTOCOLS), and the fair rule-before-fit
+PROTOCOL_MEASURES = ["train_best_iter", "heldout_at_train_best", "heldout_share_late", "heldout_margins_at_best",
+                     "heldout_margins_at_train_best", "heldout_margins_final", "heldout_quadruple_rank",
+                     "quadruples_before_heldout", "all_training_seen_before_heldout", "train_fit_kept",
+                     "samples_split"]
+
+
+def protocol_measures(run):
+    """{PROTOCOL_MEASURES: value} of a loaded run (load_run): the held-out four at the
+    evaluation the training items pick and over the second half; their margins (margins.csv,
+    roles a+b, b+a, a-b, b-a) at the best, train-best and last evaluation; from items.csv the
+    fair rule-before-fit, the share of evaluations after the first fit that keep it, and
+    the share of item cells whose samples disagree. None where a run lacks what a measure
+    needs (no arithmetic, no margins.csv or items.csv, or a margin row for that evaluation)."""
+    r, config = run["results"], run["config"]
+    row = dict.fromkeys(PROTOCOL_MEASURES)
+    j = selected_row(r, "train_best")
+    row["train_best_iter"] = int(r["iter"][j])
+    if not np.nan_to_num(r["heldout_total"]).any():  # no arithmetic
+        return row
+    row["heldout_at_train_best"] = int(r["heldout_correct"][j])
+    share = heldout_share_late(r, config["max_iters"])
+    row["heldout_share_late"] = None if math.isnan(share) else round(share, 4)
+    margins = read_item_table(run["folder"], "margins.csv")
+    for key, protocol in (("heldout_margins_at_best", "best"), ("heldout_margins_at_train_best", "train_best"),
+                          ("heldout_margins_final", "last")):
+        found = [] if margins is None else np.flatnonzero(margins[0] == r["iter"][selected_row(r, protocol)])
+        if len(found):
+            row[key] = heldout_values(margins, config["held_out"], found[0])
+    items = read_items(run["folder"])
+    if items is not None:
+        samples = config["eval_samples"]
+        fair = rule_before_fit(*items, samples, config["held_out"])
+        if fair["rank"] is not None:
+            row.update(heldout_quadruple_rank=fair["rank"], quadruples_before_heldout=fair["quadruples_before"],
+                       all_training_seen_before_heldout=fair["all_seen_before"])
+        _, kept = fit_and_keep(*items, samples, config["held_out"])
+        row["train_fit_kept"] = None if math.isnan(kept) else round(kept, 4)
+        row["samples_split"] = round(strictly_between(items[2], samples), 4)
+    return row
+
+
+def digest(folder):
+    """A run folder's numbers for claims.py: its config and protocol_measures, plus whether and
+    how often the held-out four are all right, and the held-out count and facts accuracy at the
+    best (the paper's) and the last evaluation. Raises ValueError for a folder without a run."""
+    run = load_run(folder)
+    if run is None:
+        raise ValueError(f"{folder} holds no run (no results.csv with an evaluation)")
+    r = run["results"]
+    held = (np.nan_to_num(r["heldout_total"]) > 0) & (r["heldout_correct"] == r["heldout_total"])
+    best = int(np.nanargmax(r["combined_acc"]))
+    return {**run["config"], **protocol_measures(run), "folder": Path(folder), "ever": bool(held.any()),
+            "evals_all_right": int(held.sum()), "evals": len(held), "best_iter": int(r["iter"][best]),
+            "at_best": r["heldout_correct"][best], "at_last": r["heldout_correct"][-1], "total": r["heldout_total"][-1],
+            "facts_at_best": r["facts_acc"][best], "facts_last": r["facts_acc"][-1]}

@@ -1,0 +1,161 @@
+"""
+The statistics every comparison in the READMEs states, in numpy and the standard
+library only: exact tests for counts of seeds, a permutation test for rank
+correlations, intervals for shares. Every random procedure takes a seed, so a
+summary regenerates to the same digits.
+
+    fisher_exact(3, 0, 0, 3)          # 3 of 3 seeds against 0 of 3: two-sided p = 0.1
+    binomial_interval(5, 5)           # 95% Clopper-Pearson interval of 5 of 5: (0.478, 1.0)
+    spearman_test(x, y)               # (rho, two-sided permutation p)
+    permutation_test(x, y)            # two-sided p for a difference of two groups' means
+    bootstrap_interval(values)        # 95% percentile interval of the mean over resampled runs
+"""
+import itertools
+import math
+
+import numpy as np
+
+
+def ranks(values):
+    """Ranks from 0, tied values sharing their mean rank: breaking ties by position would
+    correlate any two lists that share an order, e.g. facts and the evaluation they are learned at."""
+    values = np.asarray(values, dtype=float)
+    order = np.empty(len(values))
+    order[np.argsort(values, kind="stable")] = np.arange(len(values))
+    _, tie_group = np.unique(values, return_inverse=True)
+    return (np.bincount(tie_group, weights=order) / np.bincount(tie_group))[tie_group]
+
+
+def spearman(x, y):
+    """Spearman's rank correlation; nan where either list is constant (no order to compare)."""
+    x, y = ranks(np.asarray(x)), ranks(np.asarray(y))
+    if len(x) < 2 or x.std() == 0 or y.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def spearman_test(x, y, permutations=20000, seed=0):
+    """(Spearman's rho, two-sided permutation p-value): the share of orderings of y whose
+    |rho| is at least the observed one. Exact (every ordering) up to 8 points, else
+    `permutations` seeded random ones, counting the observed one (p is never 0).
+    (nan, nan) where rho is undefined."""
+    x, y = ranks(x), ranks(y)
+    rho = spearman(x, y)
+    if math.isnan(rho):
+        return rho, float("nan")
+    if len(y) <= 8:
+        shuffled = np.array(list(itertools.permutations(y)))
+        extra = 0
+    else:
+        rng = np.random.default_rng(seed)
+        shuffled = rng.permuted(np.tile(y, (permutations, 1)), axis=1)
+        extra = 1
+    xc = x - x.mean()
+    yc = shuffled - shuffled.mean(axis=1, keepdims=True)
+    rhos = (yc @ xc) / (np.linalg.norm(yc, axis=1) * np.linalg.norm(xc))
+    at_least = int((np.abs(rhos) >= abs(rho) - 1e-12).sum())
+    return rho, (at_least + extra) / (len(shuffled) + extra)
+
+
+def permutation_test(x, y, permutations=20000, seed=0):
+    """Two-sided p-value for a difference between the means of two groups (e.g. the held-out
+    share of n14 seeds against n28 seeds): the share of relabellings of the pooled values
+    whose |difference of means| is at least the observed one. Exact (every relabelling) up
+    to 20,000 of them, else `permutations` seeded random ones, counting the observed one."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) == 0 or len(y) == 0:
+        raise ValueError("a permutation test needs values in both groups")
+    pooled = np.concatenate([x, y])
+    observed = abs(x.mean() - y.mean())
+    if math.comb(len(pooled), len(x)) <= permutations:
+        masks = np.zeros((math.comb(len(pooled), len(x)), len(pooled)), dtype=bool)
+        for row, chosen in enumerate(itertools.combinations(range(len(pooled)), len(x))):
+            masks[row, list(chosen)] = True
+        extra = 0
+    else:
+        rng = np.random.default_rng(seed)
+        order = rng.permuted(np.tile(np.arange(len(pooled)), (permutations, 1)), axis=1)
+        masks = order < len(x)
+        extra = 1
+    diffs = np.abs((masks @ pooled) / len(x) - (~masks @ pooled) / len(y))
+    return (int((diffs >= observed - 1e-12).sum()) + extra) / (len(masks) + extra)
+
+
+def _hypergeometric(k, row1, col1, total):
+    return math.comb(col1, k) * math.comb(total - col1, row1 - k) / math.comb(total, row1)
+
+
+def fisher_exact(a, b, c, d):
+    """Two-sided p-value of Fisher's exact test on the 2x2 table [[a, b], [c, d]] (e.g. seeds
+    that do / do not generalize, for two sizes): the probability, with the margins fixed, of
+    every table no more likely than the observed one."""
+    if min(a, b, c, d) < 0:
+        raise ValueError(f"a 2x2 table of counts cannot hold a negative count: {[[a, b], [c, d]]}")
+    row1, col1, total = a + b, a + c, a + b + c + d
+    low, high = max(0, row1 + col1 - total), min(row1, col1)
+    observed = _hypergeometric(a, row1, col1, total)
+    p = sum(q for k in range(low, high + 1) if (q := _hypergeometric(k, row1, col1, total)) <= observed * (1 + 1e-9))
+    return min(1.0, p)
+
+
+def _binomial_pmf(n, p):
+    """P(X = 0..n) for X ~ Binomial(n, p), in log space so that large n does not overflow."""
+    i = np.arange(n + 1)
+    log_choose = np.concatenate([[0.0], np.cumsum(np.log((n - i[1:] + 1) / i[1:]))])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_pmf = log_choose + np.where(i > 0, i * np.log(p), 0) + np.where(i < n, (n - i) * np.log1p(-p), 0)
+    return np.exp(log_pmf)
+
+
+def _binomial_cdf(k, n, p):
+    return float(_binomial_pmf(n, p)[:k + 1].sum())
+
+
+def binomial_test(k, n, p=0.5):
+    """Two-sided exact binomial p-value of k successes in n trials of probability p (e.g. a
+    sign test: runs on one side of a middle, p = 0.5)."""
+    probs = _binomial_pmf(n, p)
+    return min(1.0, float(probs[probs <= probs[k] * (1 + 1e-9)].sum()))
+
+
+def binomial_interval(k, n, level=0.95):
+    """Clopper-Pearson (exact) interval of a share k of n, by bisection on the binomial CDF."""
+    if not 0 <= k <= n or n == 0:
+        raise ValueError(f"a share needs 0 <= k <= n and n > 0, got {k} of {n}")
+    tail = (1 - level) / 2
+
+    def solve(f):  # the p in [0, 1] where the decreasing f crosses 0
+        low, high = 0.0, 1.0
+        for _ in range(60):
+            mid = (low + high) / 2
+            low, high = (mid, high) if f(mid) > 0 else (low, mid)
+        return (low + high) / 2
+    lower = 0.0 if k == 0 else solve(lambda p: tail - (1 - _binomial_cdf(k - 1, n, p)))
+    upper = 1.0 if k == n else solve(lambda p: _binomial_cdf(k, n, p) - tail)
+    return lower, upper
+
+
+def bootstrap_interval(values, statistic=np.mean, level=0.95, resamples=10000, seed=0):
+    """Percentile bootstrap interval of statistic(values), resampling the values (e.g. one per
+    run) with replacement, seeded."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        raise ValueError("a bootstrap interval needs at least one value")
+    rng = np.random.default_rng(seed)
+    draws = values[rng.integers(0, len(values), size=(resamples, len(values)))]
+    stats = np.array([statistic(row) for row in draws]) if statistic is not np.mean else draws.mean(axis=1)
+    tail = 100 * (1 - level) / 2
+    return float(np.percentile(stats, tail)), float(np.percentile(stats, 100 - tail))
+
+
+def mean_interval(shares):
+    """'63% [45-80]': the mean of shares (one per run) and its 95% bootstrap interval, for tables."""
+    low, high = bootstrap_interval(shares)
+    return f"{100 * np.mean(shares):.0f}% [{100 * low:.0f}-{100 * high:.0f}]"
+
+
+def format_p(p):
+    """p = 0.031, p = 0.00042, p < 1e-4: two significant digits, for tables."""
+    if math.isnan(p):
+        return "–"
+    return "p < 1e-4" if p < 1e-4 else f"p = {p:.2g}"

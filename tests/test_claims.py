@@ -1,0 +1,17 @@
+"""claims.py: the committed claims table is what the code computes from the committed runs."""
+from conftest import REPO, run_main
+
+
+def test_the_committed_claims_table_regenerates_from_the_committed_runs(tmp_path):
+    import claims
+    result = run_main(claims.main, f"--root={REPO / 'results'}", f"--out={tmp_path / 'claims.md'}")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "claims.md").read_text() == (REPO / "results" / "claims.md").read_text()
+
+
+def test_verdicts_follow_the_stated_rule():
+    import claims
+    assert claims.verdict(0.01, True) == "holds"
+    assert claims.verdict(0.01, True, selected=True).startswith("qualified: only with the evaluation selected")
+    assert claims.verdict(0.2, True).startswith("qualified: not significant")
+    assert claims.verdict(0.001, False) == "does not hold"

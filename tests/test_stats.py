@@ -1,0 +1,62 @@
+"""stats.py on cases whose answers are known."""
+import math
+
+import numpy as np
+import pytest
+
+import stats
+
+
+def test_spearman_gives_tied_values_their_mean_rank():
+    # ties broken by position made these two unrelated lists correlate (+0.8)
+    assert stats.spearman([1, 1, 2, 2], [1, 2, 1, 2]) == pytest.approx(0.0)
+    assert stats.spearman([5, 5, 5, 9], [0, 1, 2, 3]) == pytest.approx(np.corrcoef([1, 1, 1, 3], [0, 1, 2, 3])[0, 1])
+    assert stats.spearman([3, 1, 2], [30, 10, 20]) == pytest.approx(1.0)
+    assert np.isnan(stats.spearman([0, 0, 0], [1, 2, 3]))  # nothing to rank: no correlation, no warning
+
+
+def test_fisher_exact_matches_known_tables():
+    assert stats.fisher_exact(3, 1, 1, 3) == pytest.approx(0.4857142857)  # Fisher's lady tasting tea
+    assert stats.fisher_exact(1, 9, 11, 3) == pytest.approx(0.0027594562)  # (scipy.stats.fisher_exact's example)
+    assert stats.fisher_exact(3, 0, 0, 3) == pytest.approx(0.1)  # 3 of 3 seeds against 0 of 3: 2 / C(6, 3)
+    assert stats.fisher_exact(5, 0, 0, 5) == pytest.approx(2 / math.comb(10, 5))
+    assert stats.fisher_exact(2, 2, 2, 2) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="negative"):
+        stats.fisher_exact(-1, 2, 3, 4)
+
+
+def test_binomial_test_and_interval_match_closed_forms():
+    assert stats.binomial_test(9, 10) == pytest.approx(22 / 1024)  # P(X <= 1) + P(X >= 9)
+    assert stats.binomial_test(5, 10) == 1.0
+    low, high = stats.binomial_interval(0, 5)
+    assert low == 0 and high == pytest.approx(1 - 0.025 ** (1 / 5))
+    low, high = stats.binomial_interval(5, 5)
+    assert low == pytest.approx(0.025 ** (1 / 5)) and high == 1
+    assert stats.binomial_interval(3, 10) == pytest.approx((0.0667395, 0.6524529), abs=1e-6)  # tabulated
+    with pytest.raises(ValueError, match="0 <= k <= n"):
+        stats.binomial_interval(6, 5)
+
+
+def test_spearman_permutation_test_is_exact_for_few_points():
+    rho, p = stats.spearman_test([1, 2, 3, 4, 5], [2, 4, 6, 8, 10])
+    assert rho == pytest.approx(1.0) and p == pytest.approx(2 / 120)  # the order and its reverse, of 5!
+    rho, p = stats.spearman_test([1, 2, 3, 4], [1, 2, 1, 2])
+    assert p == pytest.approx(1.0, abs=0.5) and 0 < p <= 1
+    assert all(math.isnan(v) for v in stats.spearman_test([1, 1, 1], [1, 2, 3]))
+
+
+def test_spearman_permutation_test_is_seeded_and_calibrated_for_many_points():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=30), rng.normal(size=30)
+    assert stats.spearman_test(x, y, seed=3) == stats.spearman_test(x, y, seed=3)
+    _, p_null = stats.spearman_test(x, y)
+    _, p_strong = stats.spearman_test(x, x + 0.1 * y)
+    assert p_null > 0.05 and p_strong == pytest.approx(1 / 20001)  # never 0: the observed order counts
+
+
+def test_bootstrap_interval_covers_the_mean_and_is_seeded():
+    values = [0, 1, 1, 1, 0, 1, 1, 1, 1, 1]
+    low, high = stats.bootstrap_interval(values)
+    assert low < 0.8 < high and (low, high) == stats.bootstrap_interval(values)
+    assert stats.bootstrap_interval([0.5] * 4) == (0.5, 0.5)
+    assert stats.bootstrap_interval([1, 2, 3], statistic=np.median, resamples=500)[0] >= 1

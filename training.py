@@ -1,0 +1,149 @@
+"""
+The pieces of a training run that train_with_eval.py, stacked.py and bench.py
+share: the learning-rate schedule, the batches, the data, the step, the random
+state a checkpoint keeps, and the Recorder that evaluates a model and writes
+the evaluation to its run folder.
+"""
+import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
+import math
+import platform
+from dataclasses import asdict
+
+import torch
+
+from devices import autocast, device_name
+from evaluation import Sampling, answer_margins, evaluate, most_common_wrong, split_loss
+from run_folder import RunError
+from tasks import PAPER_HELD_OUT, CharCodec, get_task, held_out_label, task_text, text_sha256
+
+
+class TrainingDiverged(RunError):
+    pass
+
+
+def check_finite(loss, iter_num, run_path):
+    """Raise TrainingDiverged if `loss` (a float) is NaN or infinite: the one message for it."""
+    if not math.isfinite(loss):
+        raise TrainingDiverged(f"training diverged: loss is {loss} at iteration {iter_num}; "
+                               f"{run_path}/results.csv keeps the rows so far")
+
+
+def get_lr(it, c):
+    """Linear warm-up, cosine decay to min_lr at lr_decay_iters, then min_lr (nanoGPT)."""
+    if not c["decay_lr"]:
+        return c["learning_rate"]
+    if it < c["warmup_iters"]:
+        return c["learning_rate"] * (it + 1) / (c["warmup_iters"] + 1)
+    if it > c["lr_decay_iters"]:
+        return c["min_lr"]
+    decay_ratio = (it - c["warmup_iters"]) / (c["lr_decay_iters"] - c["warmup_iters"])
+    coeff = 0.5 * (1.0 + math.cos(math.pi * decay_ratio))
+    return c["min_lr"] + coeff * (c["learning_rate"] - c["min_lr"])
+
+
+def set_lr(optimizer, lr):
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+def evaluation_due(iter_num, c):
+    """Every eval_interval iterations, iteration 0 included, and at max_iters."""
+    return iter_num % c["eval_interval"] == 0 or iter_num == c["max_iters"]
+
+
+def get_batch(data, block_size, batch_size, generator):
+    """Random windows of block_size+1 tokens at uniform offsets; targets shifted by one."""
+    ix = torch.randint(len(data) - block_size, (batch_size, 1), device=data.device, generator=generator)
+    offsets = torch.arange(block_size, device=data.device)
+    return data[ix + offsets], data[ix + offsets + 1]
+
+
+def load_data(dataset, device, held_out=PAPER_HELD_OUT):
+    """The task's token stream and tokenizer, built from tasks.py's text: never from files
+    on disk, which could be stale. The study's val split is its train split (STUDY.md §1)."""
+    text = task_text(dataset, held_out)
+    codec = CharCodec.from_text(text)
+    return torch.tensor(codec.encode(text), dtype=torch.long, device=device), codec
+
+
+def model_args_from(config, vocab_size):
+    keys = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout", "mlp_expansion")
+    return {**{k: config[k] for k in keys}, "vocab_size": vocab_size}
+
+
+def rng_state(generator, device):
+    state = {"batches": generator.get_state(), "torch": torch.get_rng_state()}
+    if device.startswith("cuda"):
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng_state(state, generator, device):
+    generator.set_state(state["batches"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def train_step(loss_of, params, optimizer, X, Y, ctx, grad_clip, clip=torch.nn.utils.clip_grad_norm_):
+    """One optimizer step on the batch (X, Y); returns the loss (a stack: its K losses)."""
+    with ctx:
+        loss = loss_of(X, Y)
+    loss.sum().backward()  # a stack's losses: model k's parameters get only model k's gradient
+    if grad_clip != 0.0:
+        clip(params, grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss
+
+
+def describe(row, held_out=PAPER_HELD_OUT):
+    """An evaluation in one line: `add 1000/1000 sub 998/1000 (5,7) 40/40 facts 12/500`."""
+    note = []
+    if row["add_total"]:
+        note.append(f"add {row['add_correct']}/{row['add_total']} sub {row['sub_correct']}/{row['sub_total']} "
+                    f"{held_out_label(held_out)} {row['heldout_correct']}/{row['heldout_total']}")
+    if row["facts_total"]:
+        note.append(f"facts {row['facts_correct']}/{row['facts_total']}")
+    return " ".join(note)
+
+
+class Recorder:
+    """Evaluates one run's model and writes the evaluation to its run folder (run_folder.py):
+    the exact loss, the task's sampled evaluation, each item's margin, the checkpoint and
+    run.json. `record` is called at every evaluation with the plain GPT (not a compiled or
+    DDP wrapper)."""
+
+    def __init__(self, config, data, codec, device, run, world_size=1):
+        self.config, self.data, self.codec, self.device, self.run = config, data, codec, device, run
+        self.world_size = world_size
+        self.parts = get_task(config["dataset"]).parts
+        self.sampling = Sampling(config["eval_samples"], config["eval_temperature"], config["eval_top_k"],
+                                 config["eval_greedy"])
+        self.sha256 = text_sha256(codec.decode(data.tolist()))
+
+    def record(self, model, optimizer, iter_num, lr, rng_states, elapsed):
+        """Evaluate `model` at iter_num and write it down; returns the results.csv row."""
+        c = self.config
+        with autocast(self.device, c["dtype"]):
+            loss = split_loss(model, self.data, c["block_size"])
+            check_finite(loss, iter_num, self.run.path)  # before sampling, which NaN probabilities would break
+            # seeded by the iteration, so that a resumed run re-evaluates identically
+            scores, items = evaluate(model, self.codec, self.parts, self.sampling, seed=c["seed"] + iter_num,
+                                     held_out=c["held_out"])
+            margins = answer_margins(model, self.codec, self.parts)
+        # the val split is the train split (STUDY.md §1): one loss, in both columns
+        row = {"iter": iter_num, "train_loss": loss, "val_loss": loss, "lr": lr, **scores,
+               "elapsed_s": round(elapsed, 2)}
+        checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                      "model_args": asdict(model.config), "iter_num": iter_num, "config": c, "stoi": self.codec.stoi,
+                      "elapsed_s": elapsed, "rng": rng_states, "world_size": self.world_size,
+                      "train_text_sha256": self.sha256}
+        info = {"config": c, "n_params": model.get_num_params(), "device": self.device,
+                "device_name": device_name(self.device), "world_size": self.world_size, **reproducible.cpu_record(),
+                "train_text_sha256": self.sha256, "torch": torch.__version__, "python": platform.python_version(),
+                "iter_num": iter_num, "wall_time_s": round(elapsed, 2), "finished": iter_num >= c["max_iters"]}
+        self.run.record(row, checkpoint, info, {item.name: item.correct for item in items}, most_common_wrong(items),
+                        margins)
+        return row
