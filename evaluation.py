@@ -20,8 +20,8 @@ from checkpoints import load_model
 from devices import autocast, pick_device
 from run_folder import SCORE_COLUMNS
 from runs import find_run_folder
-from tasks import (CAPITALS, EVAL_SAMPLING, FACT_ANSWER_TOKENS, MATH_ANSWER_TOKENS, OPERATORS, PAPER_HELD_OUT, TASKS,
-                   fact_prompt, get_task, held_out_expressions, math_expressions, math_prompt, task_text)
+from tasks import (CAPITALS, EVAL_SAMPLING, check_sampling, FACT_ANSWER_TOKENS, MATH_ANSWER_TOKENS, OPERATORS, PAPER_HELD_OUT, TASKS,
+                   fact_prompt, get_task, held_out_expressions, math_expressions, math_prompt)
 
 
 @dataclass
@@ -31,6 +31,9 @@ class Sampling:
     temperature: float = EVAL_SAMPLING["temperature"]
     top_k: int = EVAL_SAMPLING["top_k"]
     greedy: bool = False  # argmax decoding; every sample of a prompt is then the same
+
+    def __post_init__(self):
+        check_sampling(self.num_samples, self.temperature, self.top_k)
 
 
 @dataclass
@@ -327,11 +330,8 @@ PART_NAMES = {"math": "arithmetic", "facts": "facts"}
 def evaluate_checkpoint(config, part, evaluate_items):
     """Load --out_dir/--ckpt, check that its run was trained on `part` ('math' or 'facts'),
     and return (evaluate_items(model, codec, sampling, generator), a header for the report)."""
-    if config["num_samples"] < 1 or config["top_k"] < 1:
-        raise ValueError(f"--num_samples and --top_k must be at least 1 (got {config['num_samples']}, "
-                         f"{config['top_k']})")
-    if config["temperature"] < 0:
-        raise ValueError(f"--temperature={config['temperature']} must be 0 or more")
+    check_sampling(config["num_samples"], config["temperature"], config["top_k"],
+                   names=("--num_samples", "--temperature", "--top_k"))
     device = pick_device(config["device"])
     sampling = Sampling(config["num_samples"], config["temperature"], config["top_k"], config["greedy"])
     path = find_run_folder(config["out_dir"]) / config["ckpt"]

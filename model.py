@@ -5,25 +5,12 @@ uses, plus one knob: `mlp_expansion` sets the MLP hidden size to m * n_embd
 checkpoints stay interchangeable with nanoGPT tooling.
 """
 import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
-import inspect
 import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
-
-
-class LayerNorm(nn.Module):
-    """LayerNorm with an optional bias (PyTorch's has no bias=False before 2.1)."""
-
-    def __init__(self, ndim, bias):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(ndim))
-        self.bias = nn.Parameter(torch.zeros(ndim)) if bias else None
-
-    def forward(self, input):
-        return F.layer_norm(input, self.weight.shape, self.weight, self.bias, 1e-5)
 
 
 class CausalSelfAttention(nn.Module):
@@ -49,7 +36,7 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         # nanoGPT's manual attention, not its flash path: for blocks of 9-24 tokens it makes
-        # a compiled CPU run about 10% faster (README, "Speed"), its CUDA backward is
+        # a compiled CPU run faster (SPEED.md), its CUDA backward is
         # deterministic (cuDNN's is not), and torch.func.vmap batches it (stacked.py)
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
         causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
@@ -78,9 +65,9 @@ class Block(nn.Module):
 
     def __init__(self, config):
         super().__init__()
-        self.ln_1 = LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.attn = CausalSelfAttention(config)
-        self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
     def forward(self, x):
@@ -91,14 +78,15 @@ class Block(nn.Module):
 
 @dataclass
 class GPTConfig:
-    block_size: int = 1024
-    vocab_size: int = 50304
-    n_layer: int = 12
-    n_head: int = 12
-    n_embd: int = 768
+    """The model's shape; the defaults are the paper's n14 arithmetic model (STUDY.md §2)."""
+    block_size: int = 9
+    vocab_size: int = 17
+    n_layer: int = 1
+    n_head: int = 1
+    n_embd: int = 14
     dropout: float = 0.0
-    bias: bool = True
-    mlp_expansion: int = 4
+    bias: bool = False
+    mlp_expansion: int = 1
 
 
 class GPT(nn.Module):
@@ -111,7 +99,7 @@ class GPT(nn.Module):
             wpe=nn.Embedding(config.block_size, config.n_embd),
             drop=nn.Dropout(config.dropout),
             h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
-            ln_f=LayerNorm(config.n_embd, bias=config.bias),
+            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
         ))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.transformer.wte.weight = self.lm_head.weight  # weight tying
@@ -164,30 +152,7 @@ class GPT(nn.Module):
             {'params': decay_params, 'weight_decay': weight_decay},
             {'params': nodecay_params, 'weight_decay': 0.0},
         ]
-        # the fused kernel: one launch for all parameters (CUDA), or one loop (CPU)
-        use_fused = device_type in ('cuda', 'cpu') and 'fused' in inspect.signature(torch.optim.AdamW).parameters
+        # the fused kernel (torch >= 2.4 has it on both): one launch for all parameters (CUDA), one loop (CPU)
+        use_fused = device_type in ('cuda', 'cpu')
         return torch.optim.AdamW(optim_groups, lr=learning_rate, betas=betas,
                                  **({'fused': True} if use_fused else {}))
-
-    @torch.no_grad()
-    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None):
-        """
-        Take a conditioning sequence of indices idx (LongTensor of shape (b,t)) and complete
-        the sequence max_new_tokens times, feeding the predictions back into the model each time.
-        `generator` makes the sampling reproducible without touching the global random state.
-        (evaluation.py decodes many prompts of different lengths in one batch.)
-        """
-        for _ in range(max_new_tokens):
-            # if the sequence context is growing too long we must crop it at block_size
-            idx_cond = idx if idx.size(1) <= self.config.block_size else idx[:, -self.config.block_size:]
-            logits, _ = self(idx_cond)
-            # float32 before the temperature: under bf16 autocast, logits closer than bf16's
-            # precision would tie and split samples that should agree
-            logits = logits[:, -1, :].float() / temperature
-            if top_k is not None:
-                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
-                logits[logits < v[:, [-1]]] = -float('Inf')
-            probs = F.softmax(logits, dim=-1)
-            idx_next = torch.multinomial(probs, num_samples=1, generator=generator)
-            idx = torch.cat((idx, idx_next), dim=1)
-        return idx

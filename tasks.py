@@ -107,6 +107,17 @@ FACT_ANSWER_TOKENS = 20
 EVAL_SAMPLING = {"num_samples": 10, "temperature": 0.01, "top_k": 10}
 
 
+def check_sampling(num_samples, temperature, top_k, names=("num_samples", "temperature", "top_k")):
+    """Raise ValueError naming the first bad sampling setting and what is allowed: the one
+    check for training's eval_* keys, sample.py and the evaluation tools (`names` are
+    theirs, e.g. ("--num_samples", ...))."""
+    for name, value in ((names[0], num_samples), (names[2], top_k)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name}={value!r} must be an integer of at least 1")
+    if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not 0 <= temperature < float("inf"):
+        raise ValueError(f"{names[1]}={temperature!r} must be a number of at least 0 (0: greedy)")
+
+
 def fact_prompt(country):
     return f"Capital of {country} is "
 

@@ -5,7 +5,7 @@ allowed, and what a resumed run may change. Free of torch, so that the tools
 which only read runs can use it.
 """
 from configurator import ConfigError
-from tasks import EVAL_SAMPLING, TASKS, get_task, parse_held_out
+from tasks import EVAL_SAMPLING, TASKS, check_sampling, get_task, parse_held_out
 
 # Defaults: the settings shared by every run of the study (STUDY.md §2-4) and the
 # n14 arithmetic model; config files hold only what differs.
@@ -82,8 +82,8 @@ def validate(config):
         if not isinstance(config[key], int) or isinstance(config[key], bool):
             raise ConfigError(f"{key}={config[key]!r} must be an integer")
     at_least = {"eval_interval": 1, "log_interval": 1, "batch_size": 1, "block_size": 1, "n_layer": 1, "n_head": 1,
-                "n_embd": 1, "mlp_expansion": 1, "eval_samples": 1, "eval_top_k": 1, "max_iters": 0,
-                "warmup_iters": 0, "threads": 0, "weight_decay": 0, "grad_clip": 0, "min_lr": 0, "eval_temperature": 0}
+                "n_embd": 1, "mlp_expansion": 1, "max_iters": 0, "warmup_iters": 0, "threads": 0, "weight_decay": 0,
+                "grad_clip": 0, "min_lr": 0}
     for key, low in at_least.items():
         if not isinstance(config[key], (int, float)) or isinstance(config[key], bool) or config[key] < low:
             raise ConfigError(f"{key}={config[key]!r} must be a number of at least {low}")
@@ -99,6 +99,11 @@ def validate(config):
     if not config["out_dir"]:
         raise ConfigError("out_dir is empty; name the run's folder, e.g. --out_dir=out/my_run")
     parse_held_out(config["held_out"])
+    try:
+        check_sampling(config["eval_samples"], config["eval_temperature"], config["eval_top_k"],
+                       names=("eval_samples", "eval_temperature", "eval_top_k"))
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     from devices import pick_device  # torch: only where a run is about to start
     pick_device(config["device"])  # raises for a device this machine lacks
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import train_with_eval
-from conftest import REPO, run_cli, run_main
+from conftest import REPO, run_main
 
 FAST = ["--device=cpu", "--compile=False", "--quiet", "--eval_interval=100"]
 MATH_14, FACTS_28 = REPO / "config/train_math_mini_14.py", REPO / "config/train_facts_mini_28.py"
