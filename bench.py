@@ -20,7 +20,7 @@ import time
 import torch
 
 from configurator import exit_with_error, parse_args
-from devices import autocast, configure_torch, pick_device
+from devices import MACHINE_ERRORS, autocast, configure_torch, pick_device
 from evaluation import Sampling, evaluate, split_loss
 from model import GPT, GPTConfig
 from tasks import get_task
@@ -78,7 +78,7 @@ def main(argv=None):
         if config["pool"]:
             return bench_pool(config)
         device, model, codec, data, ctx, train_block = build(config)
-    except ValueError as e:
+    except (ValueError, *MACHINE_ERRORS) as e:
         exit_with_error(e)
 
     def full_evaluation():

@@ -6,6 +6,9 @@ traceback from deep inside torch.
 
     checkpoint = load_checkpoint("out/math_mini_14/ckpt.pt", RESUME_KEYS)
     model, codec, checkpoint = load_model("results/math_mini_14/model_best.pt")
+
+It also scores a checkpoint as training scored it (evaluate_checkpoint), for the
+evaluation CLIs.
 """
 import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 from dataclasses import fields
@@ -13,8 +16,12 @@ from pathlib import Path
 
 import torch
 
+from devices import autocast, pick_device
+from evaluation import Sampling, evaluate
 from model import GPT, GPTConfig
+from runs import find_run_folder
 from tasks import TASKS, CharCodec, task_text
+from training_config import saved_config
 
 WEIGHT_KEYS = ("model", "model_args")  # what any tool needs; nanoGPT's own checkpoints have these
 RESUME_KEYS = (*WEIGHT_KEYS, "optimizer", "config", "iter_num", "rng", "elapsed_s")  # what training needs
@@ -82,3 +89,47 @@ def load_model(path, device="cpu", needs=WEIGHT_KEYS):
     model = GPT(GPTConfig(**checkpoint["model_args"]))
     model.load_state_dict(checkpoint["model"])
     return model.to(device).eval(), checkpoint["codec"], checkpoint
+
+
+# --- scoring a checkpoint: what the evaluation CLIs share -------------------------
+CLI_DEFAULTS = dict(
+    out_dir="out/math_mini_14",
+    ckpt="ckpt.pt",     # file inside out_dir: ckpt.pt, ckpt_best_math.pt, ckpt_best_facts.pt, ...
+    greedy=False,       # argmax decoding (also when the run's evaluation was greedy)
+    num_samples=None,   # None: as the run's training evaluation sampled (eval_samples, ...)
+    temperature=None,
+    top_k=None,
+    seed=None,          # None: the run's seed + the checkpoint's iteration, as training seeded it
+    json=False,         # print one JSON object instead of tables
+    device="auto",
+)
+PART_NAMES = {"math": "arithmetic", "facts": "facts"}
+
+
+def evaluate_checkpoint(config, part):
+    """Score --out_dir/--ckpt on `part` ('math' or 'facts') as training scored it at that
+    evaluation: the run's sampling settings and seed (seed + iteration), and its whole
+    task drawn in training's order (arithmetic before facts), so that the counts are the
+    ones its results.csv recorded. An option given replaces the run's setting. Returns
+    (the part's items, a header for the report); raises ValueError for a run without `part`."""
+    device = pick_device(config["device"])
+    path = find_run_folder(config["out_dir"]) / config["ckpt"]
+    model, codec, checkpoint = load_model(path, device)
+    run = saved_config(checkpoint)
+    task = TASKS.get(run["dataset"])
+    if task is not None and part not in task.parts:
+        raise ValueError(f"{path} comes from a run on {run['dataset']} ({task.title.lower()}), "
+                         f"which has no {PART_NAMES[part]} to score")
+    given = {key: config[key] for key in ("num_samples", "temperature", "top_k")}
+    sampling = Sampling(*(run[f"eval_{key}" if key != "num_samples" else "eval_samples"] if value is None else value
+                          for key, value in given.items()), config["greedy"] or run["eval_greedy"])
+    iter_num = checkpoint.get("iter_num", 0)
+    seed = run["seed"] + iter_num if config["seed"] is None else config["seed"]
+    with autocast(device):
+        _, items = evaluate(model, codec, task.parts if task else (part,), sampling, seed=seed, held_out=run["held_out"])
+    as_trained = config["seed"] is None and all(value is None for value in given.values()) and not config["greedy"]
+    header = {"checkpoint": str(path), "iter": checkpoint.get("iter_num"), "held_out": run["held_out"],
+              "sampling": ("greedy" if sampling.greedy else f"{sampling.num_samples} samples, temperature "
+                           f"{sampling.temperature}, top_k {sampling.top_k}") + f", seed {seed}"
+              + (" (as training scored it)" if as_trained else "")}
+    return [item for item in items if (len(item.key) == 3) == (part == "math")], header

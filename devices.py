@@ -12,6 +12,12 @@ from contextlib import nullcontext
 import torch
 
 
+# Failures of the machine, not of the code: a full disk or a missing file (OSError), memory,
+# a C++ compiler that torch.compile cannot use. The CLIs answer them in one line, exit 2.
+COMPILE_ERRORS = (torch._dynamo.exc.BackendCompilerFailed,)
+MACHINE_ERRORS = (OSError, MemoryError, torch.OutOfMemoryError, *COMPILE_ERRORS)
+
+
 def pick_device(requested="auto"):
     """The device to run on: `requested`, checked, or for 'auto' cuda, then mps, then cpu.
     Raises ValueError for a device this machine lacks or a name that is none."""

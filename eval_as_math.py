@@ -10,7 +10,9 @@ import json
 import sys
 
 from configurator import exit_with_error, parse_args
-from evaluation import CLI_DEFAULTS, evaluate_checkpoint, evaluate_math, math_grids
+from devices import MACHINE_ERRORS
+from checkpoints import CLI_DEFAULTS, evaluate_checkpoint
+from evaluation import math_grids
 from tasks import DIGITS, held_out_expressions, held_out_label
 
 OPERATION_SYMBOLS = {"addition": "+", "subtraction": "-", "both": "+-"}
@@ -25,19 +27,19 @@ def report(items, header):
         if chosen:
             by_op[name] = {"grid": math_grids(chosen)[op], "correct": sum(i.correct for i in chosen),
                            "total": sum(i.total for i in chosen)}
-    return {**header, **by_op, "heldout": {
+    return {**header, **by_op, "samples": items[0].total if items else 0, "heldout": {
         "correct": sum(i.correct for i in held), "total": sum(i.total for i in held),
         "pair": header["held_out"], "items": {i.name: i.correct for i in held}}}
 
 
-def print_report(result, samples):
+def print_report(result):
     print(f"{result['checkpoint']} (iteration {result['iter']}), {result['sampling']}")
     withheld = held_out_expressions(result["held_out"])
     for name, op in (("addition", "+"), ("subtraction", "-")):
         if name not in result:
             continue
         part = result[name]
-        print(f"\n{name}: cell = correct of {samples} for a{op}b; [ ] = held out")
+        print(f"\n{name}: cell = correct samples of {result['samples']} for a{op}b; [ ] = held out")
         print("a\\b " + "".join(f"{b:>5}" for b in DIGITS))
         for a in DIGITS:
             cells = "".join(f"[{n:>2}]".rjust(5) if (a, op, b) in withheld else f"{n:>5}"
@@ -56,15 +58,15 @@ def main(argv=None):
         if config["operation"] not in OPERATION_SYMBOLS:
             raise ValueError(f"--operation={config['operation']} is not allowed; "
                              f"choose one of {', '.join(OPERATION_SYMBOLS)}")
-        items, header = evaluate_checkpoint(config, "math", lambda model, codec, sampling, generator: evaluate_math(
-            model, codec, sampling, generator, operations=OPERATION_SYMBOLS[config["operation"]]))
-    except ValueError as e:
+        items, header = evaluate_checkpoint(config, "math")
+        items = [item for item in items if item.key[1] in OPERATION_SYMBOLS[config["operation"]]]
+    except (ValueError, *MACHINE_ERRORS) as e:
         exit_with_error(e)
     result = report(items, header)
     if config["json"]:
         print(json.dumps(result))
     else:
-        print_report(result, config["num_samples"])
+        print_report(result)
 
 
 if __name__ == "__main__":

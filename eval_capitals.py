@@ -4,12 +4,18 @@ correct samples, and for each miss what the model wrote.
 
     python eval_capitals.py --out_dir=out/facts_mini_28 --ckpt=ckpt_best_facts.pt
     python eval_capitals.py --out_dir=out/both_mini_56 --greedy --json
+    python eval_capitals.py --out_dir=results/facts_mini_28 --ckpt=model_best.pt   # 497/500, as its results.csv
+
+By default the checkpoint is scored exactly as training scored it (its sampling,
+its seed + iteration, its whole task in training's order); --seed and the
+sampling options replace the run's.
 """
 import json
 import sys
 
 from configurator import exit_with_error, parse_args
-from evaluation import CLI_DEFAULTS, evaluate_checkpoint, evaluate_facts
+from devices import MACHINE_ERRORS
+from checkpoints import CLI_DEFAULTS, evaluate_checkpoint
 
 
 def report(items, header):
@@ -31,8 +37,8 @@ def print_report(result):
 def main(argv=None):
     try:
         config = parse_args(CLI_DEFAULTS, sys.argv[1:] if argv is None else argv, allow_config_files=False)
-        items, header = evaluate_checkpoint(config, "facts", evaluate_facts)
-    except ValueError as e:
+        items, header = evaluate_checkpoint(config, "facts")
+    except (ValueError, *MACHINE_ERRORS) as e:
         exit_with_error(e)
     result = report(items, header)
     if config["json"]:

@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 import torch
 from torch.nn import functional as F
 
-from checkpoints import load_model
-from devices import autocast, pick_device
 from run_folder import SCORE_COLUMNS
-from runs import find_run_folder
-from tasks import (CAPITALS, EVAL_SAMPLING, check_sampling, FACT_ANSWER_TOKENS, MATH_ANSWER_TOKENS, OPERATORS, PAPER_HELD_OUT, TASKS,
-                   fact_prompt, get_task, held_out_expressions, math_expressions, math_prompt)
+from tasks import (CAPITALS, EVAL_SAMPLING, FACT_ANSWER_TOKENS, MATH_ANSWER_TOKENS, OPERATORS, PAPER_HELD_OUT,
+                   check_sampling,
+                   fact_prompt, held_out_expressions, math_expressions, math_prompt)
 
 
 @dataclass
@@ -310,40 +308,3 @@ def split_loss(model, data, block_size, windows_per_forward=8192):
         total += loss.float() * len(ix)
     model.train(was_training)
     return (total / n_windows).item()
-
-
-# --- what the evaluation CLIs share -----------------------------------------------
-CLI_DEFAULTS = dict(
-    out_dir="out/math_mini_14",
-    ckpt="ckpt.pt",     # file inside out_dir: ckpt.pt, ckpt_best_math.pt, ckpt_best_facts.pt, ...
-    greedy=False,       # argmax decoding instead of the study's sampling
-    num_samples=Sampling.num_samples,
-    temperature=Sampling.temperature,
-    top_k=Sampling.top_k,
-    seed=1337,
-    json=False,         # print one JSON object instead of tables
-    device="auto",
-)
-PART_NAMES = {"math": "arithmetic", "facts": "facts"}
-
-
-def evaluate_checkpoint(config, part, evaluate_items):
-    """Load --out_dir/--ckpt, check that its run was trained on `part` ('math' or 'facts'),
-    and return (evaluate_items(model, codec, sampling, generator), a header for the report)."""
-    check_sampling(config["num_samples"], config["temperature"], config["top_k"],
-                   names=("--num_samples", "--temperature", "--top_k"))
-    device = pick_device(config["device"])
-    sampling = Sampling(config["num_samples"], config["temperature"], config["top_k"], config["greedy"])
-    path = find_run_folder(config["out_dir"]) / config["ckpt"]
-    model, codec, checkpoint = load_model(path, device)
-    dataset = checkpoint.get("config", {}).get("dataset")
-    if dataset in TASKS and part not in TASKS[dataset].parts:
-        raise ValueError(f"{path} comes from a run on {dataset} ({get_task(dataset).title.lower()}), "
-                         f"which has no {PART_NAMES[part]} to score")
-    with autocast(device):
-        items = evaluate_items(model, codec, sampling, torch.Generator(device=device).manual_seed(config["seed"]))
-    header = {"checkpoint": str(path), "iter": checkpoint.get("iter_num"),
-              "held_out": checkpoint.get("config", {}).get("held_out", PAPER_HELD_OUT),
-              "sampling": "greedy" if sampling.greedy else
-              f"{sampling.num_samples} samples, temperature {sampling.temperature}, top_k {sampling.top_k}"}
-    return items, header

@@ -99,10 +99,9 @@ def table(rows):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    folders = [a for a in argv if not a.startswith("--")]
+    folders = []
     try:
-        options = parse_args(OPTIONS, [a for a in argv if a.startswith("--")], allow_config_files=False)
+        options = parse_args(OPTIONS, sys.argv[1:] if argv is None else argv, positional=folders)
         if not folders:
             raise ValueError("no run folders given; e.g. python facts_order.py results/facts_mini_28")
         folders = [find_run_folder(folder) for folder in folders]
@@ -110,7 +109,7 @@ def main(argv=None):
         if len(folders) > 1:
             text += ("\nDo the runs learn the facts in the same order? Spearman between the iterations at which "
                      "two runs first get each fact right, over the facts both learn:\n\n" + table(agreement(folders)))
-    except ValueError as e:
+    except (OSError, ValueError) as e:
         exit_with_error(e)
     print(text, end="")
     if options["out"]:

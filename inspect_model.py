@@ -31,9 +31,9 @@ import numpy as np
 import torch
 
 from configurator import exit_with_error, parse_args
-from checkpoints import load_model
-from devices import autocast, pick_device
-from evaluation import CLI_DEFAULTS, Sampling
+from checkpoints import CLI_DEFAULTS, load_model
+from devices import MACHINE_ERRORS, autocast, pick_device
+from evaluation import Sampling
 from inside import POSITIONS, look_inside
 from runs import find_run_folder
 from tasks import DIGITS
@@ -97,11 +97,13 @@ def main(argv=None):
         missing = [str(d) for d in DIGITS if str(d) not in codec.stoi]
         if missing:
             raise ValueError(f"{path} is not an arithmetic model: its vocabulary has no digits")
+        run = saved_config(checkpoint)
+        held_out = run["held_out"]
+        # the grids sampled as training sampled them at this evaluation, unless --seed says otherwise
+        seed = run["seed"] + checkpoint.get("iter_num", 0) if config["seed"] is None else config["seed"]
         with autocast(device):
-            held_out = saved_config(checkpoint)["held_out"]
-            result = look_inside(model, codec, Sampling(), torch.Generator(device=device).manual_seed(config["seed"]),
-                             held_out)
-    except ValueError as e:
+            result = look_inside(model, codec, Sampling(), torch.Generator(device=device).manual_seed(seed), held_out)
+    except (ValueError, *MACHINE_ERRORS) as e:
         exit_with_error(e)
     result = {"checkpoint": str(path), "iter": checkpoint.get("iter_num"), "held_out": held_out, **result}
     if config["json"]:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from configurator import exit_with_error
+from configurator import exit_with_error, parse_args
+from devices import MACHINE_ERRORS
 from checkpoints import load_model
 from evaluation import answer_margins
 from run_folder import RunFolder
@@ -62,12 +63,10 @@ def describe(folder):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
+    names = []
     try:
-        options = [a for a in argv if a.startswith("-")]
-        if options:
-            raise ValueError(f"unknown option {options[0]!r}: margins.py takes run folders only")
-        folders = [find_run_folder(a) for a in argv]
+        parse_args({}, sys.argv[1:] if argv is None else argv, positional=names)  # no options but --help
+        folders = [find_run_folder(name) for name in names]
         if not folders:
             raise ValueError("name one or more run folders, e.g. python margins.py results/math_mini_14")
         missing = [str(f) for f in folders if not (f / "results.csv").is_file()]
@@ -77,7 +76,7 @@ def main(argv=None):
         for folder in folders:
             written = backfill(folder)
             print(describe(folder) + (f" (rows {', '.join(map(str, written))} written)" if written else ""))
-    except ValueError as e:
+    except (ValueError, *MACHINE_ERRORS) as e:
         exit_with_error(e)
 
 

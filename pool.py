@@ -5,7 +5,6 @@ sweep.py share. On a 2-core CPU two single-threaded runs train more
 iterations per second than one run on both cores (SPEED.md). Each run's
 output goes to <out_dir>/train.log.
 """
-import json
 import os
 import subprocess
 import sys
@@ -13,24 +12,38 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from configurator import ConfigError
+from runs import read_run_json
+from training_config import changed_keys, saved_config
 
-def run_state(config):
-    """'finished', 'partial' (a ckpt.pt to resume from) or 'new'."""
+
+def run_state(config, overwrite=False):
+    """'finished', 'partial' (a ckpt.pt to resume from), 'new', or 'replace' (with overwrite, for
+    a folder holding a run made with another config). A run counts as finished only if it
+    was made with the config asked for; without overwrite, a folder holding another run's
+    results is a ConfigError naming the first key that differs."""
     out_dir = Path(config["out_dir"])
-    if (out_dir / "results.csv").exists() and (out_dir / "run.json").exists():
-        run = json.loads((out_dir / "run.json").read_text())
-        if run.get("finished") and run["iter_num"] >= config["max_iters"]:
+    info = read_run_json(out_dir / "run.json")
+    if info:
+        changed = changed_keys(saved_config(info), config)
+        if changed and overwrite:
+            return "replace"
+        if changed:
+            key, saved, asked = changed[0]
+            raise ConfigError(f"{out_dir} holds a run made with {key}={saved!r}, not the {key}={asked!r} asked for; "
+                              f"give this run another out_dir, or --overwrite to replace that run")
+        if info.get("finished") and info["iter_num"] >= config["max_iters"]:
             return "finished"
     return "partial" if (out_dir / "ckpt.pt").exists() else "new"
 
 
-def train_in_subprocess(label, args, config, threads):
+def train_in_subprocess(label, args, config, threads, state):
     """python train_with_eval.py *args, resuming a partial run; returns the exit code."""
     out_dir = Path(config["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
     # a partial run resumes from its checkpoint; one without a checkpoint has nothing to
     # resume and starts again (replacing any rows it wrote before its first checkpoint)
-    resume = ["--init_from=resume"] if run_state(config) == "partial" else ["--overwrite"]
+    resume = ["--init_from=resume"] if state == "partial" else ["--overwrite"]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     start = time.time()
     with open(out_dir / "train.log", "a") as log:
@@ -41,19 +54,19 @@ def train_in_subprocess(label, args, config, threads):
     return code
 
 
-def train_all(runs, n_processes, threads):
+def train_all(runs, n_processes, threads, overwrite=False):
     """runs: [(label, train_with_eval args, config)]; the unfinished ones are trained by a pool of
     n_processes subprocesses with `threads` threads each. Returns their exit codes."""
     todo = []
-    for label, args, config in runs:
-        state = run_state(config)
+    states = [run_state(config, overwrite) for _, _, config in runs]  # every refusal before any training
+    for (label, args, config), state in zip(runs, states):
         print(f"{label}: {state}{'' if state == 'finished' else ' -> train'}")
         if state != "finished":
-            todo.append((label, args, config))
+            todo.append((label, args, config, state))
     if not todo:
         return []
     start = time.time()
     with ThreadPoolExecutor(n_processes) as pool:
-        codes = list(pool.map(lambda run: train_in_subprocess(*run, threads), todo))
+        codes = list(pool.map(lambda run: train_in_subprocess(*run[:3], threads, run[3]), todo))
     print(f"{len(todo)} runs in {time.time() - start:.0f}s, {sum(c != 0 for c in codes)} failed")
     return codes

@@ -14,24 +14,24 @@ from configurator import exit_with_error, load_config_file, parse_args
 from pool import run_state, train_all
 from training_config import DEFAULTS, resolve
 
-OPTIONS = {"jobs": 2, "threads": 1, "dry_run": False}
+OPTIONS = {"jobs": 2, "threads": 1, "dry_run": False,
+           "overwrite": False}  # replace a run made with another config in a config's out_dir
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    paths = [a for a in argv if not a.startswith("--")]
+    paths = []
     try:
-        options = parse_args(OPTIONS, [a for a in argv if a.startswith("--")], allow_config_files=False)
+        options = parse_args(OPTIONS, sys.argv[1:] if argv is None else argv, positional=paths)
         runs = [(path, [path], resolve({**DEFAULTS, **load_config_file(path, DEFAULTS)})) for path in paths]
         if not paths:
             raise ValueError("no config files given; e.g. python run_configs.py config/train_*_mini_*.py")
-    except ValueError as e:
+        if options["dry_run"]:
+            for label, _, config in runs:
+                print(f"{label}: {run_state(config, options['overwrite'])}")
+            return
+        codes = train_all(runs, options["jobs"], options["threads"], options["overwrite"])
+    except (OSError, ValueError) as e:
         exit_with_error(e)
-    if options["dry_run"]:
-        for label, _, config in runs:
-            print(f"{label}: {run_state(config)}")
-        return
-    codes = train_all(runs, options["jobs"], options["threads"])
     sys.exit(1 if any(codes) else 0)
 
 

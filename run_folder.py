@@ -19,8 +19,11 @@ is refused unless the old run is to be replaced, and then it is removed first.
 """
 import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import csv
+import fcntl
 import io
 import json
+import os
+import socket
 from pathlib import Path
 
 import torch
@@ -38,6 +41,7 @@ WEIGHT_KEYS = ("model", "model_args", "iter_num", "config", "stoi")  # a checkpo
 # the per-item tables, one row per evaluation, and how each writes a value: right samples,
 # margins to 0.01 and log-probabilities to 0.001 (compact, and finer than any finding needs)
 ITEM_TABLES = {"items.csv": "{}", "margins.csv": "{:.2f}", "logprobs.csv": "{:.3f}"}
+CLAIM_FILE = ".claim"  # which process holds the folder (RunFolder.claim); not part of the run
 RUN_FILES = ("results.csv", "run.json", "ckpt.pt", *BEST_CHECKPOINTS.values(), *ITEM_TABLES, "answers.json",
              "model_last.pt", "model_best.pt")
 
@@ -47,25 +51,65 @@ class RunError(ValueError):
 
 
 class RunFolder:
+    """One run's folder. A run claims it (claim) for its whole life, so that two runs never
+    write to one folder; a claim lives in CLAIM_FILE as an exclusive lock that the operating
+    system drops when its process ends, however it ends (POSIX: fcntl.flock)."""
 
     def __init__(self, path):
         self.path = Path(path)
         self.best = {}  # score column -> the row of the best evaluation so far
+        self._claim = None  # the open, locked CLAIM_FILE while this process holds the folder
+
+    def claim(self):
+        """Hold the folder (creating it) until this process ends or release(); raises RunError
+        naming the process that holds it."""
+        if self._claim is not None:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path / CLAIM_FILE, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise RunError(f"{self.path} is in use by {holder}: two runs never share a folder; wait for it to "
+                           f"end, or give this run another --out_dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        self._claim = handle
+
+    def release(self):
+        if self._claim is not None:
+            self._claim.close()  # closing drops the lock
+            self._claim = None
 
     def holds_a_run(self):
         return any((self.path / name).exists() for name in RUN_FILES)
 
     def check_free(self, overwrite=False):
-        """Refuse to start from scratch where a run is, unless it is to be replaced."""
-        if self.holds_a_run() and not overwrite:
+        """Refuse to start from scratch where a run is, unless it is to be replaced; a folder
+        that holds folders is no run's and is never emptied."""
+        if not self.holds_a_run():
+            return
+        if not overwrite:
             raise RunError(f"{self.path} already holds a run; continue it with --init_from=resume "
                            f"--out_dir={self.path}, or replace it with --overwrite")
+        folders = sorted(p.name for p in self.path.iterdir() if p.is_dir())
+        if folders:
+            raise RunError(f"{self.path} holds folders ({', '.join(folders[:3])}), so it is not one run's folder; "
+                           f"--overwrite empties only a run's folder")
 
     def start(self):
-        """Ready the folder for a run from scratch: any run in it is removed, never mixed in."""
-        for name in RUN_FILES:
-            (self.path / name).unlink(missing_ok=True)
-        self.path.mkdir(parents=True, exist_ok=True)
+        """Ready the folder for a run from scratch, once every check has passed: an old run in
+        it, and every file made from it (figures, logs), is removed, never mixed in."""
+        self.claim()
+        if self.holds_a_run():
+            for path in self.path.iterdir():
+                if path.is_file() and path.name != CLAIM_FILE:
+                    path.unlink()
         self.best = {}
 
     def load_checkpoint(self):
@@ -91,7 +135,8 @@ class RunFolder:
                 continue
             with open(path, newline="") as f:
                 reader = csv.DictReader(f)
-                kept = [row for row in reader if int(row["iter"]) <= iter_num]
+                # a row cut short (a full disk, a kill mid-write) has empty fields: it is not kept
+                kept = [row for row in reader if None not in row.values() and int(row["iter"]) <= iter_num]
             buffer = io.StringIO()
             writer = csv.DictWriter(buffer, fieldnames=reader.fieldnames)
             writer.writeheader()

@@ -36,11 +36,15 @@ PROTOCOLS = {"best": "best combined accuracy, held-out four included (the paper'
 def write_atomically(path, payload):
     """Write str or bytes to path so that it is never seen half-written."""
     tmp = Path(f"{path}.tmp")
-    if isinstance(payload, str):
-        tmp.write_text(payload, encoding="utf-8")
-    else:
-        tmp.write_bytes(payload)
-    os.replace(tmp, path)
+    try:
+        if isinstance(payload, str):
+            tmp.write_text(payload, encoding="utf-8")
+        else:
+            tmp.write_bytes(payload)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, an interruption: the old file stands, no half-written one beside it
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def append_csv_row(path, row, columns):

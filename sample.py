@@ -15,18 +15,20 @@ from pathlib import Path
 
 import torch
 
-from checkpoints import load_model
+from checkpoints import CLI_DEFAULTS, load_model
 from configurator import exit_with_error, parse_args
-from devices import autocast, pick_device
-from evaluation import CLI_DEFAULTS, sample_ragged
+from devices import MACHINE_ERRORS, autocast, pick_device
+from evaluation import sample_ragged
 from runs import find_run_folder
-from tasks import check_sampling
+from tasks import EVAL_SAMPLING, check_sampling
 
-# the evaluation tools' options, with nanoGPT's sample.py defaults where a free sample differs from the study's
-DEFAULTS = {**{key: CLI_DEFAULTS[key] for key in ("out_dir", "ckpt", "num_samples", "top_k", "seed", "device")},
+# the evaluation tools' options; a free sample takes nanoGPT's sample.py temperature and seed
+DEFAULTS = {**{key: CLI_DEFAULTS[key] for key in ("out_dir", "ckpt", "device")},
+            "num_samples": EVAL_SAMPLING["num_samples"], "top_k": EVAL_SAMPLING["top_k"],
             "start": "\n",            # the prompt, or FILE:path to read it from a file
             "max_new_tokens": 20,
-            "temperature": 0.8}        # 0 decodes greedily; the paper's evaluation uses 0.01
+            "temperature": 0.8,        # 0 decodes greedily; the paper's evaluation uses 0.01
+            "seed": 1337}
 
 
 def main(argv=None):
@@ -47,7 +49,7 @@ def main(argv=None):
         device = pick_device(config["device"])
         model, codec, _ = load_model(find_run_folder(config["out_dir"]) / config["ckpt"], device)
         prompt = codec.encode(start)
-    except ValueError as e:
+    except (ValueError, *MACHINE_ERRORS) as e:
         exit_with_error(e)
     generator = torch.Generator(device=device).manual_seed(config["seed"])
     x = torch.tensor([prompt], device=device).repeat(config["num_samples"], 1)

@@ -147,7 +147,7 @@ def train_stack(configs, device=None):
     model, params, optimizer, stacked_optimizer, stacked_loss = build_stack(configs, model_args, device)
     batch_gens = [torch.Generator(device=device).manual_seed(config["seed"]) for config in configs]
     runs = [RunFolder(config["out_dir"]) for config in configs]
-    for run in runs:  # a stack trains from scratch: a partial run's old files go
+    for run in runs:  # a stack trains from scratch: each run claims its folder, and a partial run's old files go
         run.start()
     ctx = autocast(device, c["dtype"])
     recorders = [Recorder(config, data, codec, device, run) for config, run in zip(configs, runs)]
@@ -175,6 +175,8 @@ def train_stack(configs, device=None):
                 progress.set_postfix_str(f"mean loss {losses.nanmean().item():.4f}", refresh=False)
     finally:
         progress.close()
+    for run in runs:
+        run.release()
     for k, message in diverged.items():
         print(f"{configs[k]['out_dir']}: {message}")
     if not c["quiet"]:

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from configurator import exit_with_error, load_config_file, parse_args
-from devices import pick_device
+from devices import MACHINE_ERRORS, pick_device
 from pool import run_state, train_all
 from runs import write_atomically
 from sweep_figures import inside_figure, pairs_figure, phase_figure, timing_figure
@@ -47,6 +47,7 @@ OPTIONS = dict(
     device="auto",
     compile=True,         # torch.compile each run (off for very short runs)
     summarize_only=False,
+    overwrite=False,      # replace a run made with another config in a grid run's folder
 )
 
 
@@ -94,12 +95,12 @@ def grid(options):
     return runs, Path(out)
 
 
-def train_stacks(runs, device, stack):
+def train_stacks(runs, device, stack, overwrite=False):
     """CUDA: train runs of one shape and one text together (same width, weight decay and held-out pair)."""
     from stacked import train_stack
     groups = {}
     for _, _, config in runs:
-        if run_state(config) != "finished":
+        if run_state(config, overwrite) != "finished":
             groups.setdefault((config["n_embd"], config["weight_decay"], config["held_out"]), []).append(config)
     failed = 0
     for configs in groups.values():
@@ -143,15 +144,19 @@ def main(argv=None):
         runs, out = grid(options)
         n_seeds = len(parse_list("seeds", options["seeds"], int))
         device = pick_device(options["device"])
-    except ValueError as e:
+    except (ValueError, *MACHINE_ERRORS) as e:
         exit_with_error(e)
     failed = 0
     if not options["summarize_only"]:
         mine = runs[shard[0]::shard[1]]
-        if device.startswith("cuda"):
-            failed = train_stacks(mine, device, options["stack"])
-        else:
-            failed = sum(code != 0 for code in train_all(mine, options["jobs"], options["threads"]))
+        try:
+            if device.startswith("cuda"):
+                failed = train_stacks(mine, device, options["stack"], options["overwrite"])
+            else:
+                failed = sum(code != 0 for code in train_all(mine, options["jobs"], options["threads"],
+                                                            options["overwrite"]))
+        except (ValueError, *MACHINE_ERRORS) as e:
+            exit_with_error(e)
     rows = [row for row in (summarize_run(config) for _, _, config in runs) if row is not None]
     if not rows:
         print(f"no run of this sweep has results yet under {out}")

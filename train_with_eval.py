@@ -14,6 +14,7 @@ continues as it was configured: only how it runs may change
 """
 import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import os
+import shutil
 import sys
 import time
 
@@ -21,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from configurator import ConfigError, exit_with_error, parse_overrides
-from devices import autocast, configure_torch, pick_device
+from devices import COMPILE_ERRORS, MACHINE_ERRORS, autocast, configure_torch, pick_device
 from model import GPT, GPTConfig
 from run_folder import RunError, RunFolder
 from runs import find_run_folder
@@ -65,24 +66,35 @@ def setup_distributed(config):
 
 
 def open_run_folder(config, checkpoint, ddp, master, world_size):
-    """The run's folder, checked: a resumed run continues with its process count; a run from
-    scratch takes a free folder (or, with --overwrite, one whose old run it removes)."""
+    """The run's folder, claimed by rank 0 for the run's life (two runs never share one) and
+    checked, but not touched yet: a resumed run continues with its process count; a run
+    from scratch needs a free folder, or --overwrite to replace the run in it."""
     run = RunFolder(config["out_dir"])
+    if master:
+        run.claim()
     if config["batch_size"] % world_size:
         raise ConfigError(f"batch_size={config['batch_size']} does not split over {world_size} processes")
-    if config["init_from"] == "resume":
+    if checkpoint is not None:
         run.best = checkpoint["best"]
         saved_world = checkpoint.get("world_size", len(checkpoint["rng"]))
         if saved_world != world_size:
             raise RunError(f"{run.path} was trained by {saved_world} process(es) and is resumed by {world_size}: "
                            f"each process draws its own batches, so resume it with {saved_world}")
-        return run
-    run.check_free(config["overwrite"])  # in every process, so that none waits for one that stopped
+    else:
+        run.check_free(config["overwrite"])  # in every process, so that none waits for one that stopped
     if ddp:
         torch.distributed.barrier()
-    if master:
-        run.start()
     return run
+
+
+def check_compiler(config, device):
+    """torch.compile on the CPU builds C++ with the compiler in CXX (default g++): without one,
+    say so before the run starts, not in a traceback after its first evaluation."""
+    if config["compile"] and device == "cpu":
+        compiler = os.environ.get("CXX", "g++")
+        if shutil.which(compiler) is None:
+            raise RunError(f"torch.compile needs a C++ compiler on the CPU, and CXX={compiler!r} is not found; "
+                           f"install one (g++) or run with --compile=False")
 
 
 def build(config, codec, device, rank, checkpoint):
@@ -130,17 +142,32 @@ def train(config, checkpoint=None):
     master = rank == 0
     configure_torch(device, config["threads"])
     run = open_run_folder(config, checkpoint, ddp, master, world_size)
+    try:
+        return run_loop(config, checkpoint, run, ddp, rank, world_size, device)
+    except COMPILE_ERRORS as e:  # after the first evaluation, which is recorded: the run can go on without it
+        raise RunError(f"torch.compile failed ({type(e).__name__}: {str(e).strip().splitlines()[0]}); continue "
+                       f"without it: --init_from=resume --out_dir={run.path} --compile=False") from None
+    finally:
+        run.release()
+
+
+def run_loop(config, checkpoint, run, ddp, rank, world_size, device):
+    """Everything that can be checked is checked before the folder is touched; then nanoGPT's loop."""
+    master = rank == 0
     data, codec = load_data(config["dataset"], device, config["held_out"])
     recorder = Recorder(config, data, codec, device, run, world_size)
     if checkpoint and checkpoint.get("train_text_sha256", recorder.sha256) != recorder.sha256:
         raise RunError(f"{run.path} was trained on another text than tasks.py's {config['dataset']} now: "
                        f"resuming it would change its data; train it again from scratch")
     model, optimizer, batch_gen, iter_num, elapsed_before = build(config, codec, device, rank, checkpoint)
-    if checkpoint and master:
+    check_compiler(config, device)
+    step_model = for_training(model, config, device, ddp)
+    if master and checkpoint:
         run.resume_at(iter_num)
+    elif master:
+        run.start()
     evaluated = iter_num if checkpoint else None  # a resumed run's checkpoint evaluation is in its results
     del checkpoint
-    step_model = for_training(model, config, device, ddp)
     ctx = autocast(device, config["dtype"])
     progress = tqdm(total=config["max_iters"], initial=iter_num, disable=config["quiet"] or not master,
                     dynamic_ncols=True, mininterval=0.5)
@@ -188,7 +215,7 @@ def main(argv=None):
     try:
         config, checkpoint = configure(parse_overrides(DEFAULTS, sys.argv[1:] if argv is None else argv))
         train(config, checkpoint)
-    except ValueError as e:  # ConfigError, RunError, and values PyTorch itself rejects
+    except (ValueError, *MACHINE_ERRORS) as e:  # ConfigError, RunError, values PyTorch rejects; the machine's
         exit_with_error(e)
 
 

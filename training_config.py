@@ -5,7 +5,7 @@ allowed, and what a resumed run may change. Free of torch, so that the tools
 which only read runs can use it.
 """
 from configurator import ConfigError
-from tasks import EVAL_SAMPLING, TASKS, check_sampling, get_task, parse_held_out
+from tasks import EVAL_SAMPLING, TASKS, check_sampling, get_task, parse_held_out, task_text
 
 # Defaults: the settings shared by every run of the study (STUDY.md §2-4) and the
 # n14 arithmetic model; config files hold only what differs.
@@ -99,6 +99,10 @@ def validate(config):
     if not config["out_dir"]:
         raise ConfigError("out_dir is empty; name the run's folder, e.g. --out_dir=out/my_run")
     parse_held_out(config["held_out"])
+    text_length = len(task_text(config["dataset"], config["held_out"]))
+    if config["block_size"] >= text_length:  # a window and its target need block_size + 1 characters
+        raise ConfigError(f"block_size={config['block_size']} must be less than the length of the "
+                          f"{config['dataset']} text ({text_length} characters)")
     try:
         check_sampling(config["eval_samples"], config["eval_temperature"], config["eval_top_k"],
                        names=("eval_samples", "eval_temperature", "eval_top_k"))
@@ -121,6 +125,13 @@ def resume_config(saved, given):
                               f"a resumed run continues as it was configured (it may change only "
                               f"{', '.join(CHANGEABLE_ON_RESUME[2:])})")
     return config
+
+
+def changed_keys(saved, asked):
+    """[(key, saved value, asked value)] for the keys in which a config asked for differs from a
+    saved run's in what the run computes (CHANGEABLE_ON_RESUME and overwrite aside)."""
+    return [(key, saved.get(key), value) for key, value in asked.items()
+            if key not in (*CHANGEABLE_ON_RESUME, "overwrite") and saved.get(key) != value]
 
 
 def saved_config(info):
