@@ -9,6 +9,8 @@ Speed of the training step and of one full evaluation, as nanoGPT's bench.py.
 
 Prints medians: ms per training iteration (measured over blocks of 10
 iterations, after warm-up) and seconds per full evaluation (loss + sampling).
+Where the fused C++ step covers the run (fused_step.py), it is timed beside the
+torch step, block after block, and their ratio printed (--step=torch: torch only).
 """
 import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import multiprocessing
@@ -24,7 +26,8 @@ from devices import MACHINE_ERRORS, autocast, configure_torch, pick_device
 from evaluation import Sampling, evaluate, split_loss
 from model import GPT, GPTConfig
 from tasks import get_task
-from training import get_batch, get_lr, load_data, model_args_from, train_step
+from fused_step import FusedStep, FusedStepUnavailable, uncovered
+from training import draw_starts, get_batch, get_lr, load_data, model_args_from, train_step
 from training_config import DEFAULTS, resolve, validate
 
 OPTIONS = {"iters": 300, "eval_repeats": 10, "stack": 0, "pool": 0}
@@ -46,20 +49,29 @@ def timed(fn, device, repeats):
     return times
 
 
-def build(config):
+def build(config, fused=False):
     """The model, optimizer and a 10-iteration training block of one run, set up as
-    train_with_eval.train sets it up and stepped by training.train_step (at the learning
-    rate of the middle of the run's schedule)."""
+    train_with_eval.train sets it up (at the learning rate of the middle of the run's
+    schedule), stepped by the torch step (training.train_step, compiled as configured) or,
+    with fused, by the fused C++ step (fused_step.py)."""
     device = pick_device(config["device"])
     configure_torch(device, config["threads"])
     data, codec = load_data(config["dataset"], device, config["held_out"])
     torch.manual_seed(config["seed"])
     model = GPT(GPTConfig(**model_args_from(config, codec.vocab_size))).to(device)
-    optimizer = model.configure_optimizers(config["weight_decay"], get_lr(config["max_iters"] // 2, config),
-                                           (config["beta1"], config["beta2"]), device.split(":")[0])
-    step_model = torch.compile(model, mode=config["compile_mode"]) if config["compile"] else model
+    lr = get_lr(config["max_iters"] // 2, config)
+    optimizer = model.configure_optimizers(config["weight_decay"], lr, (config["beta1"], config["beta2"]),
+                                           device.split(":")[0])
     ctx = autocast(device, config["dtype"])
     generator = torch.Generator(device=device).manual_seed(config["seed"])
+    if fused:
+        step = FusedStep(model, optimizer, config, data)
+
+        def train_block(n=10):
+            for _ in range(n):
+                step(draw_starts(data, config["block_size"], config["batch_size"], generator), lr)
+        return device, model, codec, data, ctx, train_block
+    step_model = torch.compile(model, mode=config["compile_mode"]) if config["compile"] else model
 
     def train_block(n=10):
         for _ in range(n):
@@ -67,6 +79,18 @@ def build(config):
             train_step(lambda x, y: step_model(x, y)[1], model.parameters(), optimizer, X, Y, ctx, config["grad_clip"])
 
     return device, model, codec, data, ctx, train_block
+
+
+def paired_steps(config, device, blocks):
+    """ms/iter of each step, timed in turn block after block (A B A B ...) so that a drift in
+    the machine's speed falls on both: {name: [ms per iteration of each block]}."""
+    for block in blocks.values():
+        timed(block, device, 3)  # warm-up (and compilation)
+    times = {name: [] for name in blocks}
+    for _ in range(config["iters"] // 10):
+        for name, block in blocks.items():
+            times[name] += [t * 100 for t in timed(block, device, 1)]
+    return times
 
 
 def main(argv=None):
@@ -78,7 +102,10 @@ def main(argv=None):
         if config["pool"]:
             return bench_pool(config)
         device, model, codec, data, ctx, train_block = build(config)
-    except (ValueError, *MACHINE_ERRORS) as e:
+        blocks = {"torch step" + (" (compiled)" if config["compile"] else " (eager)"): train_block}
+        if uncovered(config, device) is None and config["step"] != "torch" and not config["stack"]:
+            blocks["fused step"] = build(config, fused=True)[-1]
+    except (ValueError, *MACHINE_ERRORS, FusedStepUnavailable) as e:
         exit_with_error(e)
 
     def full_evaluation():
@@ -88,14 +115,19 @@ def main(argv=None):
 
     if config["stack"]:
         return bench_stack(config, data, codec, device, ctx, train_block)
-    timed(train_block, device, 3)  # warm-up (and compilation)
-    step_ms = [t * 100 for t in timed(train_block, device, config["iters"] // 10)]
+    step_ms = paired_steps(config, device, blocks)
     full_evaluation()
     eval_s = timed(full_evaluation, device, config["eval_repeats"])
     print(f"device {device}, {torch.get_num_threads()} threads, {config['dataset']}, "
           f"n_embd {config['n_embd']}, {model.get_num_params():,} parameters")
-    print(f"train: median {statistics.median(step_ms):.2f} ms/iter "
-          f"(min {min(step_ms):.2f}, max {max(step_ms):.2f}, {len(step_ms) * 10} iters)")
+    for name, ms in step_ms.items():
+        print(f"train, {name}: median {statistics.median(ms):.2f} ms/iter "
+              f"(min {min(ms):.2f}, max {max(ms):.2f}, {len(ms) * 10} iters)")
+    if len(step_ms) == 2:
+        torch_ms, fused_ms = step_ms.values()
+        ratios = [f / t for f, t in zip(fused_ms, torch_ms)]
+        print(f"fused / torch: {statistics.median(fused_ms) / statistics.median(torch_ms):.2f} (ratio of medians; "
+              f"pairs {min(ratios):.2f}-{max(ratios):.2f}, median {statistics.median(ratios):.2f})")
     print(f"eval:  median {statistics.median(eval_s) * 1000:.1f} ms per full evaluation "
           f"(min {min(eval_s) * 1000:.1f}, {len(eval_s)} runs)")
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from configurator import ConfigError
-from runs import read_run_json
+from runs import TRAIN_LOG, read_run_json
 from training_config import changed_keys, saved_config
 
 
@@ -46,10 +46,11 @@ def train_in_subprocess(label, args, config, threads, state):
     resume = ["--init_from=resume"] if state == "partial" else ["--overwrite"]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     start = time.time()
-    with open(out_dir / "train.log", "a") as log:
+    # the log of this run: started anew with the run, continued with a resumed one
+    with open(out_dir / TRAIN_LOG, "a" if state == "partial" else "w") as log:
         code = subprocess.call([sys.executable, "train_with_eval.py", *args, "--quiet", f"--threads={threads}", *resume],
                                stdout=log, stderr=subprocess.STDOUT, env=env)
-    status = "done" if code == 0 else f"FAILED (exit {code}, see {out_dir / 'train.log'})"
+    status = "done" if code == 0 else f"FAILED (exit {code}, see {out_dir / TRAIN_LOG})"
     print(f"{label}: {status} in {time.time() - start:.0f}s", flush=True)
     return code
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from runs import append_csv_row, write_atomically
+from runs import TRAIN_LOG, append_csv_row, write_atomically
 
 # results.csv: the counts and accuracies (evaluation.summarize) between the losses and the time
 SCORE_COLUMNS = ["add_correct", "add_total", "sub_correct", "sub_total", "heldout_correct", "heldout_total",
@@ -108,7 +108,7 @@ class RunFolder:
         self.claim()
         if self.holds_a_run():
             for path in self.path.iterdir():
-                if path.is_file() and path.name != CLAIM_FILE:
+                if path.is_file() and path.name not in (CLAIM_FILE, TRAIN_LOG):  # the log is this run's (pool.py)
                     path.unlink()
         self.best = {}
 

@@ -25,6 +25,7 @@ import numpy as np
 from tasks import DIGITS, PAPER_HELD_OUT, held_out_expressions, math_expressions, parse_held_out
 from training_config import saved_config
 
+TRAIN_LOG = "train.log"  # what a run trained by the pool (pool.py) printed; kept when --overwrite empties the folder
 NEEDED = ("iter", "train_loss", "add_correct", "add_total", "sub_correct", "sub_total", "heldout_correct",
           "heldout_total", "facts_correct", "facts_total", "combined_acc")
 PROTOCOLS = {"best": "best combined accuracy, held-out four included (the paper's)",

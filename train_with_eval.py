@@ -26,8 +26,8 @@ from devices import COMPILE_ERRORS, MACHINE_ERRORS, autocast, configure_torch, p
 from model import GPT, GPTConfig
 from run_folder import RunError, RunFolder
 from runs import find_run_folder
-from training import (Recorder, check_finite, describe, evaluation_due, get_batch, get_lr, load_data, model_args_from,
-                      restore_rng_state, rng_state, set_lr, train_step)
+from training import (Recorder, check_finite, choose_step, describe, draw_starts, evaluation_due, get_batch, get_lr,
+                      load_data, model_args_from, restore_rng_state, rng_state, set_lr, torch_step_info, train_step)
 from training_config import DEFAULTS, resolve, resume_config, validate
 
 
@@ -151,6 +151,22 @@ def train(config, checkpoint=None):
         run.release()
 
 
+def make_step(config, model, optimizer, data, batch_gen, device, ddp, world_size):
+    """(step: lr -> loss, the fused step or None): the fused C++ step where it covers the run,
+    else the torch step (compiled and DDP-wrapped as configured). Both draw the same batches."""
+    fused = choose_step(config, model, optimizer, data, device, world_size)
+    if fused:
+        return (lambda lr: fused(draw_starts(data, config["block_size"], config["batch_size"], batch_gen), lr)), fused
+    check_compiler(config, device)
+    step_model, ctx = for_training(model, config, device, ddp), autocast(device, config["dtype"])
+
+    def torch_step(lr):
+        X, Y = get_batch(data, config["block_size"], config["batch_size"] // world_size, batch_gen)
+        return train_step(lambda x, y: step_model(x, y)[1], step_model.parameters(), optimizer, X, Y, ctx,
+                          config["grad_clip"])
+    return torch_step, None
+
+
 def run_loop(config, checkpoint, run, ddp, rank, world_size, device):
     """Everything that can be checked is checked before the folder is touched; then nanoGPT's loop."""
     master = rank == 0
@@ -160,15 +176,14 @@ def run_loop(config, checkpoint, run, ddp, rank, world_size, device):
         raise RunError(f"{run.path} was trained on another text than tasks.py's {config['dataset']} now: "
                        f"resuming it would change its data; train it again from scratch")
     model, optimizer, batch_gen, iter_num, elapsed_before = build(config, codec, device, rank, checkpoint)
-    check_compiler(config, device)
-    step_model = for_training(model, config, device, ddp)
+    step, fused = make_step(config, model, optimizer, data, batch_gen, device, ddp, world_size)
+    recorder.step_info = fused.info if fused else torch_step_info(config)
     if master and checkpoint:
         run.resume_at(iter_num)
     elif master:
         run.start()
     evaluated = iter_num if checkpoint else None  # a resumed run's checkpoint evaluation is in its results
     del checkpoint
-    ctx = autocast(device, config["dtype"])
     progress = tqdm(total=config["max_iters"], initial=iter_num, disable=config["quiet"] or not master,
                     dynamic_ncols=True, mininterval=0.5)
     t_start, note = time.time() - elapsed_before, ""
@@ -177,6 +192,8 @@ def run_loop(config, checkpoint, run, ddp, rank, world_size, device):
             lr = set_lr(optimizer, get_lr(iter_num, config))
             if evaluation_due(iter_num, config) and iter_num != evaluated:
                 states = gather_rng_states(batch_gen, device, ddp, world_size)
+                if fused:
+                    fused.sync_optimizer()  # the optimizer's state_dict, for the checkpoint
                 if master:
                     row = recorder.record(model, optimizer, iter_num, lr, states, time.time() - t_start)
                     note = describe(row, config["held_out"])
@@ -186,13 +203,11 @@ def run_loop(config, checkpoint, run, ddp, rank, world_size, device):
                               flush=True)
             if iter_num >= config["max_iters"]:
                 break
-            X, Y = get_batch(data, config["block_size"], config["batch_size"] // world_size, batch_gen)
-            loss = train_step(lambda x, y: step_model(x, y)[1], step_model.parameters(), optimizer, X, Y, ctx,
-                              config["grad_clip"])
+            loss = step(lr)
             iter_num += 1
             progress.update()
             if iter_num % config["log_interval"] == 0:
-                loss = loss.item()  # the only host sync outside evaluation
+                loss = loss.item() if torch.is_tensor(loss) else loss  # the only host sync outside evaluation
                 check_finite(loss, iter_num, run.path)
                 progress.set_postfix_str(f"loss {loss:.4f} | {note}", refresh=False)
     except KeyboardInterrupt:

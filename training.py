@@ -7,12 +7,14 @@ the evaluation to its run folder.
 import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import math
 import platform
+import sys
 from dataclasses import asdict
 
 import torch
 
 from devices import autocast, device_name
 from evaluation import Sampling, answer_margins, evaluate, most_common_wrong, split_loss
+from configurator import ConfigError
 from run_folder import RunError
 from tasks import PAPER_HELD_OUT, CharCodec, get_task, held_out_label, task_text, text_sha256
 
@@ -52,9 +54,14 @@ def evaluation_due(iter_num, c):
     return iter_num % c["eval_interval"] == 0 or iter_num == c["max_iters"]
 
 
+def draw_starts(data, block_size, batch_size, generator):
+    """The batch's window offsets, uniform: (batch_size, 1). Both steps draw their batches here."""
+    return torch.randint(len(data) - block_size, (batch_size, 1), device=data.device, generator=generator)
+
+
 def get_batch(data, block_size, batch_size, generator):
     """Random windows of block_size+1 tokens at uniform offsets; targets shifted by one."""
-    ix = torch.randint(len(data) - block_size, (batch_size, 1), device=data.device, generator=generator)
+    ix = draw_starts(data, block_size, batch_size, generator)
     offsets = torch.arange(block_size, device=data.device)
     return data[ix + offsets], data[ix + offsets + 1]
 
@@ -109,15 +116,41 @@ def describe(row, held_out=PAPER_HELD_OUT):
     return " ".join(note)
 
 
+def choose_step(config, model, optimizer, data, device, world_size=1):
+    """The fused C++ step (fused_step.py) where it covers the run and config["step"] allows it,
+    else None: the torch step. With step='fused' a run it cannot take is a ConfigError; with
+    'auto' the torch step takes over, with a one-line notice where the fused one cannot build."""
+    from fused_step import FusedStep, FusedStepUnavailable, uncovered
+    if config["step"] == "torch":
+        return None
+    reason = uncovered(config, device, world_size)
+    if reason and config["step"] == "fused":
+        raise ConfigError(f"step='fused' does not cover this run ({reason}); use --step=auto or --step=torch")
+    if reason:
+        return None
+    try:
+        return FusedStep(model, optimizer, config, data)
+    except FusedStepUnavailable as e:
+        if config["step"] == "fused":
+            raise RunError(f"step='fused': {e}") from None
+        print(f"notice: the fused step cannot run here ({e}); training with the torch step", file=sys.stderr)
+        return None
+
+
+def torch_step_info(config):
+    return {"kind": "torch", "compile": config["compile"], "compile_mode": config["compile_mode"]}
+
+
 class Recorder:
     """Evaluates one run's model and writes the evaluation to its run folder (run_folder.py):
     the exact loss, the task's sampled evaluation, each item's margin, the checkpoint and
     run.json. `record` is called at every evaluation with the plain GPT (not a compiled or
     DDP wrapper)."""
 
-    def __init__(self, config, data, codec, device, run, world_size=1):
+    def __init__(self, config, data, codec, device, run, world_size=1, step_info=None):
         self.config, self.data, self.codec, self.device, self.run = config, data, codec, device, run
         self.world_size = world_size
+        self.step_info = step_info or torch_step_info(config)  # run.json: which step trained it
         self.parts = get_task(config["dataset"]).parts
         self.sampling = Sampling(config["eval_samples"], config["eval_temperature"], config["eval_top_k"],
                                  config["eval_greedy"])
@@ -143,7 +176,8 @@ class Recorder:
         info = {"config": c, "n_params": model.get_num_params(), "device": self.device,
                 "device_name": device_name(self.device), "world_size": self.world_size, **reproducible.cpu_record(),
                 "train_text_sha256": self.sha256, "torch": torch.__version__, "python": platform.python_version(),
-                "iter_num": iter_num, "wall_time_s": round(elapsed, 2), "finished": iter_num >= c["max_iters"]}
+                "step": self.step_info, "iter_num": iter_num, "wall_time_s": round(elapsed, 2),
+                "finished": iter_num >= c["max_iters"]}
         self.run.record(row, checkpoint, info, {item.name: item.correct for item in items}, most_common_wrong(items),
                         margins)
         return row

@@ -48,7 +48,8 @@ DEFAULTS = dict(
     # system
     device="auto",       # auto: cuda, then mps, then cpu
     dtype="auto",        # auto: bfloat16 autocast on CUDA, float32 elsewhere
-    compile=True,        # torch.compile the training step (CUDA and CPU; pays off within ~3k iterations)
+    step="auto",         # auto: the fused C++ step (fused_step.py) where it covers the run, else torch
+    compile=True,        # torch.compile the torch step (CUDA and CPU; pays off within ~3k iterations)
     compile_mode="default",  # torch.compile's mode; reduce-overhead: CUDA graphs
     backend="auto",      # DDP backend; auto: nccl on CUDA, gloo on CPU
     threads=1,           # CPU threads (0: all cores). One thread makes a run repeat bit for bit,
@@ -57,8 +58,8 @@ DEFAULTS = dict(
 )
 # What a resumed run may change: how it runs, not what it computes. Anything else
 # given with --init_from=resume must equal the saved value.
-CHANGEABLE_ON_RESUME = ("init_from", "out_dir", "max_iters", "device", "dtype", "compile", "compile_mode", "backend",
-                        "threads", "quiet", "log_interval")
+CHANGEABLE_ON_RESUME = ("init_from", "out_dir", "max_iters", "device", "dtype", "step", "compile", "compile_mode",
+                        "backend", "threads", "quiet", "log_interval")
 
 
 def resolve(config):
@@ -71,6 +72,7 @@ def resolve(config):
 def validate(config):
     """Raise ConfigError naming the first bad value and what is allowed."""
     allowed = {"init_from": ("scratch", "resume"), "dataset": tuple(TASKS), "dtype": ("auto", "float32", "bfloat16"),
+               "step": ("auto", "fused", "torch"),
                "compile_mode": ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")}
     if config["dtype"] == "float16":
         raise ConfigError("dtype='float16' is not supported (it needs loss scaling, which this loop does not do); "
