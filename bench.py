@@ -24,10 +24,9 @@ import torch
 from configurator import exit_with_error, parse_args
 from devices import MACHINE_ERRORS, autocast, configure_torch, pick_device
 from evaluation import Sampling, evaluate, split_loss
-from model import GPT, GPTConfig
 from tasks import get_task
 from fused_step import FusedStep, FusedStepUnavailable, uncovered
-from training import draw_starts, get_batch, get_lr, load_data, model_args_from, train_step
+from training import draw_starts, get_batch, get_lr, load_data, model_args_from, new_model, train_step
 from training_config import DEFAULTS, resolve, validate
 
 OPTIONS = {"iters": 300, "eval_repeats": 10, "stack": 0, "pool": 0}
@@ -58,7 +57,7 @@ def build(config, fused=False):
     configure_torch(device, config["threads"])
     data, codec = load_data(config["dataset"], device, config["held_out"])
     torch.manual_seed(config["seed"])
-    model = GPT(GPTConfig(**model_args_from(config, codec.vocab_size))).to(device)
+    model = new_model(config, codec.vocab_size, device)
     lr = get_lr(config["max_iters"] // 2, config)
     optimizer = model.configure_optimizers(config["weight_decay"], lr, (config["beta1"], config["beta2"]),
                                            device.split(":")[0])
@@ -99,6 +98,9 @@ def main(argv=None):
         bench_config = resolve({k: v for k, v in config.items() if k not in OPTIONS})
         validate(bench_config)
         config.update(bench_config)
+        if config["iters"] < 10 or config["eval_repeats"] < 1:
+            raise ValueError(f"--iters={config['iters']} must be at least 10 (blocks of 10 are timed) and "
+                             f"--eval_repeats={config['eval_repeats']} at least 1")
         if config["pool"]:
             return bench_pool(config)
         device, model, codec, data, ctx, train_block = build(config)

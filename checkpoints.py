@@ -20,11 +20,11 @@ from devices import autocast, pick_device
 from evaluation import Sampling, evaluate
 from model import GPT, GPTConfig
 from runs import find_run_folder
-from tasks import TASKS, CharCodec, task_text
+from tasks import TASKS, CharCodec, check_sampling, task_text
 from training_config import saved_config
 
 WEIGHT_KEYS = ("model", "model_args")  # what any tool needs; nanoGPT's own checkpoints have these
-RESUME_KEYS = (*WEIGHT_KEYS, "optimizer", "config", "iter_num", "rng", "elapsed_s")  # what training needs
+RESUME_KEYS = (*WEIGHT_KEYS, "optimizer", "config", "iter_num", "rng", "elapsed_s", "best")  # what training needs
 
 
 class CheckpointError(ValueError):
@@ -106,6 +106,23 @@ CLI_DEFAULTS = dict(
 PART_NAMES = {"math": "arithmetic", "facts": "facts"}
 
 
+def sampling_as_trained(config, checkpoint):
+    """(Sampling, seed, whether both are training's) for scoring a checkpoint: the run's own
+    eval_* settings and its seed + iteration, each replaced by the option a tool was given.
+    Raises ValueError naming a bad option."""
+    run = saved_config(checkpoint)
+    given = {"num_samples": config["num_samples"], "temperature": config["temperature"], "top_k": config["top_k"]}
+    if config["seed"] is not None and (not isinstance(config["seed"], int) or isinstance(config["seed"], bool)):
+        raise ValueError(f"--seed={config['seed']!r} must be an integer")
+    chosen = [run[key] if value is None else value
+              for key, value in zip(("eval_samples", "eval_temperature", "eval_top_k"), given.values())]
+    check_sampling(*chosen, names=("--num_samples", "--temperature", "--top_k"))
+    sampling = Sampling(*chosen, config["greedy"] or run["eval_greedy"])
+    seed = run["seed"] + checkpoint.get("iter_num", 0) if config["seed"] is None else config["seed"]
+    as_trained = config["seed"] is None and all(value is None for value in given.values()) and not config["greedy"]
+    return sampling, seed, as_trained
+
+
 def evaluate_checkpoint(config, part):
     """Score --out_dir/--ckpt on `part` ('math' or 'facts') as training scored it at that
     evaluation: the run's sampling settings and seed (seed + iteration), and its whole
@@ -120,14 +137,9 @@ def evaluate_checkpoint(config, part):
     if task is not None and part not in task.parts:
         raise ValueError(f"{path} comes from a run on {run['dataset']} ({task.title.lower()}), "
                          f"which has no {PART_NAMES[part]} to score")
-    given = {key: config[key] for key in ("num_samples", "temperature", "top_k")}
-    sampling = Sampling(*(run[f"eval_{key}" if key != "num_samples" else "eval_samples"] if value is None else value
-                          for key, value in given.items()), config["greedy"] or run["eval_greedy"])
-    iter_num = checkpoint.get("iter_num", 0)
-    seed = run["seed"] + iter_num if config["seed"] is None else config["seed"]
+    sampling, seed, as_trained = sampling_as_trained(config, checkpoint)
     with autocast(device):
         _, items = evaluate(model, codec, task.parts if task else (part,), sampling, seed=seed, held_out=run["held_out"])
-    as_trained = config["seed"] is None and all(value is None for value in given.values()) and not config["greedy"]
     header = {"checkpoint": str(path), "iter": checkpoint.get("iter_num"), "held_out": run["held_out"],
               "sampling": ("greedy" if sampling.greedy else f"{sampling.num_samples} samples, temperature "
                            f"{sampling.temperature}, top_k {sampling.top_k}") + f", seed {seed}"

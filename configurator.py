@@ -33,7 +33,8 @@ def _unknown_key(key, allowed):
 
 
 def _typename(value):
-    return type(value).__name__
+    name = type(value).__name__
+    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
 
 
 def coerce(key, raw, default):
@@ -50,6 +51,8 @@ def coerce(key, raw, default):
         value = ast.literal_eval(raw)
     except (ValueError, SyntaxError):
         value = raw
+    if isinstance(default, float) and raw.strip().lower() in ("nan", "inf", "-inf", "+inf"):
+        value = float(raw)  # a float, which the script then judges (training refuses non-finite values)
     return check_type(key, value, default, shown=f"--{key}={raw}")
 
 
@@ -60,7 +63,7 @@ def check_type(key, value, default, shown=None):
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if type(value) is not type(default):
-        raise ConfigError(f"{shown}: expected a {_typename(default)}, got a {_typename(value)}")
+        raise ConfigError(f"{shown}: expected {_typename(default)}, got {_typename(value)}")
     return value
 
 
@@ -131,7 +134,7 @@ def parse_overrides(defaults, argv, allow_config_files=True, positional=None):
                 from_options[key] = True
                 continue
             else:
-                raise ConfigError(f"--{key} needs a value: --{key}=<{_typename(defaults[key])}>")
+                raise ConfigError(f"--{key} needs a value: --{key}=<{type(defaults[key]).__name__}>")
         from_options[key] = coerce(key, raw, defaults[key])
     return {**from_files, **from_options}
 

@@ -109,11 +109,11 @@ def main(argv=None):
         if len(folders) > 1:
             text += ("\nDo the runs learn the facts in the same order? Spearman between the iterations at which "
                      "two runs first get each fact right, over the facts both learn:\n\n" + table(agreement(folders)))
+        if options["out"]:
+            write_atomically(Path(options["out"]), text)
     except (OSError, ValueError) as e:
         exit_with_error(e)
     print(text, end="")
-    if options["out"]:
-        write_atomically(Path(options["out"]), text)
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ def draw_panel(ax, run, title):
         ax.set_ylabel("accuracy (%)")
     if spec.is_last_row():
         ax.set_xlabel("iteration")
-    max_iters = MAX_ITERS if run is None else run["info"].get("config", {}).get("max_iters", MAX_ITERS)
+    max_iters = MAX_ITERS if run is None else run["config"]["max_iters"]
     ax.set_xlim(0, max_iters)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))  # 0k, 5k, ..., 30k
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k"))
@@ -102,7 +102,7 @@ def make_figure(panels, title, nrows=1, ncols=1, figsize=(8, 5)):
     for ax, (label, run) in zip(axes, panels):
         drawn.update(draw_panel(ax, run, panel_title(label, run)))
     names = [name for name in STYLES if name in drawn]
-    pairs = {run["info"].get("config", {}).get("held_out", PAPER_HELD_OUT) for _, run in panels if run is not None}
+    pairs = {run["config"]["held_out"] for _, run in panels if run is not None}
     shown = {HELD_OUT_MARKERS: f"{held_out_label(pairs.pop())} all right" if len(pairs) == 1 else HELD_OUT_MARKERS}
     fig.legend([Line2D([], [], **STYLES[name]) for name in names], [shown.get(name, name) for name in names],
                loc="lower center", ncol=max(len(names), 1), frameon=False)

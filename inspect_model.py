@@ -31,9 +31,9 @@ import numpy as np
 import torch
 
 from configurator import exit_with_error, parse_args
-from checkpoints import CLI_DEFAULTS, load_model
+from checkpoints import CLI_DEFAULTS, load_model, sampling_as_trained
 from devices import MACHINE_ERRORS, autocast, pick_device
-from evaluation import Sampling
+
 from inside import POSITIONS, look_inside
 from runs import find_run_folder
 from tasks import DIGITS
@@ -97,12 +97,12 @@ def main(argv=None):
         missing = [str(d) for d in DIGITS if str(d) not in codec.stoi]
         if missing:
             raise ValueError(f"{path} is not an arithmetic model: its vocabulary has no digits")
-        run = saved_config(checkpoint)
-        held_out = run["held_out"]
-        # the grids sampled as training sampled them at this evaluation, unless --seed says otherwise
-        seed = run["seed"] + checkpoint.get("iter_num", 0) if config["seed"] is None else config["seed"]
+        held_out = saved_config(checkpoint)["held_out"]
+        # the grids sampled as training sampled them at this evaluation (unless --seed says otherwise)
+        sampling, seed, _ = sampling_as_trained({**config, "num_samples": None, "temperature": None, "top_k": None,
+                                                 "greedy": False}, checkpoint)
         with autocast(device):
-            result = look_inside(model, codec, Sampling(), torch.Generator(device=device).manual_seed(seed), held_out)
+            result = look_inside(model, codec, sampling, torch.Generator(device=device).manual_seed(seed), held_out)
     except (ValueError, *MACHINE_ERRORS) as e:
         exit_with_error(e)
     result = {"checkpoint": str(path), "iter": checkpoint.get("iter_num"), "held_out": held_out, **result}

@@ -24,6 +24,7 @@ from evaluation import answer_margins
 from run_folder import RunFolder
 from runs import find_run_folder, heldout_values, load_run, read_item_table
 from tasks import get_task, held_out_expressions
+from training_config import saved_config
 
 WEIGHTS = ("model_best.pt", "model_last.pt")
 
@@ -38,7 +39,7 @@ def backfill(folder):
     for name in WEIGHTS:
         if (folder / name).is_file():
             model, codec, checkpoint = load_model(folder / name)
-            dataset = checkpoint.get("config", {}).get("dataset")
+            dataset = saved_config(checkpoint)["dataset"]
             scored[checkpoint["iter_num"]] = answer_margins(model, codec, get_task(dataset).parts)
     if not scored:
         raise ValueError(f"{folder} has neither {' nor '.join(WEIGHTS)}: nothing to score")

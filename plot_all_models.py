@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from configurator import exit_with_error, parse_args
-from figures import DASH, MAX_ITERS, format_params, make_figure
+from figures import DASH, format_params, make_figure
 from runs import best_row, heldout_share_late, heldout_values, load_run, read_item_table, selected_row, write_atomically
 from tasks import PAPER_MODELS, TASKS, task_named
 
@@ -106,7 +106,7 @@ def tables_markdown(runs, suffix=""):
                 # a run still training, or stopped early, is marked: its best may yet change
                 mark = "*" if run["info"].get("finished") is False else ""
                 if mark:
-                    max_iters = run["info"].get("config", {}).get("max_iters", MAX_ITERS)
+                    max_iters = run["config"]["max_iters"]
                     unfinished.append(f"{model} to iteration {run['results']['iter'][-1]:,.0f} of {max_iters:,}")
                 ours = [format_params(run["info"].get("n_params")), f"{run['results']['iter'][i]:.0f}{mark}"]
                 ours += [cell(run["results"], i, column) for column in task.columns]
@@ -127,12 +127,14 @@ def main(argv=None):
         if not root.is_dir():
             raise ValueError(f"--root={root} is not a folder")
         runs = load_runs(root, suffix)
+        if not any(runs.values()):
+            raise ValueError(f"--root={root} holds none of the paper's runs (named like math_mini_14{suffix})")
         out.mkdir(parents=True, exist_ok=True)
+        for task in TASKS.values():
+            grid_figure(runs, task.name, suffix).savefig(out / f"{task.figure}{suffix}.png")
+        write_atomically(out / f"tables{suffix}.md", tables_markdown(runs, suffix))
     except (OSError, ValueError) as e:
         exit_with_error(e)
-    for task in TASKS.values():
-        grid_figure(runs, task.name, suffix).savefig(out / f"{task.figure}{suffix}.png")
-    write_atomically(out / f"tables{suffix}.md", tables_markdown(runs, suffix))
     missing = [f"{name}_{PAPER_MODELS[model]}{suffix}" for (name, model), run in runs.items() if run is None]
     print(f"wrote {out}/grid_{{math,facts,combined}}{suffix}.png and {out / f'tables{suffix}.md'} "
           f"from {len(runs) - len(missing)} of {len(runs)} runs"

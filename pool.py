@@ -17,6 +17,14 @@ from runs import TRAIN_LOG, read_run_json
 from training_config import changed_keys, saved_config
 
 
+def check_pool(n_processes, threads):
+    """Raise ConfigError unless the pool's sizes make sense: --jobs >= 1, --threads >= 0."""
+    if n_processes < 1:
+        raise ConfigError(f"--jobs={n_processes} must be at least 1 (the processes training at once)")
+    if threads < 0:
+        raise ConfigError(f"--threads={threads} must be at least 0 (0: all cores)")
+
+
 def run_state(config, overwrite=False):
     """'finished', 'partial' (a ckpt.pt to resume from), 'new', or 'replace' (with overwrite, for
     a folder holding a run made with another config). A run counts as finished only if it

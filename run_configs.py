@@ -11,7 +11,7 @@ output goes to <out_dir>/train.log.
 import sys
 
 from configurator import exit_with_error, load_config_file, parse_args
-from pool import run_state, train_all
+from pool import check_pool, run_state, train_all
 from training_config import DEFAULTS, resolve
 
 OPTIONS = {"jobs": 2, "threads": 1, "dry_run": False,
@@ -22,6 +22,7 @@ def main(argv=None):
     paths = []
     try:
         options = parse_args(OPTIONS, sys.argv[1:] if argv is None else argv, positional=paths)
+        check_pool(options["jobs"], options["threads"])
         runs = [(path, [path], resolve({**DEFAULTS, **load_config_file(path, DEFAULTS)})) for path in paths]
         if not paths:
             raise ValueError("no config files given; e.g. python run_configs.py config/train_*_mini_*.py")

@@ -9,17 +9,19 @@ resumes exactly:
     items.csv     per evaluation, each item's correct samples (200 sums, 50 facts), appended
     margins.csv, logprobs.csv   per evaluation, each item's teacher-forced logit margin and
                   log-probability of its right answer (evaluation.answer_margins), appended
+    norms.csv     per evaluation, the weights' L2 norm, in all and per parameter, appended
     answers.json  each item's most common wrong answer at the last and the best evaluation
     model_last.pt, model_best.pt   the weights alone (no optimizer) at the latest and the
                   best-combined evaluation, in nanoGPT's format: small enough to commit
 
-Every file but results.csv is written whole to a temporary file and renamed.
-One folder holds one run: starting from scratch in a folder that holds a run
-is refused unless the old run is to be replaced, and then it is removed first.
+Every file but the appended tables is written whole to a temporary file and
+renamed. One folder holds one run: a run claims its folder for its whole life;
+starting from scratch in a folder that holds a run is refused unless the old
+run is to be replaced (--overwrite), and it is removed only once every check
+has passed.
 """
 import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import csv
-import fcntl
 import io
 import json
 import os
@@ -29,6 +31,11 @@ from pathlib import Path
 import torch
 
 from runs import TRAIN_LOG, append_csv_row, write_atomically
+
+try:
+    import fcntl  # Linux and macOS: flock, dropped by the kernel when the holder ends (local disks; NFS varies)
+except ImportError:  # Windows: runs go unclaimed there
+    fcntl = None
 
 # results.csv: the counts and accuracies (evaluation.summarize) between the losses and the time
 SCORE_COLUMNS = ["add_correct", "add_total", "sub_correct", "sub_total", "heldout_correct", "heldout_total",
@@ -40,7 +47,7 @@ BEST_CHECKPOINTS = {"math_acc": "ckpt_best_math.pt", "facts_acc": "ckpt_best_fac
 WEIGHT_KEYS = ("model", "model_args", "iter_num", "config", "stoi")  # a checkpoint without the optimizer
 # the per-item tables, one row per evaluation, and how each writes a value: right samples,
 # margins to 0.01 and log-probabilities to 0.001 (compact, and finer than any finding needs)
-ITEM_TABLES = {"items.csv": "{}", "margins.csv": "{:.2f}", "logprobs.csv": "{:.3f}"}
+ITEM_TABLES = {"items.csv": "{}", "margins.csv": "{:.2f}", "logprobs.csv": "{:.3f}", "norms.csv": "{:.4f}"}
 CLAIM_FILE = ".claim"  # which process holds the folder (RunFolder.claim); not part of the run
 RUN_FILES = ("results.csv", "run.json", "ckpt.pt", *BEST_CHECKPOINTS.values(), *ITEM_TABLES, "answers.json",
              "model_last.pt", "model_best.pt")
@@ -53,7 +60,8 @@ class RunError(ValueError):
 class RunFolder:
     """One run's folder. A run claims it (claim) for its whole life, so that two runs never
     write to one folder; a claim lives in CLAIM_FILE as an exclusive lock that the operating
-    system drops when its process ends, however it ends (POSIX: fcntl.flock)."""
+    system drops when its process ends, however it ends (fcntl.flock: Linux and macOS, on
+    local disks; on NFS it depends on the mount; on Windows folders go unclaimed)."""
 
     def __init__(self, path):
         self.path = Path(path)
@@ -63,7 +71,7 @@ class RunFolder:
     def claim(self):
         """Hold the folder (creating it) until this process ends or release(); raises RunError
         naming the process that holds it."""
-        if self._claim is not None:
+        if self._claim is not None or fcntl is None:
             return
         self.path.mkdir(parents=True, exist_ok=True)
         handle = open(self.path / CLAIM_FILE, "a+")
@@ -123,7 +131,7 @@ class RunFolder:
             checkpoint = load_checkpoint(path, RESUME_KEYS)
         except CheckpointError as e:
             raise RunError(f"cannot resume: {e}") from None
-        self.best = checkpoint.get("best", {})
+        self.best = checkpoint["best"]
         return checkpoint
 
     def resume_at(self, iter_num):

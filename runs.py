@@ -190,6 +190,15 @@ def selected_row(results, protocol):
     raise ValueError(f"protocol={protocol!r} is not allowed; choose one of {', '.join(PROTOCOLS)}")
 
 
+def first_fit(results):
+    """Index of the first evaluation with every arithmetic training sample right (the held-out
+    four aside; for the joint task the facts do not count), or None."""
+    right = _filled(results, "add_correct") + _filled(results, "sub_correct") - _filled(results, "heldout_correct")
+    total = _filled(results, "add_total") + _filled(results, "sub_total") - _filled(results, "heldout_total")
+    fit = np.flatnonzero((total > 0) & (right == total))
+    return int(fit[0]) if len(fit) else None
+
+
 def heldout_share_late(results, max_iters):
     """Share of held-out samples right over the evaluations of the second half of training
     (iteration >= max_iters / 2): no evaluation is selected. NaN for a run without
@@ -272,7 +281,8 @@ def heldout_values(table, held_out, column):
 
 # --- a run in a few numbers: what summary.csv and claims.py report --------------------
 # the held-out four without selecting on them (PROTOCOLS), and the fair rule-before-fit
-PROTOCOL_MEASURES = ["train_best_iter", "heldout_at_train_best", "heldout_share_late", "heldout_margins_at_best",
+PROTOCOL_MEASURES = ["train_best_iter", "heldout_at_train_best", "train_best_ties", "heldout_over_train_best_ties",
+                     "heldout_share_late", "heldout_margins_at_best",
                      "heldout_margins_at_train_best", "heldout_margins_final", "heldout_quadruple_rank",
                      "quadruples_before_heldout", "all_training_seen_before_heldout", "train_fit_kept",
                      "samples_split"]
@@ -292,6 +302,11 @@ def protocol_measures(run):
     if not np.nan_to_num(r["heldout_total"]).any():  # no arithmetic
         return row
     row["heldout_at_train_best"] = int(r["heldout_correct"][j])
+    # the best training accuracy is often reached at many evaluations (all training items right),
+    # and train-best takes the earliest: how many, and the held-out count over all of them
+    ties = train_accuracy(r) == train_accuracy(r)[j]
+    row["train_best_ties"] = int(ties.sum())
+    row["heldout_over_train_best_ties"] = round(float(r["heldout_correct"][ties].mean()), 2)
     share = heldout_share_late(r, config["max_iters"])
     row["heldout_share_late"] = None if math.isnan(share) else round(share, 4)
     margins = read_item_table(run["folder"], "margins.csv")
@@ -322,7 +337,7 @@ def digest(folder):
         raise ValueError(f"{folder} holds no run (no results.csv with an evaluation)")
     r = run["results"]
     held = (np.nan_to_num(r["heldout_total"]) > 0) & (r["heldout_correct"] == r["heldout_total"])
-    best = int(np.nanargmax(r["combined_acc"]))
+    best = best_row(r)
     return {**run["config"], **protocol_measures(run), "folder": Path(folder), "ever": bool(held.any()),
             "evals_all_right": int(held.sum()), "evals": len(held), "best_iter": int(r["iter"][best]),
             "at_best": r["heldout_correct"][best], "at_last": r["heldout_correct"][-1], "total": r["heldout_total"][-1],

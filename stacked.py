@@ -32,7 +32,7 @@ from tqdm import tqdm
 from devices import autocast, configure_torch, pick_device
 from model import GPT, GPTConfig
 from run_folder import RunFolder
-from training import (Recorder, TrainingDiverged, check_finite, describe, evaluation_due, get_batch, get_lr, load_data,
+from training import (Recorder, new_model, TrainingDiverged, check_finite, describe, evaluation_due, get_batch, get_lr, load_data,
                       model_args_from, rng_state, set_lr, train_step)
 from training_config import resolve, validate
 
@@ -94,7 +94,7 @@ def build_stack(configs, model_args, device):
     models = []
     for config in configs:
         torch.manual_seed(config["seed"])
-        models.append(GPT(GPTConfig(**model_args)).to(device))
+        models.append(new_model(config, model_args["vocab_size"], device))
     # one leaf tensor (K, ...) per parameter; the tied wte/lm_head weight is one entry, transformer.wte.weight
     params, _ = stack_module_state(models)  # GPT has no buffers
     model = models[0]  # a plain GPT: the model being evaluated and saved, one slice at a time
@@ -138,16 +138,25 @@ def train_stack(configs, device=None):
     for c in configs:
         validate(c)
     check_stackable(configs)
+    runs = [RunFolder(config["out_dir"]) for config in configs]
+    try:
+        for run in runs:  # every folder claimed before any is touched: two runs never share one
+            run.claim()
+        return run_stack(configs, runs, device or pick_device(configs[0]["device"]))
+    finally:
+        for run in runs:
+            run.release()
+
+
+def run_stack(configs, runs, device):
+    """train_stack's training, once its folders are claimed."""
     c = configs[0]  # the settings all runs share
-    device = device or pick_device(c["device"])
     configure_torch(device, c["threads"])
     data, codec = load_data(c["dataset"], device, c["held_out"])
-    model_args = model_args_from(c, codec.vocab_size)
-
-    model, params, optimizer, stacked_optimizer, stacked_loss = build_stack(configs, model_args, device)
+    model, params, optimizer, stacked_optimizer, stacked_loss = build_stack(
+        configs, model_args_from(c, codec.vocab_size), device)
     batch_gens = [torch.Generator(device=device).manual_seed(config["seed"]) for config in configs]
-    runs = [RunFolder(config["out_dir"]) for config in configs]
-    for run in runs:  # a stack trains from scratch: each run claims its folder, and a partial run's old files go
+    for run in runs:  # a stack trains from scratch: a partial run's old files go
         run.start()
     ctx = autocast(device, c["dtype"])
     recorders = [Recorder(config, data, codec, device, run) for config, run in zip(configs, runs)]
@@ -175,8 +184,6 @@ def train_stack(configs, device=None):
                 progress.set_postfix_str(f"mean loss {losses.nanmean().item():.4f}", refresh=False)
     finally:
         progress.close()
-    for run in runs:
-        run.release()
     for k, message in diverged.items():
         print(f"{configs[k]['out_dir']}: {message}")
     if not c["quiet"]:

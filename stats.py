@@ -7,7 +7,8 @@ summary regenerates to the same digits.
     fisher_exact(3, 0, 0, 3)          # 3 of 3 seeds against 0 of 3: two-sided p = 0.1
     binomial_interval(5, 5)           # 95% Clopper-Pearson interval of 5 of 5: (0.478, 1.0)
     spearman_test(x, y)               # (rho, two-sided permutation p)
-    permutation_test(x, y)            # two-sided p for a difference of two groups' means
+    permutation_test(x, y)            # two-sided p for a difference of two groups' means (or medians)
+    stratified_spearman_test(x, y, widths)   # does x go with y within each width?
     bootstrap_interval(values)        # 95% percentile interval of the mean over resampled runs
 """
 import itertools
@@ -57,16 +58,17 @@ def spearman_test(x, y, permutations=20000, seed=0):
     return rho, (at_least + extra) / (len(shuffled) + extra)
 
 
-def permutation_test(x, y, permutations=20000, seed=0):
-    """Two-sided p-value for a difference between the means of two groups (e.g. the held-out
-    share of n14 seeds against n28 seeds): the share of relabellings of the pooled values
-    whose |difference of means| is at least the observed one. Exact (every relabelling) up
-    to 20,000 of them, else `permutations` seeded random ones, counting the observed one."""
+def permutation_test(x, y, statistic="mean", permutations=20000, seed=0):
+    """Two-sided p-value for a difference between two groups (e.g. the held-out share of n14
+    seeds against n28 seeds) in their mean or median: the share of relabellings of the pooled
+    values whose |difference| is at least the observed one. Exact (every relabelling) up to
+    20,000 of them, else `permutations` seeded random ones, counting the observed one."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if len(x) == 0 or len(y) == 0:
         raise ValueError("a permutation test needs values in both groups")
+    if statistic not in ("mean", "median"):
+        raise ValueError(f"statistic={statistic!r} is not allowed; choose mean or median")
     pooled = np.concatenate([x, y])
-    observed = abs(x.mean() - y.mean())
     if math.comb(len(pooled), len(x)) <= permutations:
         masks = np.zeros((math.comb(len(pooled), len(x)), len(pooled)), dtype=bool)
         for row, chosen in enumerate(itertools.combinations(range(len(pooled)), len(x))):
@@ -74,11 +76,40 @@ def permutation_test(x, y, permutations=20000, seed=0):
         extra = 0
     else:
         rng = np.random.default_rng(seed)
-        order = rng.permuted(np.tile(np.arange(len(pooled)), (permutations, 1)), axis=1)
-        masks = order < len(x)
+        masks = rng.permuted(np.tile(np.arange(len(pooled)), (permutations, 1)), axis=1) < len(x)
         extra = 1
-    diffs = np.abs((masks @ pooled) / len(x) - (~masks @ pooled) / len(y))
+    if statistic == "mean":
+        observed = abs(x.mean() - y.mean())
+        diffs = np.abs((masks @ pooled) / len(x) - (~masks @ pooled) / len(y))
+    else:
+        observed = abs(np.median(x) - np.median(y))
+        groups = np.broadcast_to(pooled, masks.shape)
+        diffs = np.abs(np.median(groups[masks].reshape(len(masks), len(x)), axis=1)
+                       - np.median(groups[~masks].reshape(len(masks), len(y)), axis=1))
     return (int((diffs >= observed - 1e-12).sum()) + extra) / (len(masks) + extra)
+
+
+def stratified_spearman_test(x, y, strata, permutations=5000, seed=0):
+    """(mean within-stratum Spearman rho, two-sided p): whether x and y go together inside
+    the strata (e.g. widths), the strata's own differences aside. y is shuffled within each
+    stratum (seeded), and the mean rho over the strata where it is defined is compared."""
+    x, y, strata = np.asarray(x, dtype=float), np.asarray(y, dtype=float), np.asarray(strata)
+    groups = [np.flatnonzero(strata == s) for s in np.unique(strata)]
+    groups = [g for g in groups if len(g) > 2 and not math.isnan(spearman(x[g], y[g]))]
+    if not groups:
+        return float("nan"), float("nan")
+
+    def mean_rho(values):
+        return float(np.mean([spearman(x[g], values[g]) for g in groups]))
+    observed = mean_rho(y)
+    rng = np.random.default_rng(seed)
+    at_least = 0
+    for _ in range(permutations):
+        shuffled = y.copy()
+        for g in groups:
+            shuffled[g] = y[rng.permutation(g)]
+        at_least += abs(mean_rho(shuffled)) >= abs(observed) - 1e-12
+    return observed, (at_least + 1) / (permutations + 1)
 
 
 def _hypergeometric(k, row1, col1, total):

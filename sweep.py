@@ -6,11 +6,12 @@ of its size or the luck of one seed, and where do the transitions lie?
     python sweep.py --task=math --sizes=8,10,12,14,16,20,28 --seeds=1,2,3,4,5 --out=out/sweep_math
     python sweep.py --task=facts --sizes=10,12,14,16,18,20,24,28 --seeds=1,2,3 --out=out/sweep_facts
     python sweep.py --task=math --sizes=14 --seeds=1,2 --weight_decays=0.0,0.1 --max_iters=5000
+    python sweep.py --task=math --sizes=28 --seeds=1,2,3 --init_scales=0.25,0.5 --out=out/sweep_init_scale
     python sweep.py --task=math --sizes=14,28 --seeds=1,2,3 --held_outs=1:2,0:9,3:8 --out=out/sweep_held_out
     python sweep.py ... --shard=3/8     # only the 4th of 8 interleaved parts (e.g. a Slurm array task)
     python sweep.py ... --summarize_only
 
-Each run is an ordinary run folder <out>/<task>_n<size>_s<seed>[_wd<wd>][_ho<ab>] with
+Each run is an ordinary run folder <out>/<task>_n<size>_s<seed>[_wd<wd>][_is<scale>][_ho<ab>] with
 results.csv and run.json; finished runs are skipped, partial ones resume. On
 CPU the runs go through a process pool (--jobs processes, --threads each); on
 CUDA, runs of one shape are trained together as one stacked model (stacked.py).
@@ -20,12 +21,13 @@ against the held-out count) and timing.png (is the held-out rule found before or
 after the training sums are fit?), and for facts capacity.md, computed from every
 run folder of the grid that exists; figures and counts use finished runs only.
 """
+import itertools
 import sys
 from pathlib import Path
 
 from configurator import exit_with_error, load_config_file, parse_args
 from devices import MACHINE_ERRORS, pick_device
-from pool import run_state, train_all
+from pool import check_pool, run_state, train_all
 from runs import write_atomically
 from sweep_figures import inside_figure, pairs_figure, phase_figure, timing_figure
 from sweep_summary import capacity_report, sizes_table, summarize_run, write_summary
@@ -37,6 +39,7 @@ OPTIONS = dict(
     sizes="8,10,12,14,16,20,28",
     seeds="1,2,3,4,5",
     weight_decays="",     # e.g. 0.0,0.1; empty: the config's
+    init_scales="",       # e.g. 0.25,0.5 (run names get _is0.25); empty: the config's, 1
     held_outs="",         # held-out pairs, e.g. 5:7,1:2 (run names get _ho57, _ho12); empty: the config's, 5:7
     max_iters=30000,
     out="",               # default: out/sweep_<task>
@@ -75,19 +78,22 @@ def grid(options):
     base_config = resolve({**DEFAULTS, **load_config_file(base, DEFAULTS)})
     out = options["out"] or f"out/sweep_{options['task']}"
     decays = parse_list("weight_decays", options["weight_decays"], float) or [None]
+    scales = parse_list("init_scales", options["init_scales"], float) or [None]
     pairs = [parse_held_out(p) for p in parse_list("held_outs", options["held_outs"], str)] or [None]
     runs = []
     for pair in pairs:
         for size in parse_list("sizes", options["sizes"], int):
-            for decay in decays:
+            for decay, scale in itertools.product(decays, scales):
                 for seed in parse_list("seeds", options["seeds"], int):
                     name = (f"{options['task']}_n{size}_s{seed}" + ("" if decay is None else f"_wd{decay:g}")
+                            + ("" if scale is None else f"_is{scale:g}")
                             + ("" if pair is None else f"_ho{pair[0]}{pair[1]}"))
                     overrides = {"n_embd": size, "seed": seed, "out_dir": f"{out}/{name}",
                                  "max_iters": options["max_iters"], "device": options["device"],
                                  "compile": options["compile"]}
-                    if decay is not None:
-                        overrides["weight_decay"] = decay
+                    for key, value in (("weight_decay", decay), ("init_scale", scale)):
+                        if value is not None:
+                            overrides[key] = value
                     if pair is not None:
                         overrides["held_out"] = f"{pair[0]}:{pair[1]}"
                     args = [base] + [f"--{k}={v}" for k, v in overrides.items()]
@@ -95,13 +101,28 @@ def grid(options):
     return runs, Path(out)
 
 
+def check_grid_covers(out, runs):
+    """For --summarize_only: refuse a grid that leaves out run folders under `out`, or finds none
+    (a summary of fewer runs would replace the sweep's)."""
+    names = {name for name, _, _ in runs}
+    present = sorted(p.name for p in out.iterdir() if (p / "results.csv").is_file()) if out.is_dir() else []
+    left_out = [name for name in present if name not in names]
+    if left_out:
+        raise ValueError(f"{out} holds runs this grid leaves out ({', '.join(left_out[:3])}"
+                         f"{', ...' if len(left_out) > 3 else ''}); give the --sizes, --seeds, --weight_decays, "
+                         f"--init_scales and --held_outs the sweep was made with")
+    if not present:
+        raise ValueError(f"no run of this sweep has results under {out}")
+
+
 def train_stacks(runs, device, stack, overwrite=False):
-    """CUDA: train runs of one shape and one text together (same width, weight decay and held-out pair)."""
+    """CUDA: train runs of one shape and one text together (same width, weight decay, init scale and
+    held-out pair)."""
     from stacked import train_stack
     groups = {}
     for _, _, config in runs:
         if run_state(config, overwrite) != "finished":
-            groups.setdefault((config["n_embd"], config["weight_decay"], config["held_out"]), []).append(config)
+            groups.setdefault((config["n_embd"], config["weight_decay"], config["init_scale"], config["held_out"]), []).append(config)
     failed = 0
     for configs in groups.values():
         for i in range(0, len(configs), stack):
@@ -143,6 +164,9 @@ def main(argv=None):
         shard = parse_shard(options["shard"])
         runs, out = grid(options)
         n_seeds = len(parse_list("seeds", options["seeds"], int))
+        check_pool(options["jobs"], options["threads"])
+        if options["summarize_only"]:
+            check_grid_covers(out, runs)
         device = pick_device(options["device"])
     except (ValueError, *MACHINE_ERRORS) as e:
         exit_with_error(e)

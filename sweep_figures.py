@@ -25,8 +25,8 @@ def phase_figure(rows, title):
     fig = Figure(figsize=(8, 5), dpi=120)
     ax = fig.subplots()
     settings = variants(rows)
-    for v, (decay, pair, tag) in enumerate(settings):
-        groups = {k: g for k, g in by_size(rows).items() if k[2:] == (decay, pair)}
+    for v, (decay, scale, pair, tag) in enumerate(settings):
+        groups = {k: g for k, g in by_size(rows).items() if k[2:] == (decay, scale, pair)}
         params = np.array([k[0] for k in groups], dtype=float)
         if any(row["heldout_at_best"] is not None for row in rows):
             ever = [np.mean([r["first_iter_heldout_all_right"] is not None for r in g]) for g in groups.values()]

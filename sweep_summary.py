@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from runs import PROTOCOL_MEASURES, best_row, load_run, protocol_measures, read_items, train_accuracy, write_atomically
+from runs import PROTOCOL_MEASURES, best_row, first_fit, load_run, protocol_measures, read_items, write_atomically
 from tasks import CAPITALS, get_task, held_out_expressions, held_out_label
 
 MEASURE_COLUMNS = ["number_line_at_best", "number_line_final", "probe_error_at_best", "probe_error_final"]
-SUMMARY_COLUMNS = ["task", "n_embd", "n_params", "seed", "weight_decay", "held_out", "finished", "best_iter",
-                   "best_combined_acc", "heldout_total", "heldout_at_best", "first_iter_heldout_all_right", "final_heldout",
+SUMMARY_COLUMNS = ["task", "n_embd", "n_params", "seed", "weight_decay", "init_scale", "held_out", "finished",
+                   "best_iter", "best_combined_acc", "heldout_total", "heldout_at_best", "first_iter_heldout_all_right", "final_heldout",
                    "evals_heldout_all_right", "evals_each_heldout_right", "first_iter_train_all_right", "facts_acc_at_best",
                    *PROTOCOL_MEASURES, *MEASURE_COLUMNS]
 
@@ -31,7 +31,7 @@ def summarize_run(config):
     i = best_row(r)
     has_math = "math" in get_task(config["dataset"]).parts
     all_right = np.flatnonzero((r["heldout_total"] > 0) & (r["heldout_correct"] == r["heldout_total"]))
-    fit = np.flatnonzero(train_accuracy(r) == 1.0) if has_math else []
+    fit = first_fit(r) if has_math else None
 
     def value(column, index):
         v = r[column][index]
@@ -39,6 +39,7 @@ def summarize_run(config):
 
     return {"task": config["dataset"], "n_embd": config["n_embd"], "seed": config["seed"],
             "n_params": info.get("n_params"), "weight_decay": config["weight_decay"],
+            "init_scale": init_scale(config),
             "held_out": config["held_out"] if has_math else None,
             "finished": bool(info.get("finished")), "best_iter": value("iter", i),
             "best_combined_acc": None if i is None else round(float(r["combined_acc"][i]), 4),
@@ -47,7 +48,7 @@ def summarize_run(config):
             "final_heldout": value("heldout_correct", -1),
             "evals_heldout_all_right": len(all_right) if has_math else None,
             "evals_each_heldout_right": evals_each_heldout_right(run) if has_math else None,
-            "first_iter_train_all_right": int(r["iter"][fit[0]]) if len(fit) else None,
+            "first_iter_train_all_right": None if fit is None else int(r["iter"][fit]),
             "facts_acc_at_best": value("facts_acc", i),
             **protocol_measures(run), **inside_measures(config)}
 
@@ -102,21 +103,29 @@ def memorized_all_facts(row):
     return row["facts_acc_at_best"] == 1.0
 
 
+def init_scale(row):
+    """A row's (or config's) init scale; 1, the paper's init, for those made before the setting existed."""
+    return row.get("init_scale", 1.0)
+
+
 def by_size(rows):
-    """{(n_params, n_embd, weight_decay, held_out): [rows of its seeds]}, sorted by size."""
+    """{(n_params, n_embd, weight_decay, init_scale, held_out): [rows of its seeds]}, sorted by size."""
     groups = {}
     for row in rows:
-        groups.setdefault((row["n_params"], row["n_embd"], row["weight_decay"], row["held_out"]), []).append(row)
+        key = (row["n_params"], row["n_embd"], row["weight_decay"], init_scale(row), row["held_out"])
+        groups.setdefault(key, []).append(row)
     return dict(sorted(groups.items()))
 
 
 def variants(rows):
-    """The (weight decay, held-out pair) settings of a sweep, each with the tag that tells it apart."""
-    settings = sorted({(row["weight_decay"], row["held_out"]) for row in rows})
-    decays, pairs = {d for d, _ in settings}, {p for _, p in settings}
-    return [(decay, pair, "".join([f" (wd {decay:g})" if len(decays) > 1 else "",
-                                   f" {held_out_label(pair)}" if len(pairs) > 1 else ""]))
-            for decay, pair in settings]
+    """The (weight decay, init scale, held-out pair) settings of a sweep, each with the tag that
+    tells it apart."""
+    settings = sorted({(row["weight_decay"], init_scale(row), row["held_out"]) for row in rows})
+    decays, scales, pairs = ({s[k] for s in settings} for k in range(3))
+    return [(decay, scale, pair, "".join([f" (wd {decay:g})" if len(decays) > 1 else "",
+                                          f" (init x{scale:g})" if len(scales) > 1 else "",
+                                          f" {held_out_label(pair)}" if len(pairs) > 1 else ""]))
+            for decay, scale, pair in settings]
 
 
 def sizes_table(rows, n_seeds):
@@ -126,7 +135,9 @@ def sizes_table(rows, n_seeds):
     has_math = any(row["heldout_at_best"] is not None for row in rows)
     has_facts = any(row["facts_acc_at_best"] is not None for row in rows)
     several_pairs = len({row["held_out"] for row in rows}) > 1
-    header = ["model", "params", "wd"] + (["held out"] if several_pairs else []) + ["seeds finished"]
+    several_scales = len({init_scale(row) for row in rows}) > 1
+    header = (["model", "params", "wd"] + (["init scale"] if several_scales else [])
+              + (["held out"] if several_pairs else []) + ["seeds finished"])
     if has_math:
         header += ["held-out 40/40 at some evaluation", "40/40 at best (test-selected)", "40/40 at train-best",
                    "40/40 at end", "held-out share, 2nd half: mean (min-max)", "first 40/40 (median iter)"]
@@ -137,9 +148,10 @@ def sizes_table(rows, n_seeds):
         header += ["50/50 facts at best", "facts at best: mean (min-max)"]
     header += ["best combined accuracy (min-max)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for (n_params, n_embd, decay, pair), group in by_size(rows).items():
+    for (n_params, n_embd, decay, scale, pair), group in by_size(rows).items():
         done = [r for r in group if r["finished"]]
-        cells = ([f"n{n_embd}", f"{n_params:,}", f"{decay:g}"] + ([held_out_label(pair)] if several_pairs else [])
+        cells = ([f"n{n_embd}", f"{n_params:,}", f"{decay:g}"] + ([f"{scale:g}"] if several_scales else [])
+                 + ([held_out_label(pair)] if several_pairs else [])
                  + [f"{len(done)} of {n_seeds}"])
 
         def count(test):
@@ -188,7 +200,7 @@ def capacity_report(rows, n_seeds):
     mapping, strings = facts_information_bits()
     lines = ["# Knowledge capacity from the facts sweep", ""]
     for key, g in groups.items():
-        n_params, n_embd, decay, _ = key
+        n_params, n_embd, decay, _, _ = key
         accs = ", ".join(f"{100 * r['facts_acc_at_best']:.1f}%" + ("" if r["finished"] else " (unfinished)")
                          for r in g)
         pending = "" if key in complete else f" [{sum(r['finished'] for r in g)} of {n_seeds} seeds finished]"

@@ -23,11 +23,10 @@ from tqdm import tqdm
 
 from configurator import ConfigError, exit_with_error, parse_overrides
 from devices import COMPILE_ERRORS, MACHINE_ERRORS, autocast, configure_torch, pick_device
-from model import GPT, GPTConfig
 from run_folder import RunError, RunFolder
 from runs import find_run_folder
 from training import (Recorder, check_finite, choose_step, describe, draw_starts, evaluation_due, get_batch, get_lr,
-                      load_data, model_args_from, restore_rng_state, rng_state, set_lr, torch_step_info, train_step)
+                      load_data, new_model, restore_rng_state, rng_state, set_lr, torch_step_info, train_step)
 from training_config import DEFAULTS, resolve, resume_config, validate
 
 
@@ -72,6 +71,17 @@ def open_run_folder(config, checkpoint, ddp, master, world_size):
     run = RunFolder(config["out_dir"])
     if master:
         run.claim()
+    try:
+        check_run_folder(run, config, checkpoint, world_size)
+    except BaseException:
+        run.release()
+        raise
+    if ddp:
+        torch.distributed.barrier()
+    return run
+
+
+def check_run_folder(run, config, checkpoint, world_size):
     if config["batch_size"] % world_size:
         raise ConfigError(f"batch_size={config['batch_size']} does not split over {world_size} processes")
     if checkpoint is not None:
@@ -82,9 +92,6 @@ def open_run_folder(config, checkpoint, ddp, master, world_size):
                            f"each process draws its own batches, so resume it with {saved_world}")
     else:
         run.check_free(config["overwrite"])  # in every process, so that none waits for one that stopped
-    if ddp:
-        torch.distributed.barrier()
-    return run
 
 
 def check_compiler(config, device):
@@ -102,7 +109,7 @@ def build(config, codec, device, rank, checkpoint):
     seed, or as the checkpoint left them. Each process draws its own share of the batch."""
     torch.manual_seed(config["seed"] + rank)
     batch_gen = torch.Generator(device=device).manual_seed(config["seed"] + rank)
-    model = GPT(GPTConfig(**model_args_from(config, codec.vocab_size))).to(device)
+    model = new_model(config, codec.vocab_size, device)
     optimizer = model.configure_optimizers(config["weight_decay"], config["learning_rate"],
                                            (config["beta1"], config["beta2"]), device.split(":")[0])
     if checkpoint is None:

@@ -74,6 +74,24 @@ def load_data(dataset, device, held_out=PAPER_HELD_OUT):
     return torch.tensor(codec.encode(text), dtype=torch.long, device=device), codec
 
 
+def new_model(config, vocab_size, device):
+    """The run's GPT at initialization: nanoGPT's init (seeded by the caller), every weight times
+    init_scale (Liu et al. 2023, Omnigrok: the weight norm at initialization decides grokking)."""
+    from model import GPT, GPTConfig
+    model = GPT(GPTConfig(**model_args_from(config, vocab_size))).to(device)
+    if config["init_scale"] != 1.0:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(config["init_scale"])
+    return model
+
+
+def weight_norms(model):
+    """{'total': the parameters' L2 norm, and each parameter's}: logged at every evaluation."""
+    norms = {name: p.detach().float().norm().item() for name, p in model.named_parameters()}
+    return {"total": float(sum(n * n for n in norms.values()) ** 0.5), **norms}
+
+
 def model_args_from(config, vocab_size):
     keys = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout", "mlp_expansion")
     return {**{k: config[k] for k in keys}, "vocab_size": vocab_size}
@@ -180,4 +198,5 @@ class Recorder:
                 "finished": iter_num >= c["max_iters"]}
         self.run.record(row, checkpoint, info, {item.name: item.correct for item in items}, most_common_wrong(items),
                         margins)
+        self.run.append_item_row("norms.csv", iter_num, weight_norms(model))
         return row

@@ -4,6 +4,9 @@ hold only what differs), how the task fills in batch and block size, what is
 allowed, and what a resumed run may change. Free of torch, so that the tools
 which only read runs can use it.
 """
+import math
+from pathlib import Path
+
 from configurator import ConfigError
 from tasks import EVAL_SAMPLING, TASKS, check_sampling, get_task, parse_held_out, task_text
 
@@ -27,6 +30,7 @@ DEFAULTS = dict(
     n_head=1,
     n_embd=14,
     mlp_expansion=1,
+    init_scale=1.0,       # multiplies every initial weight (Omnigrok's alpha); 1: nanoGPT's init, the paper's
     dropout=0.0,
     bias=False,
     # AdamW and the learning-rate schedule
@@ -84,12 +88,12 @@ def validate(config):
         if not isinstance(config[key], int) or isinstance(config[key], bool):
             raise ConfigError(f"{key}={config[key]!r} must be an integer")
     at_least = {"eval_interval": 1, "log_interval": 1, "batch_size": 1, "block_size": 1, "n_layer": 1, "n_head": 1,
-                "n_embd": 1, "mlp_expansion": 1, "max_iters": 0, "warmup_iters": 0, "threads": 0, "weight_decay": 0,
+                "n_embd": 1, "mlp_expansion": 1, "max_iters": 0, "init_scale": 0, "warmup_iters": 0, "threads": 0, "weight_decay": 0,
                 "grad_clip": 0, "min_lr": 0}
     for key, low in at_least.items():
-        if not isinstance(config[key], (int, float)) or isinstance(config[key], bool) or config[key] < low:
-            raise ConfigError(f"{key}={config[key]!r} must be a number of at least {low}")
-    if config["learning_rate"] <= 0:
+        if not isinstance(config[key], (int, float)) or isinstance(config[key], bool) or not low <= config[key] < math.inf:
+            raise ConfigError(f"{key}={config[key]!r} must be a finite number of at least {low}")
+    if not 0 < config["learning_rate"] < math.inf:
         raise ConfigError(f"learning_rate={config['learning_rate']} must be positive")
     for key in ("dropout", "beta1", "beta2"):
         if not 0 <= config[key] < 1:
@@ -100,6 +104,8 @@ def validate(config):
         raise ConfigError(f"lr_decay_iters={config['lr_decay_iters']} must be after warmup_iters={config['warmup_iters']}")
     if not config["out_dir"]:
         raise ConfigError("out_dir is empty; name the run's folder, e.g. --out_dir=out/my_run")
+    if Path(config["out_dir"]).exists() and not Path(config["out_dir"]).is_dir():
+        raise ConfigError(f"out_dir={config['out_dir']!r} is a file, not a folder")
     parse_held_out(config["held_out"])
     text_length = len(task_text(config["dataset"], config["held_out"]))
     if config["block_size"] >= text_length:  # a window and its target need block_size + 1 characters

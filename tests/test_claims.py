@@ -10,8 +10,15 @@ def test_the_committed_claims_table_regenerates_from_the_committed_runs(tmp_path
 
 
 def test_verdicts_follow_the_stated_rule():
+    import findings
+    assert findings.verdict(0.01, True) == "holds"
+    assert findings.verdict(0.01, True, selected=True).startswith("qualified: only with the evaluation selected")
+    assert findings.verdict(0.2, True).startswith("qualified: not significant")
+    assert findings.verdict(0.001, False) == "does not hold"
+
+
+def test_a_bad_output_path_is_one_line(tmp_path):
     import claims
-    assert claims.verdict(0.01, True) == "holds"
-    assert claims.verdict(0.01, True, selected=True).startswith("qualified: only with the evaluation selected")
-    assert claims.verdict(0.2, True).startswith("qualified: not significant")
-    assert claims.verdict(0.001, False) == "does not hold"
+    (tmp_path / "a_file").write_text("")
+    result = run_main(claims.main, f"--root={REPO / 'results'}", f"--out={tmp_path / 'a_file' / 'claims.md'}")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1

@@ -134,7 +134,8 @@ def test_every_cli_answers_bad_input_in_one_line_in_its_own_process():
                         ("eval_as_math.py", "--operation=division"), ("eval_capitals.py", "--top=1"),
                         ("plot_results.py", "--model_folder=out/no_such_run"), ("plot_all_models.py", "--root=/nope"),
                         ("sweep.py", "--task=poetry"), ("run_configs.py", "--jobs=x"), ("bench.py", "--n_head=3"),
-                        ("margins.py", "out/no_such_run"), ("margins.py", "--seed=1"), ("claims.py", "--root=/nope")]:
+                        ("margins.py", "out/no_such_run"), ("margins.py", "--seed=1"), ("claims.py", "--root=/nope"),
+                        ("intervene.py", "--site=nowhere"), ("why.py", "--runs=/nope")]:
         result = run_cli(script, arg)
         assert result.returncode == 2, (script, result.stderr)
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, (script, result.stderr)

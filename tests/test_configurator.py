@@ -17,8 +17,8 @@ def test_files_then_flags_override_in_order(tmp_path):
 
 @pytest.mark.parametrize("argv,message", [
     (["--max_iter=5"], "did you mean max_iters"),
-    (["--max_iters=five"], "expected a int"),
-    (["--max_iters=1.5"], "expected a int"),
+    (["--max_iters=five"], "expected an int"),
+    (["--max_iters=1.5"], "expected an int"),
     (["--compile=maybe"], "expected a bool"),
     (["--max_iters"], "needs a value"),
     (["no/such/config.py"], "does not exist"),
@@ -37,7 +37,7 @@ def test_unknown_key_in_a_config_file(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--n_emb=14"], "unknown config key 'n_emb'; did you mean n_embd"),
-    (["--n_embd=big"], "--n_embd=big: expected a int, got a str"),
+    (["--n_embd=big"], "--n_embd=big: expected an int, got a str"),
     (["config/train_math_mini_15.py"], "config file 'config/train_math_mini_15.py' does not exist"),
     (["--dataset=nope"], "dataset='nope' is not allowed"),
     (["--init_from=resume", "--out_dir=/nonexistent/run"], "cannot resume"),
@@ -51,7 +51,7 @@ def test_training_cli_answers_bad_input_in_one_line(args, message):
 
 @pytest.mark.parametrize("args,message", [
     (["--n_head=3"], "n_embd=14 is not divisible by n_head=3"),
-    (["--n_embd=None"], "--n_embd=None: expected a int, got a NoneType"),
+    (["--n_embd=None"], "--n_embd=None: expected an int, got a NoneType"),
     (["--dtype=float16"], "dtype='float16' is not supported"),
     (["--dropout=1.5"], "dropout=1.5 must be in [0, 1)"),
     (["--learning_rate=-1"], "learning_rate=-1.0 must be positive"),

@@ -122,12 +122,17 @@ def test_tables_hold_the_best_combined_rows(written):
 
 
 def test_suffix_selects_runs_and_names_outputs(root, tmp_path):
+    import shutil
+    shutil.copytree(root / "math_mini_14", root / "math_mini_14_wd")
     plot_all_models.main([f"--root={root}", f"--out={tmp_path}", "--suffix=_wd"])
     assert sorted(p.name for p in tmp_path.iterdir()) == \
         ["grid_combined_wd.png", "grid_facts_wd.png", "grid_math_wd.png", "tables_wd.md"]
     text = (tmp_path / "tables_wd.md").read_text(encoding="utf-8")
-    assert parse_tables(text)["Table 2", "n14"]["addition"] == "–"
+    assert parse_tables(text)["Table 2", "n14"]["addition"] == "90.0%" and parse_tables(text)["Table 2", "n28"]["addition"] == "–"
     assert "main runs only" in text  # the paper has no _wd numbers: its columns are only a reference
+    shutil.rmtree(root / "math_mini_14_wd")
+    result = run_cli("plot_all_models.py", f"--root={root}", f"--out={tmp_path}", "--suffix=_none")
+    assert result.returncode == 2 and "holds none of the paper's runs" in result.stderr  # no empty figures
 
 
 @pytest.mark.parametrize("main,args,message", [

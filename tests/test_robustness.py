@@ -188,3 +188,50 @@ def test_a_config_file_may_define_helpers(tmp_path):
                            "n_embd = width(2)\nlearning_rate = 1e-2 * root(1)\n")
     overrides = __import__("configurator").load_config_file(config_file, train_with_eval.DEFAULTS)
     assert overrides == {"n_embd": 28, "learning_rate": 0.01}
+
+
+def test_the_pool_keeps_the_log_of_the_run_it_replaces(tmp_path):
+    """--overwrite empties the folder but for the log the pool is writing for the new run."""
+    out_dir = tmp_path / "run"
+    assert train(f"--out_dir={out_dir}", "--max_iters=0").returncode == 0
+    edited = tmp_path / "edited.py"
+    edited.write_text(f"out_dir = {str(out_dir)!r}\nmax_iters = 20\neval_interval = 20\ncompile = False\nseed = 2\n")
+    result = run_main(run_configs.main, edited, "--overwrite", "--jobs", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = (out_dir / "train.log").read_text()
+    assert "iter 20:" in log and "done:" in log  # the new run's own log, whole
+    assert json.loads((out_dir / "run.json").read_text())["config"]["seed"] == 2
+
+
+def test_a_stack_touches_no_folder_until_it_holds_them_all(tmp_path):
+    import stacked
+    from training_config import DEFAULTS
+    first, second = tmp_path / "s1", tmp_path / "s2"
+    assert train(f"--out_dir={first}", "--max_iters=0").returncode == 0
+    before = (first / "results.csv").read_text()
+    holder = RunFolder(second)
+    holder.claim()  # another process's run, as far as the stack can tell
+    configs = [{**DEFAULTS, "seed": s, "out_dir": str(d), "max_iters": 0, "device": "cpu", "compile": False,
+                "quiet": True} for s, d in ((1, first), (2, second))]
+    with pytest.raises(RunError, match="is in use"):
+        stacked.train_stack(configs, "cpu")
+    holder.release()
+    assert (first / "results.csv").read_text() == before  # the first folder was not emptied
+
+
+@pytest.mark.parametrize("args,message", [(["--seed=abc"], "--seed='abc' must be an integer"),
+                                          (["--num_samples=0"], "--num_samples=0 must be an integer of at least 1")])
+def test_the_tools_check_their_options_before_scoring(args, message):
+    one_line_error(run_cli("eval_as_math.py", "--out_dir=results/math_mini_14", "--ckpt=model_best.pt", *args), message)
+
+
+def test_a_summary_refuses_a_grid_that_leaves_out_runs(tmp_path):
+    result = run_cli("sweep.py", "--task=math", "--sizes=14", "--seeds=1", "--out=results/sweeps/math", "--summarize_only")
+    one_line_error(result, "holds runs this grid leaves out")
+    one_line_error(run_cli("sweep.py", "--task=math", f"--out={tmp_path}", "--summarize_only"), "no run of this sweep")
+
+
+@pytest.mark.parametrize("args,message", [(["--jobs=0"], "--jobs=0 must be at least 1"),
+                                          (["--threads=-1"], "--threads=-1 must be at least 0")])
+def test_the_pool_checks_its_sizes_first(args, message):
+    one_line_error(run_main(run_configs.main, MATH_14, "--dry_run", *args), message)

@@ -40,8 +40,8 @@ def test_binomial_test_and_interval_match_closed_forms():
 def test_spearman_permutation_test_is_exact_for_few_points():
     rho, p = stats.spearman_test([1, 2, 3, 4, 5], [2, 4, 6, 8, 10])
     assert rho == pytest.approx(1.0) and p == pytest.approx(2 / 120)  # the order and its reverse, of 5!
-    rho, p = stats.spearman_test([1, 2, 3, 4], [1, 2, 1, 2])
-    assert p == pytest.approx(1.0, abs=0.5) and 0 < p <= 1
+    rho, p = stats.spearman_test([1, 2, 3, 4], [1, 2, 1, 2])  # ranks 1.5 3.5 1.5 3.5: rho = 0.447
+    assert rho == pytest.approx(0.4472136) and p == pytest.approx(16 / 24)  # of 24 orders, 16 reach |rho| >= 0.447
     assert all(math.isnan(v) for v in stats.spearman_test([1, 1, 1], [1, 2, 3]))
 
 
@@ -60,3 +60,17 @@ def test_bootstrap_interval_covers_the_mean_and_is_seeded():
     assert low < 0.8 < high and (low, high) == stats.bootstrap_interval(values)
     assert stats.bootstrap_interval([0.5] * 4) == (0.5, 0.5)
     assert stats.bootstrap_interval([1, 2, 3], statistic=np.median, resamples=500)[0] >= 1
+
+
+def test_permutation_tests_on_medians_and_within_strata():
+    assert stats.permutation_test([1, 2, 3], [4, 5, 6], statistic="median") == pytest.approx(2 / 20)
+    with pytest.raises(ValueError, match="statistic='mode'"):
+        stats.permutation_test([1], [2], statistic="mode")
+    x = np.arange(20.0)
+    strata = np.repeat([0, 1, 2, 3], 5)
+    between = strata * 10.0 + np.random.default_rng(1).normal(size=20)  # ordered by stratum only
+    assert stats.spearman_test(x, between)[1] < 0.001  # across strata: strongly "correlated"
+    rho, p = stats.stratified_spearman_test(x, between, strata, permutations=500)
+    assert p > 0.05  # within strata: nothing
+    rho, p = stats.stratified_spearman_test(x, x + 0.1 * between, strata, permutations=500)
+    assert rho == pytest.approx(1.0) and p < 0.01

@@ -251,11 +251,21 @@ def test_run_json_records_threads_and_the_text(tmp_path):
     assert run["config"]["batch_size"] == 882 and run["config"]["block_size"] == 9  # the task's
 
 
-def test_one_thread_repeats_the_committed_n14_run_row_for_row(tmp_path):
-    """results/math_mini_14 was made with one thread, compiled (the defaults), on an AVX2-only
-    machine: its first evaluations come out again to the last bit, losses included, here too
-    (with AVX-512 or without: reproducible.py). Without the oneDNN part of the pin, an AVX-512
-    machine drifts at iteration 1,000; without the rest, at 250."""
+def test_the_quick_start_repeats_the_committed_n14_run_row_for_row(tmp_path):
+    """results/math_mini_14 was made with the defaults (the fused step, one thread): its first
+    evaluations come out again to the last bit, losses included, on any CPU (fused_step.cpp)."""
     result = train_main(MATH_14, f"--out_dir={tmp_path}", "--max_iters=1000", "--device=cpu", "--quiet")
     assert result.returncode == 0, result.stderr
     assert without_time(rows(tmp_path)) == without_time(rows(REPO / "results" / "math_mini_14")[:5])
+
+
+def test_the_torch_step_repeats_a_committed_torch_step_run_row_for_row(tmp_path):
+    """The held-out sweep's (5,7) n14 seed 1 was made with the torch step, compiled, one thread,
+    on an AVX2-only machine: with the CPU kernels pinned (reproducible.py) it repeats on AVX-512
+    machines too. Without the oneDNN part of the pin an AVX-512 machine drifts at iteration
+    1,000; without the rest, at 250."""
+    result = train_main(MATH_14, f"--out_dir={tmp_path}", "--max_iters=1000", "--device=cpu", "--quiet", "--seed=1",
+                        "--step=torch")
+    assert result.returncode == 0, result.stderr
+    committed = REPO / "results" / "sweeps" / "held_out" / "math_n14_s1_ho57"
+    assert without_time(rows(tmp_path)) == without_time(rows(committed)[:5])

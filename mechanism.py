@@ -1,0 +1,164 @@
+"""
+The measures of results/README.md's "Why" section, built from interventions.py, for one
+1-layer arithmetic model: what each part does (component and neuron ablations), two
+descriptions of its mechanism tested as reduced models, and activation patching.
+
+Every number is a teacher-forced logit margin of the right answer (> 0: greedy decoding
+writes it), the smallest over the answer's tokens unless a role is named. Rows are the 200
+expressions in math_expressions() order; "train" are the 196 a run trained on, "held_out"
+its four.
+"""
+import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
+import numpy as np
+import torch
+
+from interventions import (ROLES, activations, answer_margin, answer_margins, hooked, math_batch, mean_of,
+                           patch_from, uniform_pattern, zero_unit)
+from tasks import OPERATORS, held_out_expressions, math_expressions
+
+EQUALS = 4  # the position of `=` in `<a+b=`: its logits predict the answer's first token
+
+
+def rows_of(held_out):
+    """(all 200 expressions, the rows of the 196 trained on, the rows of the held-out four)."""
+    expressions = math_expressions()
+    withheld = held_out_expressions(held_out)
+    return expressions, [i for i, e in enumerate(expressions) if e not in withheld], [expressions.index(e) for e in withheld]
+
+
+def summary(margins, rows):
+    """How many of the rows' answers greedy decoding still writes, their median answer margin and
+    the mean margin per answer-token role; margins is (items, 4) from answer_margins."""
+    m = margins[rows]
+    by_role = {role: round(float(np.nanmean(m[:, k].numpy())), 3) for k, role in enumerate(ROLES)
+               if not torch.isnan(m[:, k]).all()}
+    return {"right": int((answer_margin(m) > 0).sum()), "of": len(rows),
+            "median_margin": round(float(answer_margin(m).median()), 3), "mean_margin": by_role}
+
+
+def train_and_held_out(margins, held_out):
+    _, train, held = rows_of(held_out)
+    return {"train": summary(margins, train), "held_out": summary(margins, held)}
+
+
+def ablation(kind, site, reference, unit=None):
+    """A zero or mean ablation (kind) of a site or one unit of it; reference: {(site, 0): activation
+    over the training prompts} for the mean."""
+    return zero_unit(site, unit) if kind == "zero" else mean_of(site, reference[(site, 0)], unit=unit)
+
+
+def component_ablations(model, codec, held_out, kind="mean"):
+    """{component: train_and_held_out} with it ablated: the attention output, the attention pattern
+    (uniform over earlier tokens, or its mean), the MLP output, each embedding direction."""
+    expressions, train, _ = rows_of(held_out)
+    batch = math_batch(codec, expressions)
+    reference = activations(model, batch.idx[train], [(s, 0) for s in ("attn_out", "attn_pattern", "mlp_out", "embed")])
+    components = {"attention output": [ablation(kind, "attn_out", reference)],
+                  "attention pattern, uniform": [uniform_pattern()],
+                  "attention pattern, mean": [mean_of("attn_pattern", reference[("attn_pattern", 0)])],
+                  "MLP output": [ablation(kind, "mlp_out", reference)]}
+    components.update({f"embedding direction {d}": [ablation(kind, "embed", reference, unit=d)]
+                       for d in range(model.config.n_embd)})
+    return {name: train_and_held_out(answer_margins(model, batch, interventions), held_out)
+            for name, interventions in components.items()}
+
+
+def neuron_ablations(model, codec, held_out, kind="mean"):
+    """Per MLP neuron, ablated alone: how many of the answers the model gets right it breaks (of
+    200, and of the held-out four), and the mean drop of their margins."""
+    expressions, train, held = rows_of(held_out)
+    batch = math_batch(codec, expressions)
+    reference = activations(model, batch.idx[train], [("mlp_hidden", 0)])
+    base = answer_margin(answer_margins(model, batch))
+    right = base > 0
+    report = []
+    for unit in range(model.transformer.h[0].mlp.c_fc.out_features):
+        m = answer_margin(answer_margins(model, batch, [ablation(kind, "mlp_hidden", reference, unit)]))
+        broken = right & (m <= 0)
+        report.append({"neuron": unit, "answers_it_breaks": int(broken.sum()), "held_out_it_breaks": int(broken[held].sum()),
+                       "mean_margin_drop": round(float((base - m)[right].mean()), 3)})
+    return report
+
+
+# --- two descriptions of the mechanism, as reduced models -----------------------------------
+def additive_fit(act, idx, rows, positions):
+    """`act` (items, tokens, width) with its vectors at `positions` replaced by their least-squares
+    fit, over `rows`, on one-hot features of the token at every position up to each one: what
+    the site would carry if each token contributed its own vector and tokens did not interact."""
+    fitted = act.clone()
+    for p in positions:
+        features = [np.ones(len(idx))] + [(idx[:, j] == t).numpy().astype(float)
+                                          for j in range(p + 1) for t in idx[rows, j].unique()[1:]]
+        x = np.stack(features, 1)
+        coef, *_ = np.linalg.lstsq(x[rows], act[rows, p].double().numpy(), rcond=None)
+        fitted[:, p] = torch.from_numpy(x @ coef).to(act.dtype)
+    return fitted
+
+
+def result_means(act, expressions, rows, positions):
+    """`act` with its vectors at `positions` replaced by their mean over the `rows` with the same
+    operator and result (a + b or a - b), the item itself left out: what the site would carry if
+    it held the operator and the result and nothing else about a and b."""
+    keys = [(op, OPERATORS[op](a, b)) for a, op, b in expressions]
+    replaced = act.clone()
+    for i, key in enumerate(keys):
+        group = [j for j in rows if keys[j] == key and j != i]
+        if group:
+            replaced[i, positions] = act[group][:, positions].mean(dim=0)
+    return replaced
+
+
+def reduced_models(model, codec, held_out):
+    """{description: train_and_held_out of the model reduced to it}, each fit on the training
+    prompts only and applied at every answer position (`=` onward):
+    - "attention: each token adds its own vector": the attention output replaced by additive_fit;
+    - "MLP input: the operator and the result only": the MLP pre-activations replaced by result_means.
+    A description that is the mechanism keeps the margins; one that leaves out what the model
+    uses loses them."""
+    expressions, train, _ = rows_of(held_out)
+    batch = math_batch(codec, expressions)
+    acts = activations(model, batch, [("attn_out", 0), ("mlp_pre", 0)])
+    answer = list(range(EQUALS, batch.idx.shape[1]))
+    reduced = {"attention: each token adds its own vector":
+               patch_from("attn_out", additive_fit(acts[("attn_out", 0)], batch.idx, train, answer)),
+               "MLP input: the operator and the result only":
+               patch_from("mlp_pre", result_means(acts[("mlp_pre", 0)], expressions, train, answer))}
+    return {name: train_and_held_out(answer_margins(model, batch, [fn]), held_out) for name, fn in reduced.items()}
+
+
+def result_organization(model, codec, held_out):
+    """Per MLP neuron, the share of its pre-activation's variance at `=` over the training prompts
+    that the mean of the other prompts with the same operator and result predicts (R^2, leave one
+    out): 1 if the neuron reads the result, about 0 (or below) if it reads a and b otherwise."""
+    expressions, train, _ = rows_of(held_out)
+    pre = activations(model, math_batch(codec, expressions), [("mlp_pre", 0)])[("mlp_pre", 0)]
+    predicted = result_means(pre, expressions, train, [EQUALS])[train, EQUALS]
+    actual = pre[train, EQUALS]
+    residual = ((actual - predicted) ** 2).sum(dim=0)
+    return [round(float(r), 3) for r in 1 - residual / ((actual - actual.mean(dim=0)) ** 2).sum(dim=0)]
+
+
+# --- activation patching --------------------------------------------------------------------
+def patch_report(model, codec, source, target, site="attn_out"):
+    """Prompt `target` (a, op, b) with `site` at `=` and every answer position taken from prompt
+    `source` run on the target's answer (both runs see the same answer tokens): the target's
+    answer margin before and after, and the first token greedy decoding writes once patched."""
+    value = OPERATORS[target[1]](target[0], target[2])
+    src, tgt = math_batch(codec, [source], [value]), math_batch(codec, [target])
+    source_act = activations(model, src, [(site, 0)])[(site, 0)]
+    positions = slice(None) if site == "attn_pattern" else slice(EQUALS, None)
+    patched = [patch_from(site, source_act, positions=positions)]
+    logits = answer_logits(model, tgt, patched)
+    return {"source": "".join(map(str, source)), "target": "".join(map(str, target)), "site": site,
+            "source_answer": OPERATORS[source[1]](source[0], source[2]), "target_answer": value,
+            "target_margin_before": round(float(answer_margin(answer_margins(model, tgt))), 3),
+            "target_margin_patched": round(float(answer_margin(answer_margins(model, tgt, patched))), 3),
+            "first_token_patched": codec.itos[int(logits[0, EQUALS].argmax())]}
+
+
+@torch.no_grad()
+def answer_logits(model, batch, interventions):
+    """The logits (items, tokens, vocab) of a MathBatch with the interventions in place."""
+    with hooked(model, interventions):
+        logits, _ = model(batch.idx)
+    return logits

@@ -1,0 +1,179 @@
+"""interventions.py, mechanism.py and intervene.py: each intervention against a model whose
+answer to it is known (hand-set weights, or the same change made in the weights)."""
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import intervene
+import mechanism
+import why
+from conftest import REPO, run_main
+from interventions import (ROLES, activations, answer_margin, answer_margins, math_batch, mean_of, patch_from,
+                           uniform_pattern, zero_unit)
+from model import GPT, GPTConfig
+from tasks import OPERATORS, CharCodec, math_expressions, task_text
+
+CODEC = CharCodec.from_text(task_text("as_math"))
+SOME = [(0, "+", 3), (9, "+", 9), (2, "-", 7), (7, "-", 2), (5, "-", 5)]
+
+
+def random_model(seed=0, bias=False):
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(vocab_size=CODEC.vocab_size, n_embd=8, bias=bias)).eval()
+    with torch.no_grad():  # larger than the init's 0.02, so that every part moves the logits
+        for p in model.parameters():
+            p.mul_(20 if p.dim() > 1 else 1)
+    return model
+
+
+def test_math_batch_aligns_each_answer_token_with_the_position_that_predicts_it():
+    batch = math_batch(CODEC, SOME)
+    for i, (a, op, b) in enumerate(SOME):
+        line = f"<{a}{op}{b}={OPERATORS[op](a, b)}>"
+        roles = mechanism.ROLES
+        present = [r for k, r in enumerate(roles) if batch.positions[i, k] >= 0]
+        expected = {"0+3": ["units", "end"], "9+9": ["tens", "units", "end"], "2-7": ["sign", "units", "end"],
+                    "7-2": ["units", "end"], "5-5": ["units", "end"]}[f"{a}{op}{b}"]
+        assert present == expected
+        for k in range(len(roles)):
+            p = int(batch.positions[i, k])
+            if p >= 0:  # the token at p + 1 of the line is the one position p predicts
+                assert CODEC.itos[int(batch.targets[i, k])] == line[p + 1]
+                assert CODEC.decode(batch.idx[i, :p + 1].tolist()) == line[:p + 1]
+
+
+def test_answer_margin_of_a_model_with_hand_set_logits():
+    # every weight zero but the final LayerNorm's bias c: each position's logits are wte @ c
+    model = random_model(bias=True)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.transformer.ln_f.bias.copy_(torch.arange(8.0) / 8)
+        model.lm_head.weight.copy_(torch.randn(CODEC.vocab_size, 8))
+    logits = (model.lm_head.weight @ model.transformer.ln_f.bias).detach()
+    batch = math_batch(CODEC, SOME)
+    margins = answer_margins(model, batch)
+    for i in range(len(SOME)):
+        for k in range(len(ROLES)):
+            if batch.positions[i, k] < 0:
+                assert torch.isnan(margins[i, k])
+            else:
+                t = int(batch.targets[i, k])
+                expected = logits[t] - torch.cat([logits[:t], logits[t + 1:]]).max()
+                assert margins[i, k] == pytest.approx(float(expected), abs=1e-5)
+    assert torch.equal(answer_margin(margins), torch.nan_to_num(margins, nan=float("inf")).min(dim=1).values)
+
+
+def test_ablating_a_neuron_is_zeroing_its_output_weights():
+    model, batch = random_model(), math_batch(CODEC, math_expressions())
+    ablated = answer_margins(model, batch, [zero_unit("mlp_hidden", 3)])
+    with torch.no_grad():
+        model.transformer.h[0].mlp.c_proj.weight[:, 3] = 0
+    torch.testing.assert_close(ablated, answer_margins(model, batch), equal_nan=True)
+
+
+def test_ablating_the_attention_output_is_zeroing_its_projection():
+    model, batch = random_model(), math_batch(CODEC, math_expressions())
+    ablated = answer_margins(model, batch, [zero_unit("attn_out")])
+    assert not torch.allclose(ablated, answer_margins(model, batch), equal_nan=True)
+    with torch.no_grad():
+        model.transformer.h[0].attn.c_proj.weight.zero_()
+    torch.testing.assert_close(ablated, answer_margins(model, batch), equal_nan=True)
+
+
+def test_a_uniform_pattern_is_a_model_whose_queries_are_zero():
+    model, batch = random_model(), math_batch(CODEC, math_expressions())
+    uniform = answer_margins(model, batch, [uniform_pattern()])
+    with torch.no_grad():
+        model.transformer.h[0].attn.c_attn.weight[:8] = 0  # q = 0: every score equal, softmax uniform
+    torch.testing.assert_close(uniform, answer_margins(model, batch), equal_nan=True)
+
+
+@pytest.mark.parametrize("site", ["embed", "attn_pattern", "attn_out", "resid_mid", "mlp_pre", "mlp_hidden", "mlp_out",
+                                  "resid_post"])
+def test_patching_a_prompts_own_activations_or_its_own_mean_changes_nothing(site):
+    model, batch = random_model(), math_batch(CODEC, SOME[:1])
+    base = answer_margins(model, batch)
+    own = activations(model, batch, [(site, 0)])[(site, 0)]
+    torch.testing.assert_close(answer_margins(model, batch, [patch_from(site, own)]), base, equal_nan=True)
+    torch.testing.assert_close(answer_margins(model, batch, [mean_of(site, own)]), base, equal_nan=True)
+
+
+@pytest.mark.parametrize("site", ["resid_mid", "resid_post"])
+def test_patching_the_whole_residual_stream_gives_the_source_prompts_logits(site):
+    # two prompts with answers of one length: after the residual stream nothing else reads the prompt
+    model = random_model()
+    source, target = math_batch(CODEC, [(4, "-", 6)]), math_batch(CODEC, [(5, "-", 7)])
+    acts = activations(model, source, [(site, 0)])[(site, 0)]
+    torch.testing.assert_close(answer_margins(model, target, [patch_from(site, acts)]), answer_margins(model, source),
+                               equal_nan=True)
+
+
+def test_resid_mid_is_the_embedding_plus_the_attention_output():
+    model, batch = random_model(), math_batch(CODEC, SOME)
+    acts = activations(model, batch, [("embed", 0), ("attn_out", 0), ("resid_mid", 0)])
+    torch.testing.assert_close(acts[("resid_mid", 0)], acts[("embed", 0)] + acts[("attn_out", 0)])
+
+
+def test_the_reductions_keep_what_their_description_says_and_remove_the_rest():
+    expressions = math_expressions()
+    rows = list(range(200))
+    idx = math_batch(CODEC, expressions).idx
+    rng = np.random.default_rng(0)
+    table = torch.tensor(rng.normal(size=(9, CODEC.vocab_size, 3)))
+    additive = sum(table[p][idx[:, p]] for p in range(5))[:, None, :].expand(-1, idx.shape[1], -1).clone()
+    fitted = mechanism.additive_fit(additive, idx, rows, [4])
+    torch.testing.assert_close(fitted[:, 4], additive[:, 4])
+    per_result = torch.tensor([[OPERATORS[op](a, b) + 100 * (op == "+")] for a, op, b in expressions], dtype=torch.float64)
+    act = per_result[:, None, :].expand(-1, 6, -1).clone()
+    torch.testing.assert_close(mechanism.result_means(act, expressions, rows, [4]), act)
+    i = expressions.index((1, "+", 2))
+    act[i, 4] += 1.0  # something about (a, b) beyond the result is what result_means removes
+    assert mechanism.result_means(act, expressions, rows, [4])[i, 4] == per_result[i]
+
+
+def test_the_margins_match_the_ones_training_logged():
+    # the same teacher-forced margin, computed by interventions.py and by the evaluation during training
+    from checkpoints import load_model
+    folder = REPO / "results/math_mini_14"
+    model, codec, checkpoint = load_model(folder / "model_best.pt")
+    with open(folder / "margins.csv") as f:
+        row = next(r for r in csv.DictReader(f) if int(r["iter"]) == checkpoint["iter_num"])
+    expressions = math_expressions()
+    ours = answer_margin(answer_margins(model, math_batch(codec, expressions)))
+    logged = torch.tensor([float(row[f"{a}{op}{b}"]) for a, op, b in expressions])
+    torch.testing.assert_close(ours, logged, atol=0.006, rtol=0)
+
+
+def test_the_cli_reports_on_the_shipped_weights_and_refuses_bad_options():
+    result = run_main(intervene.main, "--out_dir=results/math_mini_14", "--ckpt=model_best.pt", "--json",
+                      "--patch=4-6:5-7")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["baseline"]["train"]["of"] == 196 and len(report["neurons"]) == 14
+    assert set(report["components"]) >= {"attention output", "MLP output", "embedding direction 13"}
+    assert report["patches"][0]["source"] == "4-6" and report["patches"][0]["target_answer"] == -2
+    for bad, named in (("--site=nowhere", "--site=nowhere"), ("--patch=4-6", "--patch=4-6"),
+                       ("--patch=45-6:5-7", "'45-6'"), ("--kind=half", "--kind=half")):
+        result = run_main(intervene.main, "--out_dir=results/math_mini_14", "--ckpt=model_best.pt", bad)
+        assert result.returncode == 2 and named in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_why_reports_each_width_with_its_tests(tmp_path):
+    held_out_sweep = REPO / "results/sweeps/held_out"
+    runs = [held_out_sweep / "math_n14_s3_ho57", held_out_sweep / "math_n28_s1_ho57"]
+    result = run_main(why.main, f"--runs={runs[0]},{runs[1]}", f"--errors={held_out_sweep}", f"--out={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "why.json").read_text())
+    assert [r["n_embd"] for r in report["runs"]] == [14, 28]
+    n14 = report["runs"][0]
+    assert n14["baseline"]["held_out"]["right"] == 4  # this seed gets the held-out four at its last checkpoint
+    assert [p["source"] for p in n14["patches"]["same difference"]] == ["3-5", "4-6", "6-8", "7-9"]
+    assert all(p["target"] == "5-7" and p["target_answer"] == -2 for p in n14["patches"]["difference one away"])
+    table = (tmp_path / "why.md").read_text()
+    assert "| n14 | 1 | 1/1 |" in table and "| n28 | 1 | 0/1 |" in table
+    assert all(("answered" in line) for line in table.splitlines() if line.startswith("- math_n"))
+    assert (tmp_path / "why.png").stat().st_size > 10_000
