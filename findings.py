@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runs import (digest, first_learned, read_items, read_summary, strictly_between, training_expressions)
+from runs import (digest, first_learned, read_item_table, read_items, read_summary, strictly_between,
+                  training_expressions)
 from stats import (binomial_interval, binomial_test, bootstrap_interval, fisher_exact, format_p, mean_interval,
                    permutation_test, spearman, spearman_test, stratified_spearman_test)
 from tasks import CAPITALS
@@ -216,4 +217,40 @@ def facts_order(root):
                 f"{np.median(rhos):+.2f})", f"sign test {format_p(p)}", verdict(p, positive > len(rhos) / 2))]
 
 
-FINDINGS = [window, greedy_samples, rule_before_fit, fit_kept, correlations, held_out_pairs, facts_order]
+def final_norm(digest_):
+    """The total weight norm at a run's last evaluation (norms.csv), NaN for a run without one."""
+    norms = read_item_table(digest_["folder"], "norms.csv")
+    return math.nan if norms is None else float(norms[2][norms[1].index("total"), -1])
+
+
+def size_or_norm(root):
+    """Omnigrok's rival reading (Liu et al. 2023): a small weight norm, not a small width, makes
+    the held-out rule. n28 with small initial weights or strong weight decay against n28 as the
+    paper trains it (the arithmetic sweep's), n14 with large initial weights against n14; seeds 1-5."""
+    seeds = range(1, 6)
+    as_trained = {n: sweep_runs(root, "sweeps/math", "math", [n], seeds) for n in (14, 28)}
+    share = lambda d: d["heldout_share_late"]  # noqa: E731
+    train_best = lambda d: d["heldout_at_train_best"] == 40  # noqa: E731
+    rows = []
+    for claim, n, changed in (
+            ("n28 generalizes when its initial weights are small (init x0.25, x0.5)", 28,
+             sweep_runs(root, "sweeps/init_scale", "math", [28], seeds, "_is0.25")
+             + sweep_runs(root, "sweeps/init_scale", "math", [28], seeds, "_is0.5")),
+            ("n28 generalizes with weight decay 1.0", 28, sweep_runs(root, "sweeps/weight_decay", "math", [28], seeds, "_wd1")),
+            ("n14 stops generalizing when its initial weights are large (init x3)", 14,
+             sweep_runs(root, "sweeps/init_scale", "math", [14], seeds, "_is3"))):
+        baseline = as_trained[n]
+        x, y = [share(d) for d in changed], [share(d) for d in baseline]
+        p = permutation_test(x, y)
+        a, b, p_fisher = contrast(changed, baseline, train_best)
+        toward = np.mean(x) > np.mean(y) if n == 28 else np.mean(x) < np.mean(y)
+        rows.append(row(f"Size or weight norm? {claim}", "held-out share over the 2nd half, mean [95% bootstrap]; "
+                        "held-out four all right at train-best; total weight norm at the end (norms.csv), mean",
+                        f"{len(x)} + {len(y)} runs", f"changed {mean_interval(x)}, as trained {mean_interval(y)}; "
+                        f"train-best 40/40 {frac(a)} vs {frac(b)}; norm {np.mean([final_norm(d) for d in changed]):.1f} "
+                        f"vs {np.mean([final_norm(d) for d in baseline]):.1f}",
+                        f"permutation {format_p(p)}; Fisher {format_p(p_fisher)}", verdict(p, toward)))
+    return rows
+
+
+FINDINGS = [window, greedy_samples, rule_before_fit, fit_kept, correlations, held_out_pairs, facts_order, size_or_norm]

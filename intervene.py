@@ -30,10 +30,9 @@ from checkpoints import CLI_DEFAULTS, load_model
 from configurator import exit_with_error, parse_args
 from devices import MACHINE_ERRORS
 from interventions import SITES, answer_margin, answer_margins, math_batch
-from mechanism import (component_ablations, neuron_ablations, patch_report, reduced_models, result_organization,
+from mechanism import (check_arithmetic_model, component_ablations, neuron_ablations, patch_report, reduced_models, result_organization,
                        rows_of, train_and_held_out)
 from runs import find_run_folder
-from tasks import DIGITS
 from training_config import saved_config
 
 DEFAULTS = {**{key: CLI_DEFAULTS[key] for key in ("out_dir", "ckpt", "json")}, "kind": "mean", "patch": "",
@@ -117,18 +116,18 @@ def main(argv=None):
         patches = parse_patches(config["patch"])
         path = find_run_folder(config["out_dir"]) / config["ckpt"]
         model, codec, checkpoint = load_model(path)
-        if any(str(d) not in codec.stoi for d in DIGITS) or model.config.n_layer != 1:
-            raise ValueError(f"{path} is not a 1-layer arithmetic model, which these interventions are written for")
+        check_arithmetic_model(model, codec, path)
         torch.set_num_threads(1)
         report = intervene(model, codec, saved_config(checkpoint)["held_out"], config["kind"], patches, config["site"])
-    except (ValueError, *MACHINE_ERRORS) as e:
+        report = {"checkpoint": str(path), "iter": checkpoint.get("iter_num"), "kind": config["kind"], **report}
+        out = Path(path).parent / f"intervene_{Path(path).stem}.png"
+        if not config["json"]:
+            figure(report, f"{path} (iteration {report['iter']}): {config['kind']} ablations").savefig(out)
+    except (ValueError, OSError, *MACHINE_ERRORS) as e:
         exit_with_error(e)
-    report = {"checkpoint": str(path), "iter": checkpoint.get("iter_num"), "kind": config["kind"], **report}
     if config["json"]:
         print(json.dumps(report))
         return
-    out = Path(path).parent / f"intervene_{Path(path).stem}.png"
-    figure(report, f"{path} (iteration {report['iter']}): {config['kind']} ablations").savefig(out)
     print_report(report)
     print(f"wrote {out}")
 

@@ -36,17 +36,15 @@ ROLES = ("sign", "tens", "units", "end")  # what each answer token is: `-12>` ha
 
 @dataclass
 class MathBatch:
-    """Teacher-forced `<a op b=answer>` lines: idx (items, tokens), the token positions whose
-    logits predict each answer token (items, 4; -1 where absent), the right tokens there, and
-    each answer token's role (ROLES), aligned on the answer's last digit."""
+    """Teacher-forced `<a op b=answer>` lines, right-padded: idx (items, tokens); real (items,
+    tokens), True where idx holds the line and not padding; positions (items, 4), the token
+    position whose logits predict each answer token, in ROLES order (-1 where the answer has no
+    such token); targets (items, 4), the right token there."""
     expressions: list
     idx: torch.Tensor
+    real: torch.Tensor
     positions: torch.Tensor
     targets: torch.Tensor
-
-    @property
-    def prompt_length(self):
-        return len(math_prompt(0, "+", 0))
 
 
 def answer_roles(value):
@@ -59,8 +57,8 @@ def math_batch(codec, expressions, answers=None):
     """A MathBatch of the expressions (a, op, b), their prompts and right answers (or, teacher-
     forced instead, `answers`: e.g. another prompt's, so that two batches align token by token)."""
     rows, positions, targets = [], [], []
-    for k, (a, op, b) in enumerate(expressions):
-        value = OPERATORS[op](a, b) if answers is None else answers[k]
+    for item, (a, op, b) in enumerate(expressions):
+        value = OPERATORS[op](a, b) if answers is None else answers[item]
         prompt, answer = math_prompt(a, op, b), f"{value}>"
         ids = codec.encode(prompt + answer)
         pos, tgt = [-1] * len(ROLES), [0] * len(ROLES)
@@ -72,9 +70,11 @@ def math_batch(codec, expressions, answers=None):
         targets.append(tgt)
     width = max(len(r) for r in rows)
     idx = torch.zeros(len(rows), width, dtype=torch.long)
+    real = torch.zeros(len(rows), width, dtype=torch.bool)
     for i, r in enumerate(rows):
         idx[i, :len(r)] = torch.tensor(r)  # right-padded: causal attention never sees the padding
-    return MathBatch(list(expressions), idx, torch.tensor(positions), torch.tensor(targets))
+        real[i, :len(r)] = True
+    return MathBatch(list(expressions), idx, real, torch.tensor(positions), torch.tensor(targets))
 
 
 # --- hooks: where each site lives in model.py ---------------------------------------------
@@ -85,36 +85,47 @@ def _hook_point(model, site, layer):
             "mlp_pre": block.mlp.c_fc, "mlp_hidden": block.mlp.gelu, "mlp_out": block.mlp, "resid_post": block}[site]
 
 
+def check_site(model, site, layer):
+    if site not in SITES:
+        raise ValueError(f"site {site!r} is not allowed; choose one of {', '.join(SITES)}")
+    if not 0 <= layer < len(model.transformer.h):
+        raise ValueError(f"layer {layer} is not allowed; the model has layers 0-{len(model.transformer.h) - 1}")
+
+
 @contextmanager
 def hooked(model, interventions=(), record=()):
     """Within the context, every forward applies `interventions` [(site, layer, fn(activation) ->
-    activation)] and stores each site of `record` [(site, layer)] in the yielded dict."""
+    activation)] and stores each site of `record` [(site, layer)] in the yielded dict. Raises
+    ValueError for a site or layer the model lacks; no hook outlives the context."""
+    requests = [((site, layer), None) for site, layer in record] + [((s, l), fn) for s, l, fn in interventions]
+    for (site, layer), _ in requests:
+        check_site(model, site, layer)
     seen, handles = {}, []
-
-    def keep(key):
-        return lambda module, args, out: seen.update({key: out})
-
-    def replace(fn):
-        return lambda module, args, out: fn(out)
-
-    for (site, layer), fn in [(key, None) for key in record] + [((s, l), fn) for s, l, fn in interventions]:
-        if site == "resid_mid":
-            # no module outputs the residual after attention, x + attn(ln_1(x)): it is read, or
-            # replaced, through the attention's output, given the block's input x
-            block = model.transformer.h[layer]
-            handles.append(block.register_forward_pre_hook(lambda m, args, k=layer: seen.update({("_in", k): args[0]})))
-            x_in = lambda k=layer: seen[("_in", k)]  # noqa: E731
-            handles.append(block.attn.register_forward_hook(
-                (lambda m, args, out, k=(site, layer): seen.update({k: x_in() + out})) if fn is None else
-                (lambda m, args, out, fn=fn: fn(x_in() + out) - x_in())))
-        else:
-            module = _hook_point(model, site, layer)
-            handles.append(module.register_forward_hook(keep((site, layer)) if fn is None else replace(fn)))
     try:
+        for (site, layer), fn in requests:
+            handles += _register(model, site, layer, fn, seen)
         yield seen
     finally:
         for handle in handles:
             handle.remove()
+
+
+def _register(model, site, layer, fn, seen):
+    """The hook(s) that record (fn None) or replace one site; returns their handles."""
+    if site != "resid_mid":
+        module = _hook_point(model, site, layer)
+        if fn is None:
+            return [module.register_forward_hook(lambda m, args, out, key=(site, layer): seen.update({key: out}))]
+        return [module.register_forward_hook(lambda m, args, out, fn=fn: fn(out))]
+    # no module outputs the residual after attention, x + attn(ln_1(x)): it is read, or replaced,
+    # through the attention's output, given the block's input x (kept under ("_in", layer))
+    block, key = model.transformer.h[layer], ("_in", layer)
+    handles = [block.register_forward_pre_hook(lambda m, args, key=key: seen.update({key: args[0]}))]
+    if fn is None:
+        hook = lambda m, args, out, key=key: seen.update({("resid_mid", layer): seen[key] + out})  # noqa: E731
+    else:
+        hook = lambda m, args, out, key=key, fn=fn: fn(seen[key] + out) - seen[key]  # noqa: E731
+    return handles + [block.attn.register_forward_hook(hook)]
 
 
 @torch.no_grad()
@@ -147,36 +158,42 @@ def answer_margin(margins):
 
 
 # --- the interventions ----------------------------------------------------------------------
+def _selection(site, positions, unit):
+    """The index of `positions` (default all; query positions for attn_pattern) and `unit`."""
+    at = slice(None) if positions is None else positions
+    if site == "attn_pattern":
+        if unit is not None:
+            raise ValueError("attn_pattern has no units; intervene on all of it, at some query positions")
+        return (slice(None), slice(None), at)
+    return (slice(None), at) + (() if unit is None else (unit,))
+
+
 def zero_unit(site, unit=None, layer=0, positions=None):
     """Zero ablation of one unit (the last axis) of a site, or of all of it, at all positions or some."""
+    sel = _selection(site, positions, unit)
+
     def fn(act):
         act = act.clone()
-        sel = (slice(None), slice(None) if positions is None else positions)
-        if unit is None:
-            act[sel] = 0
-        else:
-            act[sel + (unit,)] = 0
+        act[sel] = 0
         return act
     return (site, layer, fn)
 
 
-def mean_of(site, reference, unit=None, layer=0, positions=None):
+def mean_of(site, reference, unit=None, layer=0, positions=None, real=None):
     """Mean ablation: a site (or one unit of it) replaced, position by position, by its mean over a
     reference batch's activation (e.g. the 196 training prompts): what it would be if it carried
-    nothing that tells prompts apart."""
-    mean = reference.mean(dim=0, keepdim=True)
+    nothing that tells prompts apart. real (reference items, tokens): the positions that hold a
+    token and not padding (MathBatch.real), the only ones averaged."""
+    sel = _selection(site, positions, unit)
+    weight = torch.ones(reference.shape[:2]) if real is None else real.to(reference.dtype)
+    weight = weight[:, None, :, None] if site == "attn_pattern" else weight[..., None]
+    mean = (reference * weight).sum(dim=0, keepdim=True) / weight.sum(dim=0, keepdim=True).clamp(min=1)
 
     def fn(act):
         act = act.clone()
-        t = act.shape[-2] if site != "attn_pattern" else act.shape[-1]
-        m = mean[..., :t, :] if site != "attn_pattern" else mean[..., :t, :t]
-        sel = (slice(None), slice(None) if positions is None else positions)
-        if site == "attn_pattern":
-            act[:] = m.expand_as(act)
-        elif unit is None:
-            act[sel] = m.expand_as(act)[sel]
-        else:
-            act[sel + (unit,)] = m.expand_as(act)[sel + (unit,)]
+        t = act.shape[-2]
+        m = mean[..., :t, :t] if site == "attn_pattern" else mean[..., :t, :]
+        act[sel] = m.expand_as(act)[sel]
         return act
     return (site, layer, fn)
 
@@ -191,17 +208,13 @@ def uniform_pattern(layer=0):
 
 
 def patch_from(site, source, layer=0, positions=None, unit=None):
-    """Activation patching: a site (or one unit) at some positions (default all) taken from the
-    same site of another batch, item for item (e.g. `<4-6=` into `<5-7=`)."""
+    """Activation patching: a site (or one unit) at some positions (default all; query positions
+    for attn_pattern) taken from the same site of another batch, item for item, or from one
+    item for all (e.g. `<4-6=` into `<5-7=`)."""
+    sel = _selection(site, positions, unit)
+
     def fn(act):
         act = act.clone()
-        sel = (slice(None), slice(None) if positions is None else positions)
-        if site == "attn_pattern":
-            sel = (slice(None), slice(None), slice(None) if positions is None else positions)
-        src = source.expand_as(act) if source.shape[0] == 1 else source
-        if unit is None:
-            act[sel] = src[sel]
-        else:
-            act[sel + (unit,)] = src[sel + (unit,)]
+        act[sel] = (source.expand_as(act) if source.shape[0] == 1 else source)[sel]
         return act
     return (site, layer, fn)

@@ -19,6 +19,13 @@ from tasks import OPERATORS, held_out_expressions, math_expressions
 EQUALS = 4  # the position of `=` in `<a+b=`: its logits predict the answer's first token
 
 
+def check_arithmetic_model(model, codec, path):
+    """Raise ValueError unless the model is a 1-layer model that knows the digits (an arithmetic
+    or joint run), which these interventions are written for."""
+    if any(str(d) not in codec.stoi for d in range(10)) or model.config.n_layer != 1:
+        raise ValueError(f"{path} is not a 1-layer arithmetic model, which these interventions are written for")
+
+
 def rows_of(held_out):
     """(all 200 expressions, the rows of the 196 trained on, the rows of the held-out four)."""
     expressions = math_expressions()
@@ -33,18 +40,27 @@ def summary(margins, rows):
     by_role = {role: round(float(np.nanmean(m[:, k].numpy())), 3) for k, role in enumerate(ROLES)
                if not torch.isnan(m[:, k]).all()}
     return {"right": int((answer_margin(m) > 0).sum()), "of": len(rows),
-            "median_margin": round(float(answer_margin(m).median()), 3), "mean_margin": by_role}
+            "median_margin": round(float(np.median(answer_margin(m).numpy())), 3), "mean_margin": by_role}
 
 
-def train_and_held_out(margins, held_out):
+def train_and_held_out(margins, held_out, kept=None):
+    """summary() of the training and the held-out rows (of those in `kept`, if given)."""
     _, train, held = rows_of(held_out)
+    if kept is not None:
+        train, held = [i for i in train if kept[i]], [i for i in held if kept[i]]
     return {"train": summary(margins, train), "held_out": summary(margins, held)}
 
 
+def training_reference(model, batch, train, sites):
+    """What a mean ablation averages: the sites over the training prompts, and where they hold tokens."""
+    return {"acts": activations(model, batch.idx[train], [(s, 0) for s in sites]), "real": batch.real[train]}
+
+
 def ablation(kind, site, reference, unit=None):
-    """A zero or mean ablation (kind) of a site or one unit of it; reference: {(site, 0): activation
-    over the training prompts} for the mean."""
-    return zero_unit(site, unit) if kind == "zero" else mean_of(site, reference[(site, 0)], unit=unit)
+    """A zero or mean ablation (kind) of a site or one unit of it; reference: training_reference()."""
+    if kind == "zero":
+        return zero_unit(site, unit)
+    return mean_of(site, reference["acts"][(site, 0)], unit=unit, real=reference["real"])
 
 
 def component_ablations(model, codec, held_out, kind="mean"):
@@ -52,10 +68,10 @@ def component_ablations(model, codec, held_out, kind="mean"):
     (uniform over earlier tokens, or its mean), the MLP output, each embedding direction."""
     expressions, train, _ = rows_of(held_out)
     batch = math_batch(codec, expressions)
-    reference = activations(model, batch.idx[train], [(s, 0) for s in ("attn_out", "attn_pattern", "mlp_out", "embed")])
+    reference = training_reference(model, batch, train, ("attn_out", "attn_pattern", "mlp_out", "embed"))
     components = {"attention output": [ablation(kind, "attn_out", reference)],
                   "attention pattern, uniform": [uniform_pattern()],
-                  "attention pattern, mean": [mean_of("attn_pattern", reference[("attn_pattern", 0)])],
+                  "attention pattern, mean": [ablation("mean", "attn_pattern", reference)],
                   "MLP output": [ablation(kind, "mlp_out", reference)]}
     components.update({f"embedding direction {d}": [ablation(kind, "embed", reference, unit=d)]
                        for d in range(model.config.n_embd)})
@@ -68,7 +84,7 @@ def neuron_ablations(model, codec, held_out, kind="mean"):
     200, and of the held-out four), and the mean drop of their margins."""
     expressions, train, held = rows_of(held_out)
     batch = math_batch(codec, expressions)
-    reference = activations(model, batch.idx[train], [("mlp_hidden", 0)])
+    reference = training_reference(model, batch, train, ("mlp_hidden",))
     base = answer_margin(answer_margins(model, batch))
     right = base > 0
     report = []
@@ -81,67 +97,77 @@ def neuron_ablations(model, codec, held_out, kind="mean"):
 
 
 # --- two descriptions of the mechanism, as reduced models -----------------------------------
-def additive_fit(act, idx, rows, positions):
+def additive_fit(act, batch, rows, positions):
     """`act` (items, tokens, width) with its vectors at `positions` replaced by their least-squares
-    fit, over `rows`, on one-hot features of the token at every position up to each one: what
-    the site would carry if each token contributed its own vector and tokens did not interact."""
-    fitted = act.clone()
+    fit, over those of `rows` that hold a token there (not padding), on one-hot features of the
+    token at every position up to each one: what the site would carry if each token contributed
+    its own vector and tokens did not interact."""
+    fitted, idx = act.clone(), batch.idx
     for p in positions:
+        fit_rows = [r for r in rows if batch.real[r, p]]
         features = [np.ones(len(idx))] + [(idx[:, j] == t).numpy().astype(float)
-                                          for j in range(p + 1) for t in idx[rows, j].unique()[1:]]
+                                          for j in range(p + 1) for t in idx[fit_rows, j].unique()[1:]]
         x = np.stack(features, 1)
-        coef, *_ = np.linalg.lstsq(x[rows], act[rows, p].double().numpy(), rcond=None)
+        coef, *_ = np.linalg.lstsq(x[fit_rows], act[fit_rows, p].double().numpy(), rcond=None)
         fitted[:, p] = torch.from_numpy(x @ coef).to(act.dtype)
     return fitted
 
 
 def result_means(act, expressions, rows, positions):
-    """`act` with its vectors at `positions` replaced by their mean over the `rows` with the same
-    operator and result (a + b or a - b), the item itself left out: what the site would carry if
-    it held the operator and the result and nothing else about a and b."""
+    """(`act` with its vectors at `positions` replaced by their mean over the other `rows` with the
+    same operator and result (a + b or a - b), a bool per item: whether it has such rows). What the
+    site would carry if it held the operator and the result and nothing else about a and b. An
+    item without such rows (0+0, 9+9, 0-9, 9-0 among the training items) is left as it is; it is
+    not a test of the description and is left out of what uses this."""
     keys = [(op, OPERATORS[op](a, b)) for a, op, b in expressions]
-    replaced = act.clone()
+    replaced, grouped = act.clone(), []
     for i, key in enumerate(keys):
         group = [j for j in rows if keys[j] == key and j != i]
+        grouped.append(bool(group))
         if group:
             replaced[i, positions] = act[group][:, positions].mean(dim=0)
-    return replaced
+    return replaced, grouped
 
 
 def reduced_models(model, codec, held_out):
     """{description: train_and_held_out of the model reduced to it}, each fit on the training
     prompts only and applied at every answer position (`=` onward):
     - "attention: each token adds its own vector": the attention output replaced by additive_fit;
-    - "MLP input: the operator and the result only": the MLP pre-activations replaced by result_means.
+    - "MLP input: the operator and the result only": the MLP pre-activations replaced by result_means
+      (counted over the items that have other training items of their result: 192 and the four).
     A description that is the mechanism keeps the margins; one that leaves out what the model
     uses loses them."""
     expressions, train, _ = rows_of(held_out)
     batch = math_batch(codec, expressions)
     acts = activations(model, batch, [("attn_out", 0), ("mlp_pre", 0)])
     answer = list(range(EQUALS, batch.idx.shape[1]))
+    by_result, grouped = result_means(acts[("mlp_pre", 0)], expressions, train, answer)
     reduced = {"attention: each token adds its own vector":
-               patch_from("attn_out", additive_fit(acts[("attn_out", 0)], batch.idx, train, answer)),
-               "MLP input: the operator and the result only":
-               patch_from("mlp_pre", result_means(acts[("mlp_pre", 0)], expressions, train, answer))}
-    return {name: train_and_held_out(answer_margins(model, batch, [fn]), held_out) for name, fn in reduced.items()}
+               ([patch_from("attn_out", additive_fit(acts[("attn_out", 0)], batch, train, answer))], None),
+               "MLP input: the operator and the result only": ([patch_from("mlp_pre", by_result)], grouped)}
+    return {name: train_and_held_out(answer_margins(model, batch, fns), held_out, kept)
+            for name, (fns, kept) in reduced.items()}
 
 
 def result_organization(model, codec, held_out):
     """Per MLP neuron, the share of its pre-activation's variance at `=` over the training prompts
     that the mean of the other prompts with the same operator and result predicts (R^2, leave one
-    out): 1 if the neuron reads the result, about 0 (or below) if it reads a and b otherwise."""
+    out, over the 192 that have such prompts): 1 if the neuron reads the result, about 0 (or
+    below) if it reads a and b otherwise."""
     expressions, train, _ = rows_of(held_out)
     pre = activations(model, math_batch(codec, expressions), [("mlp_pre", 0)])[("mlp_pre", 0)]
-    predicted = result_means(pre, expressions, train, [EQUALS])[train, EQUALS]
-    actual = pre[train, EQUALS]
+    by_result, grouped = result_means(pre, expressions, train, [EQUALS])
+    rows = [i for i in train if grouped[i]]
+    predicted, actual = by_result[rows, EQUALS], pre[rows, EQUALS]
     residual = ((actual - predicted) ** 2).sum(dim=0)
     return [round(float(r), 3) for r in 1 - residual / ((actual - actual.mean(dim=0)) ** 2).sum(dim=0)]
 
 
 # --- activation patching --------------------------------------------------------------------
 def patch_report(model, codec, source, target, site="attn_out"):
-    """Prompt `target` (a, op, b) with `site` at `=` and every answer position taken from prompt
-    `source` run on the target's answer (both runs see the same answer tokens): the target's
+    """Prompt `target` (a, op, b) with `site` at `=` and every answer position (for attn_pattern:
+    the whole pattern) taken from prompt `source` run on the target's answer (both runs see the
+    same answer tokens): the target's
     answer margin before and after, and the first token greedy decoding writes once patched."""
     value = OPERATORS[target[1]](target[0], target[2])
     src, tgt = math_batch(codec, [source], [value]), math_batch(codec, [target])

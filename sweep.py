@@ -29,7 +29,7 @@ from configurator import exit_with_error, load_config_file, parse_args
 from devices import MACHINE_ERRORS, pick_device
 from pool import check_pool, run_state, train_all
 from runs import write_atomically
-from sweep_figures import inside_figure, pairs_figure, phase_figure, timing_figure
+from sweep_figures import inside_figure, norms_figure, pairs_figure, phase_figure, timing_figure
 from sweep_summary import capacity_report, sizes_table, summarize_run, write_summary
 from tasks import parse_held_out, task_named
 from training_config import DEFAULTS, resolve
@@ -131,9 +131,10 @@ def train_stacks(runs, device, stack, overwrite=False):
 
 
 
-def write_outputs(rows, out, task, n_runs, n_seeds):
-    """summary.csv, sizes.md and the figures (and for facts capacity.md) from the rows of the
-    runs that have results; figures and counts use finished runs only. Returns the file names."""
+def write_outputs(rows, out, task, n_runs, n_seeds, logged_norms=()):
+    """summary.csv, sizes.md and the figures (and for facts capacity.md, and norms.png from the
+    finished run folders `logged_norms` that have norms.csv) from the rows of the runs that have
+    results; figures and counts use finished runs only. Returns the file names."""
     out.mkdir(parents=True, exist_ok=True)
     write_summary(rows, out / "summary.csv")
     write_atomically(out / "sizes.md", sizes_table(rows, n_seeds))
@@ -152,6 +153,9 @@ def write_outputs(rows, out, task, n_runs, n_seeds):
         if shown:
             figure(shown, title).savefig(out / name)
             written.append(name)
+    if logged_norms:
+        norms_figure(logged_norms, f"{task} sweep: the weight norm along training").savefig(out / "norms.png")
+        written.append("norms.png")
     if rows[0]["facts_acc_at_best"] is not None:
         write_atomically(out / "capacity.md", capacity_report(rows, n_seeds))
         written.append("capacity.md")
@@ -181,11 +185,13 @@ def main(argv=None):
                                                             options["overwrite"]))
         except (ValueError, *MACHINE_ERRORS) as e:
             exit_with_error(e)
-    rows = [row for row in (summarize_run(config) for _, _, config in runs) if row is not None]
+    summarized = [(Path(config["out_dir"]), summarize_run(config)) for _, _, config in runs]
+    rows = [row for _, row in summarized if row is not None]
     if not rows:
         print(f"no run of this sweep has results yet under {out}")
         return
-    written = write_outputs(rows, out, options["task"], len(runs), n_seeds)
+    logged_norms = [folder for folder, row in summarized if row and row["finished"] and (folder / "norms.csv").is_file()]
+    written = write_outputs(rows, out, options["task"], len(runs), n_seeds, logged_norms)
     finished = sum(row["finished"] for row in rows)
     print(f"wrote {', '.join(str(out / w) for w in written)} from {len(rows)} of {len(runs)} runs"
           f" ({finished} finished)")

@@ -2,7 +2,8 @@
 A sweep's figures: phase.png (generalization and memorization against size),
 inside.png (the inside measures against the held-out count), timing.png (the
 held-out four among the training quadruples; fit against rule) and
-held_out.png (held-out pairs). They take summary rows (sweep_summary.py).
+held_out.png (held-out pairs) take summary rows (sweep_summary.py); norms.png
+(the weight norm along training) reads the runs' norms.csv.
 """
 import itertools
 import math
@@ -12,8 +13,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from model import GPT, GPTConfig
+from runs import load_run, read_item_table
 from stats import format_p, spearman_test
-from sweep_summary import by_size, memorized_all_facts, variants
+from sweep_summary import by_size, init_scale, memorized_all_facts, variants
 from tasks import PAPER_MODELS, CharCodec, held_out_label, parse_held_out, task_text
 
 PAPER_SIZES = [int(name[1:]) for name in PAPER_MODELS if name != "MLT"]  # 14, 28, 56
@@ -155,13 +157,13 @@ def pairs_figure(rows, title):
     many evaluations the four together and each of them are right (median over seeds),
     so that one sees which pairs generalize and which expression holds a pair back."""
     pairs = sorted({row["held_out"] for row in rows}, key=parse_held_out)
-    sizes = sorted({(row["n_embd"], row["weight_decay"]) for row in rows})  # one panel each
-    several_decays = len({decay for _, decay in sizes}) > 1
+    sizes = sorted({(row["n_embd"], row["weight_decay"], init_scale(row)) for row in rows})  # one panel each
+    several_decays, several_scales = (len({size[k] for size in sizes}) > 1 for k in (1, 2))
     columns = ["all four", "a+b", "b+a", "a-b", "b-a"]
     cells = np.full((len(sizes), len(pairs), len(columns)), np.nan)
     labels = [[] for _ in sizes]
     for (k, size), (i, pair) in itertools.product(enumerate(sizes), enumerate(pairs)):
-        seeds = [r for r in rows if (r["n_embd"], r["weight_decay"]) == size and r["held_out"] == pair
+        seeds = [r for r in rows if (r["n_embd"], r["weight_decay"], init_scale(r)) == size and r["held_out"] == pair
                  and r["evals_each_heldout_right"]]
         if seeds:
             cells[k, i] = np.median([[r["evals_heldout_all_right"]] + r["evals_each_heldout_right"] for r in seeds], axis=0)
@@ -177,8 +179,40 @@ def pairs_figure(rows, title):
                         color="white" if value > 0.6 * top else "black")
         ax.set_xticks(range(len(columns)), columns, fontsize=8)
         ax.set_yticks(range(len(pairs)), labels[k], fontsize=8)
-        n_embd, decay = sizes[k]
-        ax.set_title(f"n{n_embd}" + (f" wd {decay:g}" if several_decays else "") + ": pair, seeds ever 40/40", fontsize=9)
+        n_embd, decay, scale = sizes[k]
+        ax.set_title(f"n{n_embd}" + (f" wd {decay:g}" if several_decays else "")
+                     + (f" init x{scale:g}" if several_scales else "") + ": pair, seeds ever 40/40", fontsize=9)
     fig.suptitle(title + "\nevaluations right, median over seeds (a < b: a-b is the negative difference)", fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def norms_figure(folders, title):
+    """The total weight norm at every evaluation (norms.csv), one line per run, a panel per width,
+    a colour per (init scale, weight decay); dots where the held-out four are all right: does the
+    held-out rule come with a small norm (Liu et al. 2023, Omnigrok)?"""
+    runs = [load_run(folder) for folder in folders]
+    widths = sorted({run["config"]["n_embd"] for run in runs})
+    settings = sorted({(run["config"]["init_scale"], run["config"]["weight_decay"]) for run in runs})
+    fig = Figure(figsize=(5.5 * len(widths), 4.5), dpi=120)
+    for ax, width in zip(np.atleast_1d(fig.subplots(1, len(widths))), widths):
+        for run in (r for r in runs if r["config"]["n_embd"] == width):
+            iters, names, values = read_item_table(run["folder"], "norms.csv")
+            total = values[names.index("total")]
+            k = settings.index((run["config"]["init_scale"], run["config"]["weight_decay"]))
+            ax.plot(iters, total, color=f"C{k}", lw=1, alpha=0.8)
+            r = run["results"]
+            right = np.isin(iters, r["iter"][(r["heldout_total"] > 0) & (r["heldout_correct"] == r["heldout_total"])])
+            ax.plot(iters[right], total[right], "o", color=f"C{k}", ms=3)
+        ax.set_yscale("log")
+        ax.set_title(f"n{width}", fontsize=10)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("total weight norm (log scale)")
+        ax.grid(alpha=0.3)
+    fig.legend([Line2D([], [], color=f"C{k}") for k in range(len(settings))] + [Line2D([], [], color="0.3", marker="o",
+                                                                                         ls="none", ms=3)],
+               [f"init x{scale:g}, wd {decay:g}" for scale, decay in settings] + ["held-out four all right"],
+               loc="lower center", ncol=len(settings) + 1, frameon=False, fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig

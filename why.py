@@ -24,7 +24,7 @@ import torch
 from checkpoints import load_model
 from configurator import exit_with_error, parse_args
 from devices import MACHINE_ERRORS
-from mechanism import (component_ablations, neuron_ablations, patch_report, reduced_models, result_organization,
+from mechanism import (check_arithmetic_model, component_ablations, neuron_ablations, patch_report, reduced_models, result_organization,
                        rows_of, train_and_held_out)
 from interventions import answer_margins, math_batch
 from runs import read_run_json, write_atomically
@@ -54,15 +54,14 @@ def patch_pairs(held_out):
     a, b = parse_held_out(held_out)
     same = [(a + k, "-", b + k) for k in (-2, -1, 1, 2) if 0 <= a + k and b + k <= 9]
     near = [(a + 1, "-", b), (a, "-", b + 1), (a - 1, "-", b), (a, "-", b - 1)]
-    return (a, "-", b), same, [e for e in near if 0 <= min(e[0], e[2]) and max(e[0], e[2]) <= 9 and e[0] != e[2]]
+    return (a, "-", b), same, [e for e in near if 0 <= min(e[0], e[2]) and max(e[0], e[2]) <= 9]
 
 
 def run_report(folder, ckpt, kind):
     """One run's interventions (mechanism.py) and patches, as a dict."""
     model, codec, checkpoint = load_model(folder / ckpt)
+    check_arithmetic_model(model, codec, folder / ckpt)
     config = saved_config(checkpoint)
-    if model.config.n_layer != 1 or config["dataset"] != "as_math":
-        raise ValueError(f"{folder / ckpt} is not a 1-layer arithmetic model, which these interventions are written for")
     held_out = config["held_out"]
     target, same, near = patch_pairs(held_out)
     expressions, _, _ = rows_of(held_out)
@@ -131,14 +130,18 @@ def contrast(reports, small, large):
 
 
 def error_tally(sweep):
-    """The wrong final answers to held-out expressions of the n <= 16 runs of a held-out sweep:
-    [(run, expression, right answer, answer given)]."""
+    """The held-out expressions the n <= 16 runs of a held-out sweep do not get all right at their
+    last evaluation, with their most common wrong answer (answers.json):
+    [(run, expression, right answer, wrong answer)]."""
     tally = []
     for folder in sorted(p for p in Path(sweep).iterdir() if (p / "answers.json").is_file()):
         config = saved_config(read_run_json(folder / "run.json"))
         if config["n_embd"] > 16:
             continue
-        wrong = json.loads((folder / "answers.json").read_text())["last"]["wrong"]
+        try:
+            wrong = json.loads((folder / "answers.json").read_text())["last"]["wrong"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ValueError(f"{folder / 'answers.json'} is not an answers file (a 'last' entry with 'wrong')") from None
         for a, op, b in held_out_expressions(config["held_out"]):
             given = wrong.get(f"{a}{op}{b}")
             if given is not None:
@@ -149,9 +152,9 @@ def error_tally(sweep):
 def errors_section(tally):
     near = [t for t in tally if t[3].lstrip("-").isdigit() and abs(int(t[3]) - t[2]) == 1]
     sign = [t for t in tally if t[1][1] == "-" and t[3].lstrip("-").isdigit() and (int(t[3]) < 0) != (t[2] < 0)]
-    return [f"- {len(tally)} wrong final answers to held-out expressions in the n <= 16 runs; "
-            f"{len(near)} of them one away from the right answer, {len(sign)} a subtraction with the wrong sign "
-            f"(or 0 for a negative result).",
+    return [f"- {len(tally)} held-out expressions not all right at the last evaluation of the n <= 16 runs; "
+            f"their most common wrong answer is one away from the right one in {len(near)}, and for "
+            f"{len(sign)} subtractions it has the wrong sign (or is 0 for a negative result).",
             "- " + "; ".join(f"{run}: {e} = {right}, answered {given}" for run, e, right, given in tally)]
 
 

@@ -112,27 +112,77 @@ def test_patching_the_whole_residual_stream_gives_the_source_prompts_logits(site
                                equal_nan=True)
 
 
-def test_resid_mid_is_the_embedding_plus_the_attention_output():
-    model, batch = random_model(), math_batch(CODEC, SOME)
-    acts = activations(model, batch, [("embed", 0), ("attn_out", 0), ("resid_mid", 0)])
+def test_resid_mid_is_each_layers_input_plus_its_attention_output():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=CODEC.vocab_size, n_embd=8, n_layer=2)).eval()
+    batch = math_batch(CODEC, SOME)
+    sites = [("embed", 0), ("attn_out", 0), ("resid_mid", 0), ("resid_post", 0), ("attn_out", 1), ("resid_mid", 1)]
+    acts = activations(model, batch, sites)
     torch.testing.assert_close(acts[("resid_mid", 0)], acts[("embed", 0)] + acts[("attn_out", 0)])
+    torch.testing.assert_close(acts[("resid_mid", 1)], acts[("resid_post", 0)] + acts[("attn_out", 1)])
+    base = answer_margins(model, batch)
+    clean = patch_from("resid_mid", acts[("resid_mid", 1)], layer=1)
+    broken = zero_unit("mlp_out", layer=0)
+    assert not torch.allclose(answer_margins(model, batch, [broken]), base, equal_nan=True)
+    # all that reaches layer 1's MLP and the head is layer 1's resid_mid: the clean one restores the output
+    torch.testing.assert_close(answer_margins(model, batch, [broken, clean]), base, equal_nan=True)
+
+
+def test_a_bad_site_or_layer_is_refused_and_leaves_no_hook_behind():
+    model, batch = random_model(), math_batch(CODEC, SOME)
+    base = answer_margins(model, batch)
+    for bad, named in (((zero_unit("attn_out"), zero_unit("mlp_out", layer=3)), "layer 3"),
+                       ((zero_unit("attn_out"), zero_unit("nowhere")), "'nowhere'")):
+        with pytest.raises(ValueError, match=named):
+            answer_margins(model, batch, bad)
+        torch.testing.assert_close(answer_margins(model, batch), base, equal_nan=True)
+    with pytest.raises(ValueError, match="no units"):
+        zero_unit("attn_pattern", unit=2)
+
+
+def test_a_mean_ablation_averages_tokens_not_padding():
+    # 9+9=18> is a token longer than 0+3=3>: at the position that predicts 18's '>' only 9+9 has a token
+    model = random_model()
+    target, reference = math_batch(CODEC, [(9, "+", 9)]), math_batch(CODEC, [(9, "+", 9), (9, "+", 9), (0, "+", 3)])
+    assert reference.real.tolist()[2] == [True] * 6 + [False]
+    acts = activations(model, reference, [("attn_out", 0)])[("attn_out", 0)]
+    base = answer_margins(model, target)
+    masked = mean_of("attn_out", acts, positions=[6], real=reference.real)
+    torch.testing.assert_close(answer_margins(model, target, [masked]), base, equal_nan=True)
+    padded = mean_of("attn_out", acts, positions=[6])  # the padding's activation pulls the mean away
+    assert not torch.allclose(answer_margins(model, target, [padded]), base, equal_nan=True)
+
+
+def test_patching_a_prompt_into_itself_changes_nothing_and_another_prompt_into_it_does():
+    model = random_model()
+    same = mechanism.patch_report(model, CODEC, (5, "-", 7), (5, "-", 7))
+    assert same["target_margin_patched"] == same["target_margin_before"]
+    other = mechanism.patch_report(model, CODEC, (1, "-", 8), (5, "-", 7))
+    assert other["target_margin_patched"] != other["target_margin_before"] and other["source_answer"] == -7
 
 
 def test_the_reductions_keep_what_their_description_says_and_remove_the_rest():
     expressions = math_expressions()
     rows = list(range(200))
-    idx = math_batch(CODEC, expressions).idx
+    batch = math_batch(CODEC, expressions)
+    idx = batch.idx
     rng = np.random.default_rng(0)
     table = torch.tensor(rng.normal(size=(9, CODEC.vocab_size, 3)))
     additive = sum(table[p][idx[:, p]] for p in range(5))[:, None, :].expand(-1, idx.shape[1], -1).clone()
-    fitted = mechanism.additive_fit(additive, idx, rows, [4])
+    fitted = mechanism.additive_fit(additive, batch, rows, [4])
     torch.testing.assert_close(fitted[:, 4], additive[:, 4])
+    interacting = additive.clone()
+    interacting[:, 4, 0] += (idx[:, 1] == idx[:, 3]).double()  # a = b: not a sum of per-token vectors
+    assert not torch.allclose(mechanism.additive_fit(interacting, batch, rows, [4])[:, 4], interacting[:, 4])
     per_result = torch.tensor([[OPERATORS[op](a, b) + 100 * (op == "+")] for a, op, b in expressions], dtype=torch.float64)
     act = per_result[:, None, :].expand(-1, 6, -1).clone()
-    torch.testing.assert_close(mechanism.result_means(act, expressions, rows, [4]), act)
+    replaced, grouped = mechanism.result_means(act, expressions, rows, [4])
+    torch.testing.assert_close(replaced, act)
+    alone = [expressions[i] for i in range(200) if not grouped[i]]
+    assert alone == [(0, "+", 0), (9, "+", 9), (0, "-", 9), (9, "-", 0)]  # no other item has their result
     i = expressions.index((1, "+", 2))
     act[i, 4] += 1.0  # something about (a, b) beyond the result is what result_means removes
-    assert mechanism.result_means(act, expressions, rows, [4])[i, 4] == per_result[i]
+    assert mechanism.result_means(act, expressions, rows, [4])[0][i, 4] == per_result[i]
 
 
 def test_the_margins_match_the_ones_training_logged():
@@ -175,5 +225,5 @@ def test_why_reports_each_width_with_its_tests(tmp_path):
     assert all(p["target"] == "5-7" and p["target_answer"] == -2 for p in n14["patches"]["difference one away"])
     table = (tmp_path / "why.md").read_text()
     assert "| n14 | 1 | 1/1 |" in table and "| n28 | 1 | 0/1 |" in table
-    assert all(("answered" in line) for line in table.splitlines() if line.startswith("- math_n"))
+    assert "math_n12_s1_ho12: 1-2 = -1, answered 0" in table  # the held-out sweep's answers.json
     assert (tmp_path / "why.png").stat().st_size > 10_000

@@ -1,5 +1,6 @@
 import csv
 
+import runs
 import sweep
 import sweep_figures
 import sweep_summary
@@ -33,6 +34,20 @@ def test_math_sweep_trains_skips_and_summarizes(tmp_path):
     assert (out / "inside.png").stat().st_size > 10_000
     assert not (out / "capacity.md").exists() and not (out / "held_out.png").exists()  # one pair
     assert "| n14 | 1,456 | 0 | 2 of 2 |" in (out / "sizes.md").read_text()
+    assert (out / "norms.png").stat().st_size > 10_000
+
+
+def test_an_init_scale_sweep_scales_the_initial_weights_and_tells_the_settings_apart(tmp_path):
+    out = tmp_path / "sweep_scale"
+    result = run_main(sweep.main, "--task=math", "--sizes=8", "--seeds=1", "--init_scales=0.5,2", f"--out={out}", *TINY)
+    assert result.returncode == 0, result.stderr
+    rows = summary(out)
+    assert [r["init_scale"] for r in rows] == ["0.5", "2.0"]
+    norms = {scale: runs.read_item_table(out / f"math_n8_s1_is{scale}", "norms.csv") for scale in ("0.5", "2")}
+    first = {scale: values[names.index("total"), 0] for scale, (iters, names, values) in norms.items()}
+    assert norms["2"][0][0] == 0 and abs(first["2"] / first["0.5"] - 4) < 1e-3  # one seed, one init, scaled
+    assert "| n8 | 544 | 0 | 0.5 | 1 of 1 |" in (out / "sizes.md").read_text()
+    assert (out / "norms.png").stat().st_size > 10_000
 
 
 def test_facts_sweep_reports_capacity(tmp_path):
