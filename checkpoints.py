@@ -106,14 +106,24 @@ CLI_DEFAULTS = dict(
 PART_NAMES = {"math": "arithmetic", "facts": "facts"}
 
 
+def check_sampling_options(config):
+    """The sampling options a tool was given ({name: value or None}), checked before any file
+    is read. Raises ValueError naming a bad one."""
+    given = {"num_samples": config["num_samples"], "temperature": config["temperature"], "top_k": config["top_k"]}
+    if config["seed"] is not None and (not isinstance(config["seed"], int) or isinstance(config["seed"], bool)):
+        raise ValueError(f"--seed={config['seed']!r} must be an integer")
+    defaults = Sampling()
+    check_sampling(*(getattr(defaults, key) if value is None else value for key, value in given.items()),
+                   names=("--num_samples", "--temperature", "--top_k"))
+    return given
+
+
 def sampling_as_trained(config, checkpoint):
     """(Sampling, seed, whether both are training's) for scoring a checkpoint: the run's own
     eval_* settings and its seed + iteration, each replaced by the option a tool was given.
     Raises ValueError naming a bad option."""
     run = saved_config(checkpoint)
-    given = {"num_samples": config["num_samples"], "temperature": config["temperature"], "top_k": config["top_k"]}
-    if config["seed"] is not None and (not isinstance(config["seed"], int) or isinstance(config["seed"], bool)):
-        raise ValueError(f"--seed={config['seed']!r} must be an integer")
+    given = check_sampling_options(config)
     chosen = [run[key] if value is None else value
               for key, value in zip(("eval_samples", "eval_temperature", "eval_top_k"), given.values())]
     check_sampling(*chosen, names=("--num_samples", "--temperature", "--top_k"))
@@ -129,6 +139,7 @@ def evaluate_checkpoint(config, part):
     task drawn in training's order (arithmetic before facts), so that the counts are the
     ones its results.csv recorded. An option given replaces the run's setting. Returns
     (the part's items, a header for the report); raises ValueError for a run without `part`."""
+    check_sampling_options(config)
     device = pick_device(config["device"])
     path = find_run_folder(config["out_dir"]) / config["ckpt"]
     model, codec, checkpoint = load_model(path, device)

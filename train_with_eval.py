@@ -161,10 +161,10 @@ def train(config, checkpoint=None):
 def make_step(config, model, optimizer, data, batch_gen, device, ddp, world_size):
     """(step: lr -> loss, the fused step or None): the fused C++ step where it covers the run,
     else the torch step (compiled and DDP-wrapped as configured). Both draw the same batches."""
+    check_compiler(config, device)  # first: the fused step needs the same compiler
     fused = choose_step(config, model, optimizer, data, device, world_size)
     if fused:
         return (lambda lr: fused(draw_starts(data, config["block_size"], config["batch_size"], batch_gen), lr)), fused
-    check_compiler(config, device)
     step_model, ctx = for_training(model, config, device, ddp), autocast(device, config["dtype"])
 
     def torch_step(lr):

@@ -1,11 +1,16 @@
 import io
+import os
 import subprocess
+import tempfile
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+# The fused step's builds go to a cache that a fresh machine (CI) lacks: start every session
+# without it, so that the tests see what CI sees (a build, and the compiler it needs).
+os.environ["FUSED_STEP_CACHE"] = tempfile.mkdtemp(prefix="fused_step_cache_")
 
 import reproducible  # noqa: E402  first, before torch: the CPU kernels every run uses (reproducible.py)
 import pytest  # noqa: E402

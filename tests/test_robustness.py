@@ -170,9 +170,11 @@ def test_an_option_before_the_config_file_still_wins(tmp_path):
 
 # 10. one validator for the sampling settings, and --help everywhere
 @pytest.mark.parametrize("script,args", [("sample.py", ["--top_k=0"]), ("eval_as_math.py", ["--top_k=0"]),
-                                         ("train_with_eval.py", ["--eval_top_k=0"])])
-def test_sampling_settings_are_checked_alike_everywhere(script, args):
-    one_line_error(run_cli(script, *args), "top_k=0 must be an integer of at least 1")
+                                         ("eval_capitals.py", ["--top_k=0"]), ("train_with_eval.py", ["--eval_top_k=0"])])
+def test_sampling_settings_are_checked_alike_everywhere(script, args, tmp_path):
+    # checked before any file is read: the run folder named here does not exist
+    result = run_cli(script, *args, f"--out_dir={tmp_path / 'no_run'}")
+    one_line_error(result, "top_k=0 must be an integer of at least 1")
 
 
 @pytest.mark.parametrize("script", ["train_with_eval.py", "sample.py", "eval_as_math.py", "sweep.py", "run_configs.py",
