@@ -123,6 +123,20 @@ def read_item_table(folder, name="items.csv"):
     return table[:, 0].astype(int), header[1:], values.astype(int) if name == "items.csv" else values
 
 
+def matrix_norm(folder):
+    """(iterations, the L2 norm of the weight matrices and embeddings at each) from a run's
+    norms.csv, or None without one. These are the tensors weight decay acts on (model.py's
+    configure_optimizers); the LayerNorm gains are left out because they are not decayed, and
+    a model can grow them to make up for decayed matrices (with weight decay 1.0, n28's gains
+    end near 120 while its matrices shrink below 2)."""
+    table = read_item_table(folder, "norms.csv")
+    if table is None:
+        return None
+    iters, names, values = table
+    rows = [i for i, name in enumerate(names) if name != "total" and ".ln_" not in f".{name}" and not name.endswith(".bias")]
+    return iters, np.sqrt((values[rows] ** 2).sum(axis=0))
+
+
 def read_items(folder):
     return read_item_table(folder, "items.csv")
 

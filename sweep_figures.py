@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from model import GPT, GPTConfig
-from runs import load_run, read_item_table
+from runs import load_run, matrix_norm
 from stats import format_p, spearman_test
 from sweep_summary import by_size, init_scale, memorized_all_facts, variants
 from tasks import PAPER_MODELS, CharCodec, held_out_label, parse_held_out, task_text
@@ -188,26 +188,25 @@ def pairs_figure(rows, title):
 
 
 def norms_figure(folders, title):
-    """The total weight norm at every evaluation (norms.csv), one line per run, a panel per width,
-    a colour per (init scale, weight decay); dots where the held-out four are all right: does the
-    held-out rule come with a small norm (Liu et al. 2023, Omnigrok)?"""
+    """The norm of the weight matrices at every evaluation (runs.matrix_norm), one line per run,
+    a panel per width, a colour per (init scale, weight decay); dots where the held-out four are
+    all right: does the held-out rule come with a small norm (Liu et al. 2023, Omnigrok)?"""
     runs = [load_run(folder) for folder in folders]
     widths = sorted({run["config"]["n_embd"] for run in runs})
     settings = sorted({(run["config"]["init_scale"], run["config"]["weight_decay"]) for run in runs})
     fig = Figure(figsize=(5.5 * len(widths), 4.5), dpi=120)
     for ax, width in zip(np.atleast_1d(fig.subplots(1, len(widths))), widths):
         for run in (r for r in runs if r["config"]["n_embd"] == width):
-            iters, names, values = read_item_table(run["folder"], "norms.csv")
-            total = values[names.index("total")]
+            iters, norm = matrix_norm(run["folder"])
             k = settings.index((run["config"]["init_scale"], run["config"]["weight_decay"]))
-            ax.plot(iters, total, color=f"C{k}", lw=1, alpha=0.8)
+            ax.plot(iters, norm, color=f"C{k}", lw=1, alpha=0.8)
             r = run["results"]
             right = np.isin(iters, r["iter"][(r["heldout_total"] > 0) & (r["heldout_correct"] == r["heldout_total"])])
-            ax.plot(iters[right], total[right], "o", color=f"C{k}", ms=3)
+            ax.plot(iters[right], norm[right], "o", color=f"C{k}", ms=3)
         ax.set_yscale("log")
         ax.set_title(f"n{width}", fontsize=10)
         ax.set_xlabel("iteration")
-        ax.set_ylabel("total weight norm (log scale)")
+        ax.set_ylabel("norm of the weight matrices (log scale)")
         ax.grid(alpha=0.3)
     fig.legend([Line2D([], [], color=f"C{k}") for k in range(len(settings))] + [Line2D([], [], color="0.3", marker="o",
                                                                                          ls="none", ms=3)],

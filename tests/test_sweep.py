@@ -50,6 +50,15 @@ def test_an_init_scale_sweep_scales_the_initial_weights_and_tells_the_settings_a
     assert (out / "norms.png").stat().st_size > 10_000
 
 
+def test_the_matrix_norm_leaves_out_the_layernorm_gains_weight_decay_does_not_touch(tmp_path):
+    (tmp_path / "norms.csv").write_text("iter,total,transformer.wte.weight,transformer.h.0.ln_1.weight,"
+                                        "transformer.h.0.mlp.c_fc.weight,transformer.ln_f.weight\n"
+                                        "0,1.0,3.0,100.0,4.0,100.0\n250,1.0,0.0,100.0,2.0,50.0\n")
+    iters, norm = runs.matrix_norm(tmp_path)
+    assert list(iters) == [0, 250] and norm.tolist() == [5.0, 2.0]
+    assert runs.matrix_norm(tmp_path / "no_run") is None
+
+
 def test_facts_sweep_reports_capacity(tmp_path):
     out = tmp_path / "sweep_facts"
     result = run_cli("sweep.py", "--task=facts", "--sizes=10", "--seeds=1", f"--out={out}", *TINY)
