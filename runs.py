@@ -3,16 +3,15 @@ Reading finished or running runs, without torch: a run folder's results.csv,
 run.json and per-item tables (items.csv, margins.csv, logprobs.csv), which
 evaluation a protocol picks, and the measures the summaries and READMEs state.
 
-Three protocols pick one evaluation of a run (issue "Claims the evidence supports"):
+Three protocols pick one evaluation of a run (ties: the earliest):
 
-    best        the paper's: the best combined accuracy, the held-out four included
-                (selected with the test items; ties: the earliest)
-    train_best  the best accuracy on the training items alone (for arithmetic the 196
-                expressions, for facts the 50 facts, for the joint task both; ties: the earliest)
+    best        the paper's: the best combined accuracy, the held-out four included (test-selected)
+    train_best  the best accuracy on the training items alone (arithmetic: the 196 expressions,
+                facts: the 50 facts, joint: both)
     last        the last evaluation
 
-and `heldout_share_late` needs no selection at all: the share of held-out samples
-right over the second half of training.
+and `heldout_share_late` selects nothing: the share of held-out samples right over the
+second half of training.
 """
 import csv
 import json
@@ -38,10 +37,7 @@ def write_atomically(path, payload):
     """Write str or bytes to path so that it is never seen half-written."""
     tmp = Path(f"{path}.tmp")
     try:
-        if isinstance(payload, str):
-            tmp.write_text(payload, encoding="utf-8")
-        else:
-            tmp.write_bytes(payload)
+        tmp.write_text(payload, encoding="utf-8") if isinstance(payload, str) else tmp.write_bytes(payload)
         os.replace(tmp, path)
     except BaseException:  # a full disk, an interruption: the old file stands, no half-written one beside it
         tmp.unlink(missing_ok=True)
@@ -124,16 +120,14 @@ def read_item_table(folder, name="items.csv"):
 
 
 def matrix_norm(folder):
-    """(iterations, the L2 norm of the weight matrices and embeddings at each) from a run's
-    norms.csv, or None without one. These are the tensors weight decay acts on (model.py's
-    configure_optimizers); the LayerNorm gains are left out because they are not decayed, and
-    a model can grow them to make up for decayed matrices (with weight decay 1.0, n28's gains
-    end near 120 while its matrices shrink below 2)."""
+    """(iterations, L2 norm of the matrices and embeddings: what weight decay acts on) from a run's
+    norms.csv, or None. LayerNorm gains are left out: not decayed, they grow to make up for decayed
+    matrices (weight decay 1.0: n28's gains end near 120, its matrices below 2)."""
     table = read_item_table(folder, "norms.csv")
     if table is None:
         return None
     iters, names, values = table
-    rows = [i for i, name in enumerate(names) if name != "total" and ".ln_" not in f".{name}" and not name.endswith(".bias")]
+    rows = [i for i, name in enumerate(names) if name != "total" and ".ln_" not in f".{name}"]  # no biases here
     return iters, np.sqrt((values[rows] ** 2).sum(axis=0))
 
 
@@ -188,9 +182,7 @@ def best_row(results):
 
 
 def _first_max(values):
-    if not np.isfinite(values).any():
-        return None
-    return int(np.nanargmax(values))  # argmax returns the first of equal maxima
+    return int(np.nanargmax(values)) if np.isfinite(values).any() else None  # the first of equal maxima
 
 
 def selected_row(results, protocol):
@@ -218,9 +210,8 @@ def heldout_share_late(results, max_iters):
     (iteration >= max_iters / 2): no evaluation is selected. NaN for a run without
     held-out items or not yet in its second half."""
     late = (results["iter"] >= max_iters / 2) & (np.nan_to_num(results["heldout_total"]) > 0)
-    if not late.any():
-        return math.nan
-    return float(results["heldout_correct"][late].sum() / results["heldout_total"][late].sum())
+    right, total = results["heldout_correct"][late].sum(), results["heldout_total"][late].sum()
+    return float(right / total) if late.any() else math.nan
 
 
 # --- item-level measures (items.csv) ------------------------------------------------

@@ -38,7 +38,10 @@ def test_two_runs_started_together_never_share_a_folder(tmp_path):
     codes = sorted(code for _, _, code in results)
     assert codes == [0, 2], results
     refused = next(err for _, err, code in results if code == 2)
-    assert "is in use by process" in refused and len(refused.strip().splitlines()) == 1
+    # while the first runs, its claim refuses the second; a second that starts late (a loaded
+    # machine, a 60-iteration run of a fraction of a second) finds the finished run instead
+    assert "is in use by process" in refused or "already holds a run" in refused, refused
+    assert len(refused.strip().splitlines()) == 1
     with open(tmp_path / "results.csv") as f:
         assert [line.split(",")[0] for line in f][1:] == ["0", "20", "40", "60"]  # one run's rows, once each
 
@@ -155,7 +158,7 @@ def test_a_tool_rescores_a_committed_checkpoint_to_its_recorded_number():
     scored = json.loads(result.stdout)
     with open(REPO / "results/facts_mini_28/results.csv") as f:
         row = next(line.split(",") for line in f if line.startswith(f"{scored['iter']},"))
-    assert scored["correct"] == int(row[10]) == 497  # facts_correct
+    assert scored["correct"] == int(row[10]) == 480  # facts_correct: 96.0% at its best evaluation
     other = json.loads(run_cli("eval_capitals.py", "--out_dir=results/facts_mini_28", "--ckpt=model_best.pt",
                                "--json", "--seed=7").stdout)
     assert "seed 7" in other["sampling"] and "as training" not in other["sampling"]
