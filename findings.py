@@ -258,6 +258,15 @@ def size_or_norm(root):
                         f"train-best 40/40 {frac(a)} vs {frac(b)}; norm {np.mean([final_norm(d) for d in changed]):.1f} "
                         f"vs {np.mean([final_norm(d) for d in baseline]):.1f}",
                         f"permutation {format_p(p)}; Fisher {format_p(p_fisher)}", verdict(p, toward)))
+    decayed = {n: sweep_runs(root, "sweeps/weight_decay", "math", [n], seeds, "_wd1") for n in (14, 28)}
+    x, y = ([share(d) for d in decayed[n]] for n in (14, 28))
+    p = permutation_test(x, y)
+    rows.append(row("Size or weight norm? At the same small norm (weight decay 1.0), n14 generalizes and n28 does not",
+                    "held-out share over the 2nd half, mean [95% bootstrap]; norm of the weight matrices at the end, "
+                    "range", f"{len(x)} + {len(y)} runs", f"n14 {mean_interval(x)}, n28 {mean_interval(y)}; norm n14 "
+                    + " / n28 ".join(f"{min(v):.1f}-{max(v):.1f}" for v in
+                                      ([final_norm(d) for d in decayed[n]] for n in (14, 28))),
+                    f"permutation {format_p(p)}", verdict(p, np.mean(x) > np.mean(y))))
     return rows
 
 
