@@ -7,9 +7,9 @@ once per shape, and cached; called through ctypes on the tensors' memory.
     step = FusedStep(model, optimizer, config, data)   # the model's parameters become views of its buffer
     loss = step(starts, lr)                            # one training step; starts: the batch's window offsets
 
-Same bits on every CPU: an x86-64 with AVX2 and FMA runs the vectorized build, anything else
-the portable one; both perform the same IEEE operations in the same order (fused_step.cpp),
-so a run repeats bit for bit across machines. The optimizer stays a torch.optim.AdamW whose
+Built for the same bits on every CPU (measured on x86-64): an x86-64 with AVX2 and FMA runs
+the vectorized build, anything else the portable one; both perform the same IEEE operations in
+the same order (fused_step.cpp), so a run repeats bit for bit across machines. The optimizer stays a torch.optim.AdamW whose
 state tensors are views of the step's moments: checkpoints keep nanoGPT's format, and a run
 saved with one step resumes with the other.
 """

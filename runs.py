@@ -127,7 +127,7 @@ def matrix_norm(folder):
     if table is None:
         return None
     iters, names, values = table
-    rows = [i for i, name in enumerate(names) if name != "total" and ".ln_" not in f".{name}"]  # no biases here
+    rows = [i for i, name in enumerate(names) if name != "total" and ".ln_" not in f".{name}" and "bias" not in name]
     return iters, np.sqrt((values[rows] ** 2).sum(axis=0))
 
 

@@ -32,7 +32,7 @@ from runs import write_atomically
 from sweep_figures import inside_figure, norms_figure, pairs_figure, phase_figure, timing_figure
 from sweep_summary import capacity_report, sizes_table, summarize_run, write_summary
 from tasks import parse_held_out, task_named
-from training_config import DEFAULTS, resolve
+from training_config import DEFAULTS, resolve, validate
 
 OPTIONS = dict(
     task="math",          # math, facts or both: the base config is config/train_<task>_mini_14.py
@@ -167,6 +167,11 @@ def main(argv=None):
         options = parse_args(OPTIONS, sys.argv[1:] if argv is None else argv, allow_config_files=False)
         shard = parse_shard(options["shard"])
         runs, out = grid(options)
+        for name, _, config in runs:  # every run's values, before any starts
+            try:
+                validate(config)
+            except ValueError as e:
+                raise ValueError(f"{name}: {e}") from None
         n_seeds = len(parse_list("seeds", options["seeds"], int))
         check_pool(options["jobs"], options["threads"])
         if options["summarize_only"]:
@@ -189,7 +194,7 @@ def main(argv=None):
     rows = [row for _, row in summarized if row is not None]
     if not rows:
         print(f"no run of this sweep has results yet under {out}")
-        return
+        sys.exit(1 if failed else 0)
     logged_norms = [folder for folder, row in summarized if row and row["finished"] and (folder / "norms.csv").is_file()]
     written = write_outputs(rows, out, options["task"], len(runs), n_seeds, logged_norms)
     finished = sum(row["finished"] for row in rows)

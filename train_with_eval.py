@@ -100,8 +100,9 @@ def check_compiler(config, device):
     if config["compile"] and device == "cpu":
         compiler = os.environ.get("CXX", "g++")
         if shutil.which(compiler) is None:
-            raise RunError(f"torch.compile needs a C++ compiler on the CPU, and CXX={compiler!r} is not found; "
-                           f"install one (g++) or run with --compile=False")
+            raise RunError(f"torch.compile and the fused step need a C++ compiler on the CPU, and CXX={compiler!r} "
+                           f"is not found; install one (g++) or run with --compile=False (the uncompiled torch "
+                           f"step, whose bits differ from the fused step's)")
 
 
 def build(config, codec, device, rank, checkpoint):

@@ -88,13 +88,14 @@ def validate(config):
         if not isinstance(config[key], int) or isinstance(config[key], bool):
             raise ConfigError(f"{key}={config[key]!r} must be an integer")
     at_least = {"eval_interval": 1, "log_interval": 1, "batch_size": 1, "block_size": 1, "n_layer": 1, "n_head": 1,
-                "n_embd": 1, "mlp_expansion": 1, "max_iters": 0, "init_scale": 0, "warmup_iters": 0, "threads": 0, "weight_decay": 0,
+                "n_embd": 1, "mlp_expansion": 1, "max_iters": 0, "warmup_iters": 0, "threads": 0, "weight_decay": 0,
                 "grad_clip": 0, "min_lr": 0}
     for key, low in at_least.items():
         if not isinstance(config[key], (int, float)) or isinstance(config[key], bool) or not low <= config[key] < math.inf:
             raise ConfigError(f"{key}={config[key]!r} must be a finite number of at least {low}")
-    if not 0 < config["learning_rate"] < math.inf:
-        raise ConfigError(f"learning_rate={config['learning_rate']} must be positive")
+    for key in ("learning_rate", "init_scale"):  # init_scale 0: every weight 0, and nothing ever trains
+        if not isinstance(config[key], (int, float)) or isinstance(config[key], bool) or not 0 < config[key] < math.inf:
+            raise ConfigError(f"{key}={config[key]!r} must be a positive finite number")
     for key in ("dropout", "beta1", "beta2"):
         if not 0 <= config[key] < 1:
             raise ConfigError(f"{key}={config[key]} must be in [0, 1)")
@@ -107,6 +108,9 @@ def validate(config):
     if Path(config["out_dir"]).exists() and not Path(config["out_dir"]).is_dir():
         raise ConfigError(f"out_dir={config['out_dir']!r} is a file, not a folder")
     parse_held_out(config["held_out"])
+    if config["held_out"] != DEFAULTS["held_out"] and "math" not in get_task(config["dataset"]).parts:
+        raise ConfigError(f"held_out={config['held_out']!r} applies to arithmetic, and dataset="
+                          f"{config['dataset']!r} has none; leave held_out at {DEFAULTS['held_out']}")
     text_length = len(task_text(config["dataset"], config["held_out"]))
     if config["block_size"] >= text_length:  # a window and its target need block_size + 1 characters
         raise ConfigError(f"block_size={config['block_size']} must be less than the length of the "

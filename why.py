@@ -92,6 +92,7 @@ def width_table(reports):
     header = (["width", "runs", "held-out 4/4 at this checkpoint"] + [f"training right, {c} ablated" for c in COMPONENTS]
               + [f"reduced to '{n}': training / held-out right" for n in names]
               + ["neuron ablation: share of right answers each breaks (median neuron)",
+                 "... times the number of neurons (corrects for more neurons sharing the answers)",
                  "neurons' pre-activation at `=` explained by (op, result), R^2 (median neuron)",
                  "patch into held-out a-b restores its answer: same difference / one away"])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -105,9 +106,11 @@ def width_table(reports):
         lines.append("| " + " | ".join(
             [f"n{width}", str(len(group)), f"{sum(r['baseline']['held_out']['right'] == 4 for r in group)}/{len(group)}"]
             + [f"{median([r['components'][c]['train']['right'] for r in group]):.0f}/196" for c in COMPONENTS]
-            + [f"{median([r['reduced_models'][n]['train']['right'] for r in group]):.0f}/196 / "
+            + [f"{median([r['reduced_models'][n]['train']['right'] for r in group]):.0f}/"
+               f"{group[0]['reduced_models'][n]['train']['of']} / "
                f"{median([r['reduced_models'][n]['held_out']['right'] for r in group]):.0f}/4" for n in names]
             + [f"{median([median(neuron_share(r)) for r in group]):.2f}",
+               f"{median([median(neuron_share(r)) * len(r['neurons']) for r in group]):.1f}",
                f"{median([median(r['result_organization']) for r in group]):.2f}",
                f"{same[0]}/{same[1]} / {near[0]}/{near[1]}"]) + " |")
     return "\n".join(lines) + "\n"
@@ -115,9 +118,11 @@ def width_table(reports):
 
 def contrast(reports, small, large):
     """Run-level permutation tests, widths `small` against `large`: each run's median neuron
-    share and median result organization."""
+    share (raw, and times its number of neurons: a wider MLP divides the same answers among more
+    neurons) and median result organization."""
     lines = []
     for name, measure in (("median neuron's share of answers broken", lambda r: np.median(neuron_share(r))),
+                          ("... times the number of neurons", lambda r: np.median(neuron_share(r)) * len(r["neurons"])),
                           ("median neuron's result organization R^2", lambda r: np.median(r["result_organization"]))):
         x = [measure(r) for r in reports if r["n_embd"] in small]
         y = [measure(r) for r in reports if r["n_embd"] in large]
@@ -168,7 +173,8 @@ def figure(reports, title):
         shares = np.concatenate([neuron_share(r) for r in group])
         axes[0].scatter(k + np.random.default_rng(k).uniform(-0.25, 0.25, len(shares)), shares, s=6, alpha=0.5)
         for j, name in enumerate(group[0]["reduced_models"]):
-            kept = [r["reduced_models"][name]["train"]["right"] / 196 for r in group]
+            kept = [r["reduced_models"][name]["train"]["right"] / r["reduced_models"][name]["train"]["of"]
+                    for r in group]
             axes[1].scatter([k + 0.15 * (2 * j - 1)] * len(kept), kept, color=f"C{j}", s=14,
                             label=name if k == 0 else None)
         for j, kind in enumerate(("same difference", "difference one away")):

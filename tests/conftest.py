@@ -1,8 +1,10 @@
+import atexit
 import io
 import os
+import shutil
 import subprocess
-import tempfile
 import sys
+import tempfile
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -11,6 +13,7 @@ sys.path.insert(0, str(REPO))
 # The fused step's builds go to a cache that a fresh machine (CI) lacks: start every session
 # without it, so that the tests see what CI sees (a build, and the compiler it needs).
 os.environ["FUSED_STEP_CACHE"] = tempfile.mkdtemp(prefix="fused_step_cache_")
+atexit.register(shutil.rmtree, os.environ["FUSED_STEP_CACHE"], ignore_errors=True)
 
 import reproducible  # noqa: E402  first, before torch: the CPU kernels every run uses (reproducible.py)
 import pytest  # noqa: E402

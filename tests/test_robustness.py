@@ -66,7 +66,7 @@ def test_overwrite_removes_nothing_until_every_check_has_passed(tmp_path, monkey
     monkeypatch.setenv("CXX", "/no/such/compiler")
     result = run_main(train_with_eval.main, MATH_14, f"--out_dir={tmp_path}", "--device=cpu", "--quiet",
                       "--max_iters=20", "--overwrite")  # compiled: refused before the folder is touched
-    one_line_error(result, "torch.compile needs a C++ compiler")
+    one_line_error(result, "torch.compile and the fused step need a C++ compiler")
     assert (tmp_path / "results.csv").read_text() == before and (tmp_path / "plot.png").exists()
     monkeypatch.delenv("CXX")
     assert train(f"--out_dir={tmp_path}", "--max_iters=40", "--overwrite").returncode == 0
