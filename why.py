@@ -27,8 +27,8 @@ from devices import MACHINE_ERRORS
 from mechanism import (check_arithmetic_model, component_ablations, neuron_ablations, patch_report, reduced_models, result_organization,
                        rows_of, train_and_held_out)
 from interventions import answer_margins, math_batch
-from runs import read_run_json, write_atomically
-from stats import format_p, permutation_test
+from runs import heldout_share_late, load_run, read_run_json, write_atomically
+from stats import format_p, permutation_test, spearman_test, stratified_spearman_test
 from tasks import OPERATORS, held_out_expressions, parse_held_out
 from training_config import saved_config
 
@@ -65,8 +65,10 @@ def run_report(folder, ckpt, kind):
     held_out = config["held_out"]
     target, same, near = patch_pairs(held_out)
     expressions, _, _ = rows_of(held_out)
+    run = load_run(folder)
+    share = heldout_share_late(run["results"], config["max_iters"]) if run else float("nan")
     return {"run": str(folder), "ckpt": ckpt, "iter": checkpoint.get("iter_num"), "n_embd": config["n_embd"],
-            "seed": config["seed"], "held_out": held_out,
+            "seed": config["seed"], "held_out": held_out, "heldout_share_late": None if np.isnan(share) else share,
             "baseline": train_and_held_out(answer_margins(model, math_batch(codec, expressions)), held_out),
             "components": {k: v for k, v in component_ablations(model, codec, held_out, kind).items() if k in COMPONENTS},
             "neurons": neuron_ablations(model, codec, held_out, kind),
@@ -131,6 +133,24 @@ def contrast(reports, small, large):
             lines.append(f"- {name}: n{'/n'.join(map(str, small))} {np.mean(x):.2f} (runs {len(x)}) against "
                          f"n{'/n'.join(map(str, large))} {np.mean(y):.2f} (runs {len(y)}), mean difference "
                          f"{np.mean(x) - np.mean(y):+.2f}, permutation test {format_p(p)}")
+    return lines
+
+
+def within_widths(reports):
+    """Do the run-level measures tell apart the runs that generalize (held-out share over the 2nd
+    half of training, no selection)? Spearman across all runs, and its mean within each width
+    with y shuffled inside the widths (stats.stratified_spearman_test)."""
+    runs = [r for r in reports if r["heldout_share_late"] is not None]
+    lines = []
+    for name, measure in (("median neuron's result organization R^2", lambda r: np.median(r["result_organization"])),
+                          ("median neuron's share x neurons", lambda r: np.median(neuron_share(r)) * len(r["neurons"]))):
+        x, y = [measure(r) for r in runs], [r["heldout_share_late"] for r in runs]
+        if len({r["n_embd"] for r in runs}) < 2 or len(runs) < 6:
+            continue
+        rho, p = spearman_test(x, y)
+        within, p_within = stratified_spearman_test(x, y, [r["n_embd"] for r in runs])
+        lines.append(f"- {name} against the held-out share over the 2nd half ({len(runs)} runs): Spearman "
+                     f"{rho:+.2f} across widths ({format_p(p)}), mean {within:+.2f} within a width ({format_p(p_within)})")
     return lines
 
 
@@ -210,7 +230,7 @@ def main(argv=None):
         out.mkdir(parents=True, exist_ok=True)
         command = "python why.py " + " ".join(f"--{k}={v}" for k, v in options.items())
         text = "\n".join([f"# Interventions over {len(reports)} runs", "", f"Made by `{command}`.", "",
-                          width_table(reports), *contrast(reports, (12, 14, 16), (20, 28)), "",
+                          width_table(reports), *contrast(reports, (12, 14, 16), (20, 28)), *within_widths(reports), "",
                           *(["## Wrong answers of the held-out sweep", "", *errors_section(tally)] if tally else [])])
         write_atomically(out / "why.json", json.dumps({"command": command, "runs": reports, "errors": tally}, indent=1))
         write_atomically(out / "why.md", text + "\n")

@@ -219,6 +219,7 @@ def test_why_reports_each_width_with_its_tests(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "why.json").read_text())
     assert [r["n_embd"] for r in report["runs"]] == [14, 28]
+    assert report["runs"][1]["heldout_share_late"] < report["runs"][0]["heldout_share_late"]  # from results.csv
     n14 = report["runs"][0]
     assert n14["baseline"]["held_out"]["right"] == 4  # this seed gets the held-out four at its last checkpoint
     assert [p["source"] for p in n14["patches"]["same difference"]] == ["3-5", "4-6", "6-8", "7-9"]
