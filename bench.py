@@ -60,7 +60,7 @@ def build(config, fused=False):
     model = new_model(config, codec.vocab_size, device)
     lr = get_lr(config["max_iters"] // 2, config)
     optimizer = model.configure_optimizers(config["weight_decay"], lr, (config["beta1"], config["beta2"]),
-                                           device.split(":")[0])
+                                           device.split(":")[0], config["decay_gains"])
     ctx = autocast(device, config["dtype"])
     generator = torch.Generator(device=device).manual_seed(config["seed"])
     if fused:

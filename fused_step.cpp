@@ -500,9 +500,11 @@ int fused_n_params() { return N_PARAMS; }
 
 // One step: forward and backward over the batch (window starts into `tokens`), in chunks; the
 // gradient into grad (flat, the parameters' layout); clipping to grad_clip (0: none); AdamW on
-// params with its moments m, v (weight decay on 2-D tensors only). Returns the mean loss.
+// params with its moments m, v (weight_decay on the 2-D tensors, gain_decay on the gains: 0 as
+// in nanoGPT, where p * (1 - lr * 0) is p exactly). Returns the mean loss.
 float fused_step(float* params, float* grad, float* m, float* v, const int32_t* tokens, const int64_t* starts,
-                 int batch, float lr, float weight_decay, float beta1, float beta2, float eps, float grad_clip,
+                 int batch, float lr, float weight_decay, float gain_decay, float beta1, float beta2, float eps,
+                 float grad_clip,
                  float bias_correction1, float bias_correction2_sqrt) {
     for (int i = 0; i < CP; i++) cmask[i] = i < C ? 1.0f : 0.0f;
     for (int i = 0; i < VP; i++) vmask[i] = i < V ? 1.0f : 0.0f;
@@ -535,7 +537,7 @@ float fused_step(float* params, float* grad, float* m, float* v, const int32_t* 
         float gj = grad[j] * coef;
         grad[j] = gj;
         bool decays = j < O_G1 || (j >= O_QKV && j < O_G2) || (j >= O_FC && j < O_GF);  // the 2-D tensors
-        float p = decays ? params[j] * (1.0f - lr * weight_decay) : params[j];
+        float p = params[j] * (1.0f - lr * (decays ? weight_decay : gain_decay));
         float mj = m[j] + (1.0f - beta1) * (gj - m[j]);
         float vj = v[j] * beta2 + (1.0f - beta2) * gj * gj;
         m[j] = mj;

@@ -77,7 +77,7 @@ def build(n_embd, vocab_size, block_size, hidden, vectorized=None):
         os.replace(tmp, library)  # atomic: processes building the same shape never see half a library
     lib = ctypes.CDLL(str(library))
     lib.fused_step.restype = ctypes.c_float
-    lib.fused_step.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int] + [ctypes.c_float] * 8
+    lib.fused_step.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int] + [ctypes.c_float] * 9
     info = {"kind": "fused", "path": "avx2" if vectorized else "portable", "compiler": compiler,
             "flags": " ".join(flags), "source_sha256": hashlib.sha256(source).hexdigest()}
     return lib, info
@@ -114,8 +114,9 @@ class FusedStep:
                                   "exp_avg_sq": self.v[view].view_as(p)}
             offset += p.numel()
         self.tokens = data.to(torch.int32).contiguous()
-        group = optimizer.param_groups[0]
+        group, gains = optimizer.param_groups  # GPT.configure_optimizers: the 2-D tensors, then the gains
         self.weight_decay, (self.beta1, self.beta2), self.eps = group["weight_decay"], group["betas"], group["eps"]
+        self.gain_decay = gains["weight_decay"]
 
     def __call__(self, starts, lr):
         """One step on the windows starting at `starts` (B,) int64, at learning rate lr; returns the loss."""
@@ -125,6 +126,7 @@ class FusedStep:
         starts = starts.reshape(-1).contiguous()
         return self.lib.fused_step(self.flat.data_ptr(), self.grad.data_ptr(), self.m.data_ptr(), self.v.data_ptr(),
                                    self.tokens.data_ptr(), starts.data_ptr(), len(starts), lr, self.weight_decay,
+                                   self.gain_decay,
                                    self.beta1, self.beta2, self.eps, self.config["grad_clip"], bias_correction1,
                                    bias_correction2_sqrt)
 

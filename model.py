@@ -143,14 +143,15 @@ class GPT(nn.Module):
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
         return logits, loss
 
-    def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
-        # 2-D tensors (matmul weights, embeddings) decay; gains and biases do not.
+    def configure_optimizers(self, weight_decay, learning_rate, betas, device_type, decay_gains=False):
+        # 2-D tensors (matmul weights, embeddings) decay; gains and biases do not, unless decay_gains
+        # (the weight-norm experiments: undecayed gains grow to make up for decayed matrices)
         param_dict = {pn: p for pn, p in self.named_parameters() if p.requires_grad}
         decay_params = [p for p in param_dict.values() if p.dim() >= 2]
         nodecay_params = [p for p in param_dict.values() if p.dim() < 2]
         optim_groups = [
             {'params': decay_params, 'weight_decay': weight_decay},
-            {'params': nodecay_params, 'weight_decay': 0.0},
+            {'params': nodecay_params, 'weight_decay': weight_decay if decay_gains else 0.0},
         ]
         # the fused kernel (torch >= 2.4 has it on both): one launch for all parameters (CUDA), one loop (CPU)
         use_fused = device_type in ('cuda', 'cpu')

@@ -114,7 +114,7 @@ def build_stack(configs, model_args, device):
     # the stacked tensors in place of the plain ones. AdamW is elementwise, so each model's
     # slice gets exactly its single run's update. One weight decay for all (check_stackable).
     optimizer = model.configure_optimizers(c["weight_decay"], c["learning_rate"], (c["beta1"], c["beta2"]),
-                                           device.split(":")[0])
+                                           device.split(":")[0], c["decay_gains"])
     name_of = {p: name for name, p in model.named_parameters()}
     stacked_optimizer = torch.optim.AdamW(
         [{**group, "params": [params[name_of[p]] for p in group["params"]]} for group in optimizer.param_groups],

@@ -41,6 +41,7 @@ OPTIONS = dict(
     weight_decays="",     # e.g. 0.0,0.1; empty: the config's
     init_scales="",       # e.g. 0.25,0.5 (run names get _is0.25); empty: the config's, 1
     held_outs="",         # held-out pairs, e.g. 5:7,1:2 (run names get _ho57, _ho12); empty: the config's, 5:7
+    decay_gains=False,    # weight decay on the LayerNorm gains too (run names get _dg)
     max_iters=30000,
     out="",               # default: out/sweep_<task>
     jobs=2,               # CPU: processes in the pool
@@ -87,7 +88,8 @@ def grid(options):
                 for seed in parse_list("seeds", options["seeds"], int):
                     name = (f"{options['task']}_n{size}_s{seed}" + ("" if decay is None else f"_wd{decay:g}")
                             + ("" if scale is None else f"_is{scale:g}")
-                            + ("" if pair is None else f"_ho{pair[0]}{pair[1]}"))
+                            + ("" if pair is None else f"_ho{pair[0]}{pair[1]}")
+                            + ("_dg" if options["decay_gains"] else ""))
                     overrides = {"n_embd": size, "seed": seed, "out_dir": f"{out}/{name}",
                                  "max_iters": options["max_iters"], "device": options["device"],
                                  "compile": options["compile"]}
@@ -96,6 +98,8 @@ def grid(options):
                             overrides[key] = value
                     if pair is not None:
                         overrides["held_out"] = f"{pair[0]}:{pair[1]}"
+                    if options["decay_gains"]:
+                        overrides["decay_gains"] = True
                     args = [base] + [f"--{k}={v}" for k, v in overrides.items()]
                     runs.append((name, args, {**base_config, **overrides}))
     return runs, Path(out)

@@ -112,7 +112,8 @@ def build(config, codec, device, rank, checkpoint):
     batch_gen = torch.Generator(device=device).manual_seed(config["seed"] + rank)
     model = new_model(config, codec.vocab_size, device)
     optimizer = model.configure_optimizers(config["weight_decay"], config["learning_rate"],
-                                           (config["beta1"], config["beta2"]), device.split(":")[0])
+                                           (config["beta1"], config["beta2"]), device.split(":")[0],
+                                           config["decay_gains"])
     if checkpoint is None:
         return model, optimizer, batch_gen, 0, 0.0
     model.load_state_dict(checkpoint["model"])

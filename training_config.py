@@ -37,6 +37,7 @@ DEFAULTS = dict(
     learning_rate=1e-2,
     max_iters=30000,
     weight_decay=0.0,
+    decay_gains=False,    # weight decay on the LayerNorm gains too (weight-norm experiments; nanoGPT: no)
     beta1=0.9,
     beta2=0.99,
     grad_clip=1.0,

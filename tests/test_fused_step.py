@@ -87,6 +87,31 @@ def test_after_100_steps_the_parameters_are_the_torch_steps_up_to_float_rounding
     assert 0 < gap < 1e-5  # measured: 2.4e-7
 
 
+def test_weight_decay_on_the_gains_is_the_torch_steps_and_only_where_asked():
+    """decay_gains puts the LayerNorm gains under weight decay in both steps (the weight-norm
+    experiments); without it the gains are not decayed, as in nanoGPT."""
+    from training import train_step
+    data, codec = load_data("as_math", "cpu")
+    gains = {}
+    for decay_gains in (False, True):
+        torch.manual_seed(1)
+        model = GPT(GPTConfig(block_size=9, vocab_size=codec.vocab_size, n_embd=14, mlp_expansion=1))
+        twin = GPT(model.config)
+        twin.load_state_dict(model.state_dict())
+        step = fused_step.FusedStep(model, model.configure_optimizers(1.0, 1e-2, (0.9, 0.99), "cpu", decay_gains),
+                                    {"grad_clip": 1.0}, data)
+        twin_optimizer = twin.configure_optimizers(1.0, 1e-2, (0.9, 0.99), "cpu", decay_gains)
+        generator, offsets = torch.Generator().manual_seed(1), torch.arange(9)
+        for _ in range(20):
+            starts = torch.randint(len(data) - 9, (64, 1), generator=generator)
+            step(starts, 1e-2)
+            train_step(lambda x, y: twin(x, y)[1], twin.parameters(), twin_optimizer, data[starts + offsets],
+                       data[starts + offsets + 1], torch.autocast("cpu", enabled=False), 1.0)
+        assert max((p - q).abs().max().item() for p, q in zip(model.parameters(), twin.parameters())) < 1e-5
+        gains[decay_gains] = model.transformer.ln_f.weight.detach().clone()
+    assert (gains[True] < gains[False]).all()  # 20 steps of p *= 1 - lr wd on top of the same updates
+
+
 @pytest.mark.skipif(not fused_step.vector_path(), reason="the vectorized build needs x86-64 with AVX2 and FMA")
 def test_the_vectorized_and_the_portable_build_give_the_same_bits():
     """What makes an ARM machine's run the same as an x86 one's: both builds, 100 steps, equal."""
