@@ -252,7 +252,9 @@ def size_or_norm(root):
             ("Weight decay 1.0 (the matrices shrink, the LayerNorm gains grow): n28 generalizes more", 28,
              sweep_runs(root, "sweeps/weight_decay", "math", [28], seeds, "_wd1")),
             ("Initial scale: n14 with initial weights x3 generalizes less", 14,
-             sweep_runs(root, "sweeps/init_scale", "math", [14], seeds, "_is3"))):
+             sweep_runs(root, "sweeps/init_scale", "math", [14], seeds, "_is3")),
+            ("Weight decay 0.1 on every weight, the LayerNorm gains included: n28 generalizes more", 28,
+             sweep_runs(root, "sweeps/decay_all", "math", [28], seeds, "_wd0.1_dg"))):
         baseline = as_trained[n]
         x, y = [share(d) for d in changed], [share(d) for d in baseline]
         p = permutation_test(x, y)
@@ -262,12 +264,18 @@ def size_or_norm(root):
                         f"changed {mean_interval(x)}, as trained {mean_interval(y)}; ever {frac(a)} vs {frac(b)}; "
                         f"norms {final_norms(changed)} vs {final_norms(baseline)}",
                         f"permutation {format_p(p)}; Fisher {format_p(p_fisher)}", verdict(p, toward)))
-    decayed = {n: sweep_runs(root, "sweeps/weight_decay", "math", [n], seeds, "_wd1") for n in (14, 28)}
-    x, y = ([share(d) for d in decayed[n]] for n in (14, 28))
-    p = permutation_test(x, y)
-    rows.append(row("With weight decay 1.0, n14 generalizes and n28 does not", protocol, f"{len(x)} + {len(y)} runs",
-                    f"n14 {mean_interval(x)}, n28 {mean_interval(y)}; norms n14 {final_norms(decayed[14])}, "
-                    f"n28 {final_norms(decayed[28])}", f"permutation {format_p(p)}", verdict(p, np.mean(x) > np.mean(y))))
+    for claim, sweep, suffix in (("With weight decay 1.0, n14 generalizes and n28 does not", "weight_decay", "_wd1"),
+                                 ("With weight decay 0.1 on every weight, n14 generalizes and n28 does not",
+                                  "decay_all", "_wd0.1_dg"),
+                                 ("With weight decay 1.0 on every weight (where neither fits its training set), n14 "
+                                  "generalizes and n28 does not", "decay_all", "_wd1_dg")):
+        decayed = {n: sweep_runs(root, f"sweeps/{sweep}", "math", [n], seeds, suffix) for n in (14, 28)}
+        x, y = ([share(d) for d in decayed[n]] for n in (14, 28))
+        p = permutation_test(x, y)
+        rows.append(row(claim, protocol, f"{len(x)} + {len(y)} runs",
+                        f"n14 {mean_interval(x)}, n28 {mean_interval(y)}; "
+                        f"norms n14 {final_norms(decayed[14])}, n28 {final_norms(decayed[28])}",
+                        f"permutation {format_p(p)}", verdict(p, np.mean(x) > np.mean(y))))
     return rows
 
 
