@@ -99,6 +99,8 @@ def grid(options):
                     if pair is not None:
                         overrides["held_out"] = f"{pair[0]}:{pair[1]}"
                     if options["decay_gains"]:
+                        if not (base_config["weight_decay"] if decay is None else decay):
+                            raise ValueError("--decay_gains needs a weight decay above 0 (e.g. --weight_decays=0.1)")
                         overrides["decay_gains"] = True
                     args = [base] + [f"--{k}={v}" for k, v in overrides.items()]
                     runs.append((name, args, {**base_config, **overrides}))
