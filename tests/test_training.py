@@ -143,8 +143,19 @@ def test_two_process_torchrun_on_cpu(tmp_path):
 
 
 def subprocess_run(cmd, env):
+    """subprocess.run in a session of its own, whose every process is killed on a timeout: a
+    torchrun killed alone leaves its workers waiting on each other for gloo's 30 minutes."""
+    import signal
     import subprocess
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def test_ctrl_c_leaves_a_run_that_resumes(tmp_path):
