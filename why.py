@@ -141,12 +141,12 @@ def within_widths(reports):
     half of training, no selection)? Spearman across all runs, and its mean within each width
     with y shuffled inside the widths (stats.stratified_spearman_test)."""
     runs = [r for r in reports if r["heldout_share_late"] is not None]
+    if len({r["n_embd"] for r in runs}) < 2 or len(runs) < 6:
+        return []
     lines = []
     for name, measure in (("median neuron's result organization R^2", lambda r: np.median(r["result_organization"])),
                           ("median neuron's share x neurons", lambda r: np.median(neuron_share(r)) * len(r["neurons"]))):
         x, y = [measure(r) for r in runs], [r["heldout_share_late"] for r in runs]
-        if len({r["n_embd"] for r in runs}) < 2 or len(runs) < 6:
-            continue
         rho, p = spearman_test(x, y)
         within, p_within = stratified_spearman_test(x, y, [r["n_embd"] for r in runs])
         lines.append(f"- {name} against the held-out share over the 2nd half ({len(runs)} runs): Spearman "
