@@ -1,8 +1,9 @@
 """
 What the parts of a trained arithmetic model do, by intervening on them
 (interventions.py, mechanism.py): ablate each component and each MLP neuron and see
-which answers break, test two descriptions of the mechanism as reduced models, and
-patch activations from one prompt into another.
+which answers break, test three descriptions of the mechanism as reduced models, and
+patch activations from one prompt into another (mechanism.py's order_patches: where the
+sign is decided).
 
     python intervene.py --out_dir=results/math_mini_14 --ckpt=model_best.pt        # intervene_model_best.png, a summary
     python intervene.py --out_dir=results/math_mini_28 --ckpt=model_last.pt --json # the same as one JSON object
@@ -30,8 +31,8 @@ from checkpoints import CLI_DEFAULTS, load_model
 from configurator import exit_with_error, parse_args
 from devices import MACHINE_ERRORS
 from interventions import SITES, answer_margin, answer_margins, math_batch
-from mechanism import (check_arithmetic_model, component_ablations, neuron_ablations, patch_report, reduced_models, result_organization,
-                       rows_of, train_and_held_out)
+from mechanism import (check_arithmetic_model, chord_offset, component_ablations, neuron_ablations, order_patches, patch_report,
+                       reduced_models, result_organization, rows_of, train_and_held_out)
 from runs import find_run_folder
 from training_config import saved_config
 
@@ -66,6 +67,7 @@ def intervene(model, codec, held_out, kind="mean", patches=(), site="attn_out"):
             "neurons": neuron_ablations(model, codec, held_out, kind),
             "reduced_models": reduced_models(model, codec, held_out),
             "result_organization": result_organization(model, codec, held_out),
+            "chord_offset": chord_offset(model, codec), "order_patches": order_patches(model, codec, held_out),
             "patches": [patch_report(model, codec, source, target, site) for source, target in patches]}
 
 
@@ -101,6 +103,10 @@ def print_report(report):
     print("neurons (answers each breaks when ablated): "
           + ", ".join(f"{n['neuron']}: {n['answers_it_breaks']}" for n in report["neurons"]))
     print(f"neurons' pre-activation at '=' predicted by (operator, result), R^2: {report['result_organization']}")
+    print(f"a op b's attention state at '=' off the segment from a op a to b op b: {report['chord_offset']} of its length (median)")
+    flips = report["order_patches"]
+    print(f"training a-b whose first answer token becomes b-a's when patched from b-a at '=': {flips['order direction']} of "
+          f"{flips['of']} along the order direction, {flips['everything else']} with everything else patched")
     for p in report["patches"]:
         print(f"patch {p['site']} {p['source']} -> {p['target']}: target's margin {p['target_margin_before']:+.2f} -> "
               f"{p['target_margin_patched']:+.2f}; first token now {p['first_token_patched']!r}")

@@ -1,7 +1,8 @@
 """
 The measures of results/README.md's "Why" section, built from interventions.py, for one
-1-layer arithmetic model: what each part does (component and neuron ablations), two
-descriptions of its mechanism tested as reduced models, and activation patching.
+1-layer arithmetic model: what each part does (component and neuron ablations), three
+descriptions of its mechanism tested as reduced models, activation patching, and the
+geometry of the attention stage (how a and b are averaged, where their order goes).
 
 Every number is a teacher-forced logit margin of the right answer (> 0: greedy decoding
 writes it), the smallest over the answer's tokens unless a role is named. Rows are the 200
@@ -96,7 +97,7 @@ def neuron_ablations(model, codec, held_out, kind="mean"):
     return report
 
 
-# --- two descriptions of the mechanism, as reduced models -----------------------------------
+# --- descriptions of the mechanism, as reduced models ---------------------------------------
 def additive_fit(act, batch, rows, positions):
     """`act` (items, tokens, width) with its vectors at `positions` replaced by their least-squares
     fit, over those of `rows` that hold a token there (not padding), on one-hot features of the
@@ -129,22 +130,108 @@ def result_means(act, expressions, rows, positions):
     return replaced, grouped
 
 
+def order_parts(model, codec, expressions):
+    """(batch, symmetric, antisymmetric): the attention output (items, tokens, width) of each
+    prompt a op b split into its part symmetric in a and b, (A(a op b) + A(b op a)) / 2, and the
+    rest, (A(a op b) - A(b op a)) / 2; b op a is run on a op b's answer tokens, so that the two
+    runs differ only in the order of a and b."""
+    batch = math_batch(codec, expressions)
+    answers = [OPERATORS[op](a, b) for a, op, b in expressions]
+    swapped = math_batch(codec, [(b, op, a) for a, op, b in expressions], answers)
+    mine, theirs = (activations(model, x, [("attn_out", 0)])[("attn_out", 0)] for x in (batch, swapped))
+    return batch, (mine + theirs) / 2, (mine - theirs) / 2
+
+
+def order_directions(antisymmetric, batch, rows, positions, k=1):
+    """{position: (k, width)}: the k directions that carry most of the antisymmetric part over
+    `rows` (those that hold a token there), its top right singular vectors."""
+    directions = {}
+    for p in positions:
+        fit_rows = [r for r in rows if batch.real[r, p]]
+        directions[p] = torch.linalg.svd(antisymmetric[fit_rows, p].double(), full_matrices=False).Vh[:k].to(antisymmetric.dtype)
+    return directions
+
+
+def averaged_with_order(symmetric, antisymmetric, directions):
+    """The attention output reduced to 'a and b averaged, their order in k directions': the
+    symmetric part plus the antisymmetric part's projection on `directions` ({position: (k, width)})."""
+    reduced = symmetric.clone()
+    for p, d in directions.items():
+        reduced[:, p] += antisymmetric[:, p] @ d.T @ d
+    return reduced
+
+
+def order_patches(model, codec, held_out):
+    """Where the sign is decided. For each training subtraction a-b with a != b (90 with the
+    paper's held-out pair), at `=`: the attention output's coordinate on the order direction
+    (order_directions, k = 1, fit on the training prompts) taken from b-a, and, as the control,
+    everything else by which b-a's attention output differs. Returns how often the first answer
+    token greedy decoding writes becomes b-a's ('-' for a digit or back), for each patch."""
+    expressions, train, _ = rows_of(held_out)
+    batch, symmetric, antisymmetric = order_parts(model, codec, expressions)
+    d = order_directions(antisymmetric, batch, train, [EQUALS])[EQUALS]
+    rows = [i for i in train if expressions[i][1] == "-" and expressions[i][0] != expressions[i][2]]
+    # b-a's own first answer token: its sign for a negative answer, else its (only) digit
+    theirs = torch.tensor([codec.stoi[str(OPERATORS["-"](b, a))[0]] for a, _, b in (expressions[i] for i in rows)])
+    change = -2 * antisymmetric  # b-a's attention output minus a-b's
+    report = {"of": len(rows)}
+    for name, part in (("order direction", change @ d.T @ d), ("everything else", change - change @ d.T @ d)):
+        patched = symmetric + antisymmetric
+        patched[:, EQUALS] += part[:, EQUALS]
+        first = answer_logits(model, batch, [patch_from("attn_out", patched, positions=[EQUALS])])[rows, EQUALS].argmax(dim=1)
+        report[name] = int((first == theirs).sum())
+    return report
+
+
+def chord_offset(model, codec):
+    """Attention averages: if a digit wrote the same value at a's and b's position and got the
+    same score there, the symmetric state of a op b at `=` would lie on the segment between those
+    of a op a and b op b (a softmax-weighted mean of the same vectors, reweighted). The median,
+    over the 90 pairs a < b of each operator, of its distance from that segment over the
+    segment's length: 0 when it lies on it."""
+    expressions = math_expressions()
+    _, symmetric, _ = order_parts(model, codec, expressions)
+    state = {e: symmetric[i, EQUALS] for i, e in enumerate(expressions)}
+    offsets = []
+    for a, op, b in expressions:
+        if a < b:
+            start, end, point = state[(a, op, a)], state[(b, op, b)], state[(a, op, b)]
+            t = ((point - start) @ (end - start) / (end - start).square().sum()).clamp(0, 1)
+            offsets.append(float((point - start - t * (end - start)).norm() / (end - start).norm()))
+    return round(float(np.median(offsets)), 4)
+
+
+def digit_attention(model, codec):
+    """(10,) the attention weight from `=` on a's position, by digit a (mean over the 200
+    prompts): how much of a digit's value vector the average takes."""
+    expressions = math_expressions()
+    pattern = activations(model, math_batch(codec, expressions), [("attn_pattern", 0)])[("attn_pattern", 0)]
+    weight = pattern[:, :, EQUALS, 1].mean(dim=1)  # over heads
+    digit = torch.tensor([a for a, _, _ in expressions])
+    return [round(float(weight[digit == d].mean()), 3) for d in range(10)]
+
+
 def reduced_models(model, codec, held_out):
     """{description: train_and_held_out of the model reduced to it}, each fit on the training
     prompts only and applied at every answer position (`=` onward):
     - "attention: each token adds its own vector": the attention output replaced by additive_fit;
     - "MLP input: the operator and the result only": the MLP pre-activations replaced by result_means
-      (counted over the items that have other training items of their result: 192 and the four).
+      (counted over the items that have other training items of their result: 192 and the four);
+    - "attention: a and b averaged, their order in one direction": the attention output replaced
+      by averaged_with_order, k = 1.
     A description that is the mechanism keeps the margins; one that leaves out what the model
     uses loses them."""
     expressions, train, _ = rows_of(held_out)
-    batch = math_batch(codec, expressions)
+    batch, symmetric, antisymmetric = order_parts(model, codec, expressions)
     acts = activations(model, batch, [("attn_out", 0), ("mlp_pre", 0)])
     answer = list(range(EQUALS, batch.idx.shape[1]))
     by_result, grouped = result_means(acts[("mlp_pre", 0)], expressions, train, answer)
+    averaged = averaged_with_order(symmetric, antisymmetric, order_directions(antisymmetric, batch, train, answer))
     reduced = {"attention: each token adds its own vector":
                ([patch_from("attn_out", additive_fit(acts[("attn_out", 0)], batch, train, answer))], None),
-               "MLP input: the operator and the result only": ([patch_from("mlp_pre", by_result)], grouped)}
+               "MLP input: the operator and the result only": ([patch_from("mlp_pre", by_result)], grouped),
+               "attention: a and b averaged, their order in one direction":
+               ([patch_from("attn_out", averaged, positions=answer)], None)}
     return {name: train_and_held_out(answer_margins(model, batch, fns), held_out, kept)
             for name, (fns, kept) in reduced.items()}
 

@@ -7,11 +7,13 @@ sweep, in one report (results/README.md's "Why" section is written from it).
     python why.py --runs=results/math_mini_14,results/math_mini_28 --ckpt=model_best.pt --out=out/why
 
 --runs: run folders, or folders of run folders (a sweep), comma-separated; each run's
---ckpt is intervened on (mechanism.py: component and neuron ablations, the two reduced
-models, result organization) and its held-out subtraction a-b (a < b) is patched
-(attention output at `=` onward) from prompts with the same difference and from prompts
-with a difference one away. --errors: a sweep over held-out pairs whose final wrong
-answers are tallied. Writes why.json (every run's report), why.md and why.png.
+--ckpt is intervened on (mechanism.py: component and neuron ablations, the three reduced
+models, result organization, the attention stage's geometry and order patches) and its
+held-out subtraction a-b (a < b) is patched (attention output at `=` onward) from
+prompts with the same difference and from prompts with a difference one away.
+--errors: a sweep over held-out pairs whose final answers are tallied and tested
+against what the mechanism predicts. Writes why.json (every run's report), why.md and
+why.png.
 """
 import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import json
@@ -24,12 +26,12 @@ import torch
 from checkpoints import load_model
 from configurator import exit_with_error, parse_args
 from devices import MACHINE_ERRORS
-from mechanism import (check_arithmetic_model, component_ablations, neuron_ablations, patch_report, reduced_models, result_organization,
-                       rows_of, train_and_held_out)
+from mechanism import (check_arithmetic_model, chord_offset, component_ablations, digit_attention, neuron_ablations, order_patches,
+                       patch_report, reduced_models, result_organization, rows_of, train_and_held_out)
 from interventions import answer_margins, math_batch
 from runs import heldout_share_late, load_run, read_run_json, write_atomically
-from stats import format_p, permutation_test, spearman_test, stratified_spearman_test
-from tasks import OPERATORS, held_out_expressions, parse_held_out
+from stats import binomial_test, fisher_exact, format_p, permutation_test, spearman_test, stratified_spearman_test
+from tasks import OPERATORS, held_out_expressions, math_expressions, parse_held_out
 from training_config import saved_config
 
 OPTIONS = dict(runs="results/sweeps/math", ckpt="model_last.pt", errors="results/sweeps/held_out", out="out/why",
@@ -74,6 +76,8 @@ def run_report(folder, ckpt, kind):
             "neurons": neuron_ablations(model, codec, held_out, kind),
             "reduced_models": reduced_models(model, codec, held_out),
             "result_organization": result_organization(model, codec, held_out),
+            "digit_attention": digit_attention(model, codec), "chord_offset": chord_offset(model, codec),
+            "order_patches": order_patches(model, codec, held_out),
             "patches": {"same difference": [patch_report(model, codec, s, target) for s in same],
                         "difference one away": [patch_report(model, codec, s, target) for s in near]}}
 
@@ -91,11 +95,15 @@ def restored(patches):
 def width_table(reports):
     """One markdown row per width, medians over its runs."""
     names = list(reports[0]["reduced_models"])
-    header = (["width", "runs", "held-out 4/4 at this checkpoint"] + [f"training right, {c} ablated" for c in COMPONENTS]
+    header = (["width", "runs", "held-out 4/4 at this checkpoint",
+               "held-out answers' mean margin by token: sign / tens / units (median run)"] + [f"training right, {c} ablated" for c in COMPONENTS]
               + [f"reduced to '{n}': training / held-out right" for n in names]
               + ["neuron ablation: share of right answers each breaks (median neuron)",
                  "... times the number of neurons (corrects for more neurons sharing the answers)",
                  "neurons' pre-activation at `=` explained by (op, result), R^2 (median neuron)",
+                 "attention from `=` on a, for a = 0 / 5 / 9 (median run)",
+                 "a op b's state at `=` off the segment from a op a to b op b, over its length (median pair)",
+                 "training a-b whose first answer token becomes b-a's, patched from b-a at `=`: order direction / everything else",
                  "patch into held-out a-b restores its answer: same difference / one away"])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for width in sorted({r["n_embd"] for r in reports}):
@@ -106,7 +114,9 @@ def width_table(reports):
         same = np.sum([restored(r["patches"]["same difference"]) for r in group], axis=0)
         near = np.sum([restored(r["patches"]["difference one away"]) for r in group], axis=0)
         lines.append("| " + " | ".join(
-            [f"n{width}", str(len(group)), f"{sum(r['baseline']['held_out']['right'] == 4 for r in group)}/{len(group)}"]
+            [f"n{width}", str(len(group)), f"{sum(r['baseline']['held_out']['right'] == 4 for r in group)}/{len(group)}",
+             " / ".join(f"{median([r['baseline']['held_out']['mean_margin'][k] for r in group]):+.1f}"
+                        for k in ("sign", "tens", "units"))]
             + [f"{median([r['components'][c]['train']['right'] for r in group]):.0f}/196" for c in COMPONENTS]
             + [f"{median([r['reduced_models'][n]['train']['right'] for r in group]):.0f}/"
                f"{group[0]['reduced_models'][n]['train']['of']} / "
@@ -114,6 +124,10 @@ def width_table(reports):
             + [f"{median([median(neuron_share(r)) for r in group]):.2f}",
                f"{median([median(neuron_share(r)) * len(r['neurons']) for r in group]):.1f}",
                f"{median([median(r['result_organization']) for r in group]):.2f}",
+               " / ".join(f"{median([r['digit_attention'][d] for r in group]):.2f}" for d in (0, 5, 9)),
+               f"{median([r['chord_offset'] for r in group]):.4f}",
+               f"{median([r['order_patches']['order direction'] for r in group]):.0f} / "
+               f"{median([r['order_patches']['everything else'] for r in group]):.0f} of {group[0]['order_patches']['of']}",
                f"{same[0]}/{same[1]} / {near[0]}/{near[1]}"]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -125,7 +139,9 @@ def contrast(reports, small, large):
     lines = []
     for name, measure in (("median neuron's share of answers broken", lambda r: np.median(neuron_share(r))),
                           ("... times the number of neurons", lambda r: np.median(neuron_share(r)) * len(r["neurons"])),
-                          ("median neuron's result organization R^2", lambda r: np.median(r["result_organization"]))):
+                          ("median neuron's result organization R^2", lambda r: np.median(r["result_organization"])),
+                          *((f"held-out answers' mean {k} margin", lambda r, k=k: r["baseline"]["held_out"]["mean_margin"][k])
+                            for k in ("sign", "tens", "units"))):
         x = [measure(r) for r in reports if r["n_embd"] in small]
         y = [measure(r) for r in reports if r["n_embd"] in large]
         if x and y:
@@ -154,33 +170,60 @@ def within_widths(reports):
     return lines
 
 
-def error_tally(sweep):
-    """The held-out expressions the n <= 16 runs of a held-out sweep do not get all right at their
-    last evaluation, with their most common wrong answer (answers.json):
-    [(run, expression, right answer, wrong answer)]."""
-    tally = []
+def held_out_answers(sweep):
+    """Every held-out expression of every run of a held-out sweep, with the answer greedy decoding
+    wrote at the run's last evaluation (answers.json): [(run, width, expression, right answer,
+    answer given, whether a training line of its operator has its result)]."""
+    answers = []
     for folder in sorted(p for p in Path(sweep).iterdir() if (p / "answers.json").is_file()):
         config = saved_config(read_run_json(folder / "run.json"))
-        if config["n_embd"] > 16:
-            continue
         try:
             wrong = json.loads((folder / "answers.json").read_text())["last"]["wrong"]
         except (json.JSONDecodeError, KeyError, TypeError):
             raise ValueError(f"{folder / 'answers.json'} is not an answers file (a 'last' entry with 'wrong')") from None
+        _, train, _ = rows_of(config["held_out"])
+        seen = {(e[1], OPERATORS[e[1]](e[0], e[2])) for e in (math_expressions()[i] for i in train)}
         for a, op, b in held_out_expressions(config["held_out"]):
-            given = wrong.get(f"{a}{op}{b}")
-            if given is not None:
-                tally.append((folder.name, f"{a}{op}{b}", OPERATORS[op](a, b), given))
-    return tally
+            right = OPERATORS[op](a, b)
+            answers.append((folder.name, config["n_embd"], f"{a}{op}{b}", right, wrong.get(f"{a}{op}{b}", str(right)),
+                            (op, right) in seen))
+    return answers
 
 
-def errors_section(tally):
-    near = [t for t in tally if t[3].lstrip("-").isdigit() and abs(int(t[3]) - t[2]) == 1]
-    sign = [t for t in tally if t[1][1] == "-" and t[3].lstrip("-").isdigit() and (int(t[3]) < 0) != (t[2] < 0)]
-    return [f"- {len(tally)} held-out expressions not all right at the last evaluation of the n <= 16 runs; "
-            f"their most common wrong answer is one away from the right one in {len(near)}, and for "
-            f"{len(sign)} subtractions it has the wrong sign (or is 0 for a negative result).",
-            "- " + "; ".join(f"{run}: {e} = {right}, answered {given}" for run, e, right, given in tally)]
+def errors_section(answers, widths):
+    """What the held-out sweep's runs of `widths` answer where they are wrong, and the three
+    predictions of results/README.md's mechanism tested on it."""
+    mine = [t for t in answers if t[1] in widths]
+    wrong = [t for t in mine if t[4] != str(t[3])]
+    number = [t for t in wrong if t[4].lstrip("-").isdigit()]
+    near = [t for t in number if abs(int(t[4]) - t[3]) == 1]
+    # a subtraction a-b lies between a-a and b-b (mechanism.chord_offset), both answered 0
+    subtractions = [t for t in mine if t[2][1] == "-" and t[5]]
+    one = [t for t in subtractions if abs(t[3]) == 1]
+    more = [t for t in subtractions if abs(t[3]) > 1]
+    zero_one, zero_more = sum(t[4] == "0" for t in one), sum(t[4] == "0" for t in more)
+    missed = [t for t in number if t[2][1] == "-" and t[5]]
+    smaller = sum(abs(int(t[4])) < abs(t[3]) for t in missed)
+    larger = sum(abs(int(t[4])) > abs(t[3]) for t in missed)
+    signed = [t for t in missed if t[4] != "0"]
+    same_sign = sum((int(t[4]) < 0) == (t[3] < 0) for t in signed)
+    # a pair is predicted to fail where its difference is 1 or a subtraction's result no training line has
+    runs = {t[0] for t in mine}
+    predicted = {run for run in runs if any(t[0] == run and t[2][1] == "-" and (abs(t[3]) == 1 or not t[5]) for t in mine)}
+    failed = {t[0] for t in wrong}
+    hit, other = len(predicted & failed), len((runs - predicted) & failed)
+    name = "n" + "/n".join(map(str, widths))
+    return [f"### {name}: {len({t[0] for t in mine})} runs, {len(mine)} held-out expressions", "",
+            f"- {len(wrong)} not right at the last evaluation; the wrong answer is one away from the right one in {len(near)}.",
+            f"- A held-out subtraction with a difference of 1 answered 0: {zero_one} of {len(one)}; one with a larger "
+            f"difference answered 0: {zero_more} of {len(more)} (Fisher exact {format_p(fisher_exact(zero_one, len(one) - zero_one, zero_more, len(more) - zero_more))}).",
+            f"- Wrong held-out subtractions whose result a training line has (numbers only): {len(missed)}; the answer's size is "
+            f"smaller than the right one's in {smaller}, larger in {larger} (sign test {format_p(binomial_test(smaller, smaller + larger))}); "
+            f"the sign is right in {same_sign} of the {len(signed)} that are not 0.",
+            f"- Held-out pairs predicted to fail (a difference of 1, or a subtraction whose result no training line has): "
+            f"{hit} of {len(predicted)} runs have one of the four wrong; the other pairs: {other} of {len(runs) - len(predicted)} "
+            f"(Fisher exact {format_p(fisher_exact(hit, len(predicted) - hit, other, len(runs) - len(predicted) - other))}).",
+            "- " + "; ".join(f"{run}: {e} = {right}, answered {given}" for run, _, e, right, given, _ in wrong), ""]
 
 
 def figure(reports, title):
@@ -192,10 +235,11 @@ def figure(reports, title):
         group = [r for r in reports if r["n_embd"] == width]
         shares = np.concatenate([neuron_share(r) for r in group])
         axes[0].scatter(k + np.random.default_rng(k).uniform(-0.25, 0.25, len(shares)), shares, s=6, alpha=0.5)
-        for j, name in enumerate(group[0]["reduced_models"]):
+        names = list(group[0]["reduced_models"])
+        for j, name in enumerate(names):
             kept = [r["reduced_models"][name]["train"]["right"] / r["reduced_models"][name]["train"]["of"]
                     for r in group]
-            axes[1].scatter([k + 0.15 * (2 * j - 1)] * len(kept), kept, color=f"C{j}", s=14,
+            axes[1].scatter([k + 0.25 * (j - (len(names) - 1) / 2)] * len(kept), kept, color=f"C{j}", s=14,
                             label=name if k == 0 else None)
         for j, kind in enumerate(("same difference", "difference one away")):
             m = [p["target_margin_patched"] for r in group for p in r["patches"][kind]]
@@ -225,14 +269,15 @@ def main(argv=None):
             raise ValueError(f"--errors={options['errors']} is not a folder")
         torch.set_num_threads(1)
         reports = [run_report(folder, options["ckpt"], options["kind"]) for folder in folders]
-        tally = error_tally(options["errors"]) if options["errors"] else []
+        answers = held_out_answers(options["errors"]) if options["errors"] else []
         out = Path(options["out"])
         out.mkdir(parents=True, exist_ok=True)
         command = "python why.py " + " ".join(f"--{k}={v}" for k, v in options.items())
         text = "\n".join([f"# Interventions over {len(reports)} runs", "", f"Made by `{command}`.", "",
                           width_table(reports), *contrast(reports, (12, 14, 16), (20, 28)), *within_widths(reports), "",
-                          *(["## Wrong answers of the held-out sweep", "", *errors_section(tally)] if tally else [])])
-        write_atomically(out / "why.json", json.dumps({"command": command, "runs": reports, "errors": tally}, indent=1))
+                          *(["## Wrong answers of the held-out sweep", "", *errors_section(answers, (12, 14, 16)),
+                             *errors_section(answers, (20, 28))] if answers else [])])
+        write_atomically(out / "why.json", json.dumps({"command": command, "runs": reports, "held_out_answers": answers}, indent=1))
         write_atomically(out / "why.md", text + "\n")
         figure(reports, f"{options['kind']} ablations and patches, {options['ckpt']} of {len(reports)} runs").savefig(
             out / "why.png")

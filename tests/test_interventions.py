@@ -185,6 +185,49 @@ def test_the_reductions_keep_what_their_description_says_and_remove_the_rest():
     assert mechanism.result_means(act, expressions, rows, [4])[0][i, 4] == per_result[i]
 
 
+def test_the_order_split_is_exact_and_the_reduction_keeps_what_it_names():
+    model = random_model()
+    expressions = math_expressions()
+    batch, symmetric, antisymmetric = mechanism.order_parts(model, CODEC, expressions)
+    own = activations(model, batch, [("attn_out", 0)])[("attn_out", 0)]
+    torch.testing.assert_close(symmetric + antisymmetric, own)
+    for a, op, b in [(3, "+", 3), (6, "-", 6)]:  # a op a is its own swap
+        assert antisymmetric[expressions.index((a, op, b))].abs().max() == 0
+    i, j = expressions.index((2, "+", 7)), expressions.index((7, "+", 2))  # same answer tokens both ways
+    torch.testing.assert_close(symmetric[i], symmetric[j])
+    torch.testing.assert_close(antisymmetric[i], -antisymmetric[j])
+    # an antisymmetric part along one direction per position is kept whole with k = 1, dropped with k = 0
+    direction = torch.nn.functional.normalize(torch.randn(symmetric.shape[-1]), dim=0)
+    rank_one = torch.randn(len(expressions), symmetric.shape[1], 1) * direction
+    positions = list(range(mechanism.EQUALS, batch.idx.shape[1]))
+    found = mechanism.order_directions(rank_one, batch, list(range(200)), positions)
+    torch.testing.assert_close(found[mechanism.EQUALS].abs(), direction[None].abs())
+    kept = mechanism.averaged_with_order(symmetric, rank_one, found)
+    torch.testing.assert_close(kept[:, positions], (symmetric + rank_one)[:, positions])
+    none = mechanism.order_directions(rank_one, batch, list(range(200)), positions, k=0)
+    torch.testing.assert_close(mechanism.averaged_with_order(symmetric, rank_one, none), symmetric)
+
+
+def test_without_position_embeddings_a_pair_lies_on_its_chord():
+    # a digit then writes the same value, with the same score, at a's and b's position: the state
+    # of a op b is a reweighted mean of those of a op a and b op b, exactly
+    model = random_model()
+    assert mechanism.chord_offset(model, CODEC) > 1e-3
+    with torch.no_grad():
+        model.transformer.wpe.weight.zero_()
+    assert mechanism.chord_offset(model, CODEC) < 1e-4
+
+
+def test_the_shipped_n14_decides_the_sign_along_its_order_direction():
+    from checkpoints import load_model
+    model, codec, _ = load_model(REPO / "results/math_mini_14/model_best.pt")
+    flips = mechanism.order_patches(model, codec, "5:7")
+    assert flips["of"] == 88  # 90 subtractions a != b, less 5-7 and 7-5
+    assert flips["order direction"] >= 80 and flips["everything else"] <= 10
+    reduced = mechanism.reduced_models(model, codec, "5:7")["attention: a and b averaged, their order in one direction"]
+    assert reduced["train"]["right"] >= 180
+
+
 def test_the_margins_match_the_ones_training_logged():
     # the same teacher-forced margin, computed by interventions.py and by the evaluation during training
     from checkpoints import load_model
@@ -227,4 +270,6 @@ def test_why_reports_each_width_with_its_tests(tmp_path):
     table = (tmp_path / "why.md").read_text()
     assert "| n14 | 1 | 1/1 |" in table and "| n28 | 1 | 0/1 |" in table
     assert "math_n12_s1_ho12: 1-2 = -1, answered 0" in table  # the held-out sweep's answers.json
+    assert "A held-out subtraction with a difference of 1 answered 0: 9 of 16" in table
+    assert "order direction / everything else" in table
     assert (tmp_path / "why.png").stat().st_size > 10_000
