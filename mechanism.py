@@ -10,6 +10,8 @@ expressions in math_expressions() order; "train" are the 196 a run trained on, "
 its four.
 """
 import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
+import copy
+
 import numpy as np
 import torch
 
@@ -18,6 +20,7 @@ from interventions import (ROLES, activations, answer_margin, answer_margins, ho
 from tasks import OPERATORS, held_out_expressions, math_expressions
 
 EQUALS = 4  # the position of `=` in `<a+b=`: its logits predict the answer's first token
+READOUT_DEGREE = 4  # digit_readout's polynomial: 5 coefficients for the 10 digits
 
 
 def check_arithmetic_model(model, codec, path):
@@ -218,7 +221,9 @@ def reduced_models(model, codec, held_out):
     - "MLP input: the operator and the result only": the MLP pre-activations replaced by result_means
       (counted over the items that have other training items of their result: 192 and the four);
     - "attention: a and b averaged, their order in one direction": the attention output replaced
-      by averaged_with_order, k = 1.
+      by averaged_with_order, k = 1;
+    - "readout: each digit's output direction a polynomial in the digit": digit_readout's model;
+    - its control, the same number of parameters on the top principal directions instead.
     A description that is the mechanism keeps the margins; one that leaves out what the model
     uses loses them."""
     expressions, train, _ = rows_of(held_out)
@@ -227,13 +232,45 @@ def reduced_models(model, codec, held_out):
     answer = list(range(EQUALS, batch.idx.shape[1]))
     by_result, grouped = result_means(acts[("mlp_pre", 0)], expressions, train, answer)
     averaged = averaged_with_order(symmetric, antisymmetric, order_directions(antisymmetric, batch, train, answer))
+    (polynomial, _), (principal, _) = digit_readout(model, codec), digit_readout(model, codec, "principal")
     reduced = {"attention: each token adds its own vector":
-               ([patch_from("attn_out", additive_fit(acts[("attn_out", 0)], batch, train, answer))], None),
-               "MLP input: the operator and the result only": ([patch_from("mlp_pre", by_result)], grouped),
+               (model, [patch_from("attn_out", additive_fit(acts[("attn_out", 0)], batch, train, answer))], None),
+               "MLP input: the operator and the result only": (model, [patch_from("mlp_pre", by_result)], grouped),
                "attention: a and b averaged, their order in one direction":
-               ([patch_from("attn_out", averaged, positions=answer)], None)}
-    return {name: train_and_held_out(answer_margins(model, batch, fns), held_out, kept)
-            for name, (fns, kept) in reduced.items()}
+               (model, [patch_from("attn_out", averaged, positions=answer)], None),
+               f"readout: each digit's output direction a degree-{READOUT_DEGREE} polynomial in the digit": (polynomial, [], None),
+               f"readout, control: the digit output directions' mean and top {READOUT_DEGREE} principal directions":
+               (principal, [], None)}
+    return {name: train_and_held_out(answer_margins(m, batch, fns), held_out, kept)
+            for name, (m, fns, kept) in reduced.items()}
+
+
+def digit_readout(model, codec, basis="polynomial"):
+    """(a copy of the model whose output head's ten digit rows are replaced by their least-squares
+    fit, the R^2 of that fit) with READOUT_DEGREE + 1 coefficients per output dimension: on the
+    powers 0..READOUT_DEGREE of the digit (basis "polynomial": the rows as a smooth curve in the
+    digit, so that an answer position's digit logits are a bump around the digit its state points
+    at), or on the mean and the top READOUT_DEGREE principal directions of the rows ("principal":
+    the same number of parameters, the most variance kept; the control). The input embedding,
+    tied to the head in training, is left as it is. Raises ValueError for another basis."""
+    digits = [codec.stoi[str(d)] for d in range(10)]
+    weight = model.lm_head.weight.detach()
+    rows = weight[digits].double()
+    if basis == "polynomial":
+        features = torch.tensor(np.vander(np.arange(10), READOUT_DEGREE + 1, increasing=True), dtype=torch.float64)
+    elif basis == "principal":
+        left = torch.linalg.svd(rows - rows.mean(dim=0), full_matrices=False).U[:, :READOUT_DEGREE]
+        features = torch.cat([torch.ones(10, 1, dtype=torch.float64), left], dim=1)
+    else:
+        raise ValueError(f"basis={basis!r} is not allowed; choose polynomial or principal")
+    fit = features @ torch.linalg.lstsq(features, rows).solution
+    r2 = 1 - (rows - fit).square().sum() / (rows - rows.mean(dim=0)).square().sum()
+    reduced = copy.deepcopy(model)
+    reduced.lm_head = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False)  # untied
+    with torch.no_grad():
+        reduced.lm_head.weight.copy_(weight)
+        reduced.lm_head.weight[digits] = fit.to(weight.dtype)
+    return reduced, round(float(r2), 4)
 
 
 def result_organization(model, codec, held_out):

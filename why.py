@@ -26,8 +26,8 @@ import torch
 from checkpoints import load_model
 from configurator import exit_with_error, parse_args
 from devices import MACHINE_ERRORS
-from mechanism import (check_arithmetic_model, chord_offset, component_ablations, digit_attention, neuron_ablations, order_patches,
-                       patch_report, reduced_models, result_organization, rows_of, train_and_held_out)
+from mechanism import (check_arithmetic_model, chord_offset, component_ablations, digit_attention, digit_readout, neuron_ablations,
+                       order_patches, patch_report, reduced_models, result_organization, rows_of, train_and_held_out)
 from interventions import answer_margins, math_batch
 from runs import heldout_share_late, load_run, read_run_json, write_atomically
 from stats import binomial_test, fisher_exact, format_p, permutation_test, spearman_test, stratified_spearman_test
@@ -76,6 +76,7 @@ def run_report(folder, ckpt, kind):
             "neurons": neuron_ablations(model, codec, held_out, kind),
             "reduced_models": reduced_models(model, codec, held_out),
             "result_organization": result_organization(model, codec, held_out),
+            "digit_readout_r2": digit_readout(model, codec)[1],
             "digit_attention": digit_attention(model, codec), "chord_offset": chord_offset(model, codec),
             "order_patches": order_patches(model, codec, held_out),
             "patches": {"same difference": [patch_report(model, codec, s, target) for s in same],
@@ -86,6 +87,15 @@ def neuron_share(report):
     """Per neuron, the share of the answers the model gets right that ablating it breaks."""
     right = report["baseline"]["train"]["right"] + report["baseline"]["held_out"]["right"]
     return [n["answers_it_breaks"] / max(right, 1) for n in report["neurons"]]
+
+
+def gap(part):
+    """The share of held-out answers right minus that of training answers (a train_and_held_out)."""
+    return part["held_out"]["right"] / part["held_out"]["of"] - part["train"]["right"] / part["train"]["of"]
+
+
+def readout_reduced(report, kind="readout:"):
+    return next(v for k, v in report["reduced_models"].items() if k.startswith(kind))
 
 
 def restored(patches):
@@ -101,6 +111,7 @@ def width_table(reports):
               + ["neuron ablation: share of right answers each breaks (median neuron)",
                  "... times the number of neurons (corrects for more neurons sharing the answers)",
                  "neurons' pre-activation at `=` explained by (op, result), R^2 (median neuron)",
+                 "digit output directions explained by a polynomial in the digit, R^2 (median run)",
                  "attention from `=` on a, for a = 0 / 5 / 9 (median run)",
                  "a op b's state at `=` off the segment from a op a to b op b, over its length (median pair)",
                  "training a-b whose first answer token becomes b-a's, patched from b-a at `=`: order direction / everything else",
@@ -124,6 +135,7 @@ def width_table(reports):
             + [f"{median([median(neuron_share(r)) for r in group]):.2f}",
                f"{median([median(neuron_share(r)) * len(r['neurons']) for r in group]):.1f}",
                f"{median([median(r['result_organization']) for r in group]):.2f}",
+               f"{median([r['digit_readout_r2'] for r in group]):.2f}",
                " / ".join(f"{median([r['digit_attention'][d] for r in group]):.2f}" for d in (0, 5, 9)),
                f"{median([r['chord_offset'] for r in group]):.4f}",
                f"{median([r['order_patches']['order direction'] for r in group]):.0f} / "
@@ -140,6 +152,10 @@ def contrast(reports, small, large):
     for name, measure in (("median neuron's share of answers broken", lambda r: np.median(neuron_share(r))),
                           ("... times the number of neurons", lambda r: np.median(neuron_share(r)) * len(r["neurons"])),
                           ("median neuron's result organization R^2", lambda r: np.median(r["result_organization"])),
+                          ("digit readout's polynomial R^2", lambda r: r["digit_readout_r2"]),
+                          ("held-out minus training share right", lambda r: gap(r["baseline"])),
+                          ("... with the digit readout reduced to its polynomial", lambda r: gap(readout_reduced(r))),
+                          ("... to its principal directions instead (control)", lambda r: gap(readout_reduced(r, "readout, control"))),
                           *((f"held-out answers' mean {k} margin", lambda r, k=k: r["baseline"]["held_out"]["mean_margin"][k])
                             for k in ("sign", "tens", "units"))):
         x = [measure(r) for r in reports if r["n_embd"] in small]
@@ -161,7 +177,8 @@ def within_widths(reports):
         return []
     lines = []
     for name, measure in (("median neuron's result organization R^2", lambda r: np.median(r["result_organization"])),
-                          ("median neuron's share x neurons", lambda r: np.median(neuron_share(r)) * len(r["neurons"]))):
+                          ("median neuron's share x neurons", lambda r: np.median(neuron_share(r)) * len(r["neurons"])),
+                          ("digit readout's polynomial R^2", lambda r: r["digit_readout_r2"])):
         x, y = [measure(r) for r in runs], [r["heldout_share_late"] for r in runs]
         rho, p = spearman_test(x, y)
         within, p_within = stratified_spearman_test(x, y, [r["n_embd"] for r in runs])
@@ -227,33 +244,37 @@ def errors_section(answers, widths):
 
 
 def figure(reports, title):
+    """Three panels over widths, a dot per run: how much of the training set each description keeps
+    as a reduced model; the held-out minus training share right, as trained and with the digit
+    readout reduced; the held-out answers' margin per answer token."""
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(13, 4.5), dpi=120)
+    fig = Figure(figsize=(14, 6), dpi=120)
     axes = fig.subplots(1, 3)
     widths = sorted({r["n_embd"] for r in reports})
+    names = list(reports[0]["reduced_models"])
+    variants = {"as trained": lambda r: r["baseline"], "digit readout: polynomial": readout_reduced,
+                "digit readout: principal (control)": lambda r: readout_reduced(r, "readout, control")}
+
+    def dots(ax, k, j, count, values, label, color):
+        ax.scatter([k + 0.7 * ((j + 0.5) / count - 0.5)] * len(values), values, s=12, color=color, label=label if k == 0 else None)
     for k, width in enumerate(widths):
         group = [r for r in reports if r["n_embd"] == width]
-        shares = np.concatenate([neuron_share(r) for r in group])
-        axes[0].scatter(k + np.random.default_rng(k).uniform(-0.25, 0.25, len(shares)), shares, s=6, alpha=0.5)
-        names = list(group[0]["reduced_models"])
         for j, name in enumerate(names):
-            kept = [r["reduced_models"][name]["train"]["right"] / r["reduced_models"][name]["train"]["of"]
-                    for r in group]
-            axes[1].scatter([k + 0.25 * (j - (len(names) - 1) / 2)] * len(kept), kept, color=f"C{j}", s=14,
-                            label=name if k == 0 else None)
-        for j, kind in enumerate(("same difference", "difference one away")):
-            m = [p["target_margin_patched"] for r in group for p in r["patches"][kind]]
-            axes[2].scatter([k + 0.15 * (2 * j - 1)] * len(m), m, color=("tab:green", "tab:red")[j], s=10,
-                            label=kind if k == 0 else None)
-    for ax, label in zip(axes, ("share of right answers one neuron's ablation breaks",
-                                "reduced model: share of training answers right",
-                                "held-out a-b's margin, attention output patched")):
+            dots(axes[0], k, j, len(names), [r["reduced_models"][name]["train"]["right"] / r["reduced_models"][name]["train"]["of"]
+                                             for r in group], name, f"C{j}")
+        for j, (name, part) in enumerate(variants.items()):
+            dots(axes[1], k, j, len(variants), [gap(part(r)) for r in group], name, ("0.3", "C3", "C4")[j])
+        for j, role in enumerate(("sign", "tens", "units")):
+            dots(axes[2], k, j, 3, [r["baseline"]["held_out"]["mean_margin"][role] for r in group], role, ("C0", "C1", "C2")[j])
+    for ax, label in zip(axes, ("reduced model: share of training answers right",
+                                "held-out share right minus training share right",
+                                "held-out answers' mean margin, per answer token")):
         ax.set_xticks(range(len(widths)), [f"n{w}" for w in widths])
         ax.set_ylabel(label, fontsize=8)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=7)
-    axes[2].axhline(0, color="0.5", lw=1)
-    axes[2].legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08))
+    for ax in axes[1:]:
+        ax.axhline(0, color="0.5", lw=1)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
@@ -279,7 +300,7 @@ def main(argv=None):
                              *errors_section(answers, (20, 28))] if answers else [])])
         write_atomically(out / "why.json", json.dumps({"command": command, "runs": reports, "held_out_answers": answers}, indent=1))
         write_atomically(out / "why.md", text + "\n")
-        figure(reports, f"{options['kind']} ablations and patches, {options['ckpt']} of {len(reports)} runs").savefig(
+        figure(reports, f"interventions on {options['ckpt']} of {len(reports)} runs ({options['kind']} ablation)").savefig(
             out / "why.png")
     except (ValueError, OSError, *MACHINE_ERRORS) as e:
         exit_with_error(e)

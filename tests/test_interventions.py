@@ -218,6 +218,26 @@ def test_without_position_embeddings_a_pair_lies_on_its_chord():
     assert mechanism.chord_offset(model, CODEC) < 1e-4
 
 
+def test_a_readout_already_on_its_curve_is_kept_and_another_is_changed():
+    model = random_model()
+    digits = [CODEC.stoi[str(d)] for d in range(10)]
+    powers = torch.stack([torch.arange(10.0) ** k for k in range(4)], dim=1)  # (10 digits, 4)
+    with torch.no_grad():  # digit rows that are a cubic in the digit: rank 3 around their mean
+        model.lm_head.weight[digits] = powers @ torch.randn(4, model.config.n_embd) / 50
+    batch = math_batch(CODEC, SOME)
+    for basis in ("polynomial", "principal"):  # either fit is then exact
+        reduced, r2 = mechanism.digit_readout(model, CODEC, basis)
+        assert r2 > 0.9999
+        torch.testing.assert_close(answer_margins(reduced, batch), answer_margins(model, batch), equal_nan=True)
+    with torch.no_grad():
+        model.lm_head.weight[digits[3]] += 5.0  # one digit off the curve
+    reduced, r2 = mechanism.digit_readout(model, CODEC)
+    assert r2 < 0.99 and not torch.equal(reduced.lm_head.weight[digits[3]], model.lm_head.weight[digits[3]])
+    assert torch.equal(reduced.transformer.wte.weight, model.transformer.wte.weight)  # the input side as it was
+    with pytest.raises(ValueError, match="basis='fourier' is not allowed"):
+        mechanism.digit_readout(model, CODEC, "fourier")
+
+
 def test_the_shipped_n14_decides_the_sign_along_its_order_direction():
     from checkpoints import load_model
     model, codec, _ = load_model(REPO / "results/math_mini_14/model_best.pt")
