@@ -48,11 +48,14 @@ def summary(margins, rows):
 
 
 def train_and_held_out(margins, held_out, kept=None):
-    """summary() of the training and the held-out rows (of those in `kept`, if given)."""
-    _, train, held = rows_of(held_out)
+    """summary() of the training and the held-out rows (of those in `kept`, if given); the
+    held-out part also names the expressions greedy decoding gets right ("right_expressions")."""
+    expressions, train, held = rows_of(held_out)
     if kept is not None:
         train, held = [i for i in train if kept[i]], [i for i in held if kept[i]]
-    return {"train": summary(margins, train), "held_out": summary(margins, held)}
+    right = answer_margin(margins) > 0
+    return {"train": summary(margins, train),
+            "held_out": {**summary(margins, held), "right_expressions": ["".join(map(str, expressions[i])) for i in held if right[i]]}}
 
 
 def training_reference(model, batch, train, sites):

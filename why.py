@@ -168,6 +168,22 @@ def contrast(reports, small, large):
     return lines
 
 
+def readout_changes(reports, widths):
+    """Held-out answers gained and lost when the digit readout is reduced (polynomial, and the
+    principal control), over the runs of `widths`, with the exact McNemar test (a two-sided
+    binomial test on the changed answers)."""
+    lines = []
+    group = [r for r in reports if r["n_embd"] in widths]
+    for name, kind in (("polynomial", "readout:"), ("principal directions (control)", "readout, control")):
+        before = [set(r["baseline"]["held_out"]["right_expressions"]) for r in group]
+        after = [set(readout_reduced(r, kind)["held_out"]["right_expressions"]) for r in group]
+        gained, lost = sum(len(a - b) for a, b in zip(after, before)), sum(len(b - a) for a, b in zip(after, before))
+        lines.append(f"- n{'/n'.join(map(str, widths))}, digit readout reduced to its {name}: held-out answers right "
+                     f"{sum(map(len, before))} -> {sum(map(len, after))} of {4 * len(group)} ({gained} gained, {lost} lost; "
+                     f"exact McNemar {format_p(binomial_test(gained, gained + lost)) if gained + lost else 'p = 1'})")
+    return lines
+
+
 def within_widths(reports):
     """Do the run-level measures tell apart the runs that generalize (held-out share over the 2nd
     half of training, no selection)? Spearman across all runs, and its mean within each width
@@ -295,7 +311,8 @@ def main(argv=None):
         out.mkdir(parents=True, exist_ok=True)
         command = "python why.py " + " ".join(f"--{k}={v}" for k, v in options.items())
         text = "\n".join([f"# Interventions over {len(reports)} runs", "", f"Made by `{command}`.", "",
-                          width_table(reports), *contrast(reports, (12, 14, 16), (20, 28)), *within_widths(reports), "",
+                          width_table(reports), *contrast(reports, (12, 14, 16), (20, 28)),
+                          *readout_changes(reports, (12, 14, 16)), *readout_changes(reports, (20, 28)), *within_widths(reports), "",
                           *(["## Wrong answers of the held-out sweep", "", *errors_section(answers, (12, 14, 16)),
                              *errors_section(answers, (20, 28))] if answers else [])])
         write_atomically(out / "why.json", json.dumps({"command": command, "runs": reports, "held_out_answers": answers}, indent=1))
