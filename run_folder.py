@@ -13,6 +13,7 @@ resumes exactly:
     answers.json  each item's most common wrong answer at the last and the best evaluation
     model_last.pt, model_best.pt   the weights alone (no optimizer) at the latest and the
                   best-combined evaluation, in nanoGPT's format: small enough to commit
+    evals/iter_<n>.pt   with keep_evals, the weights alone at every evaluation (progress.py)
 
 Every file but the appended tables is written whole to a temporary file and
 renamed. One folder holds one run: a run claims its folder for its whole life;
@@ -25,6 +26,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -45,6 +47,7 @@ RESULT_COLUMNS = ["iter", "train_loss", "val_loss", "lr", *SCORE_COLUMNS, "elaps
 BEST_CHECKPOINTS = {"math_acc": "ckpt_best_math.pt", "facts_acc": "ckpt_best_facts.pt",
                     "combined_acc": "ckpt_best_combined.pt"}
 WEIGHT_KEYS = ("model", "model_args", "iter_num", "config", "stoi")  # a checkpoint without the optimizer
+EVALS = "evals"  # keep_evals: the weights of every evaluation
 # the per-item tables, one row per evaluation, and how each writes a value: right samples,
 # margins to 0.01 and log-probabilities to 0.001 (compact, and finer than any finding needs)
 ITEM_TABLES = {"items.csv": "{}", "margins.csv": "{:.2f}", "logprobs.csv": "{:.3f}", "norms.csv": "{:.4f}"}
@@ -105,7 +108,7 @@ class RunFolder:
         if not overwrite:
             raise RunError(f"{self.path} already holds a run; continue it with --init_from=resume "
                            f"--out_dir={self.path}, or replace it with --overwrite")
-        folders = sorted(p.name for p in self.path.iterdir() if p.is_dir())
+        folders = sorted(p.name for p in self.path.iterdir() if p.is_dir() and p.name != EVALS)
         if folders:
             raise RunError(f"{self.path} holds folders ({', '.join(folders[:3])}), so it is not one run's folder; "
                            f"--overwrite empties only a run's folder")
@@ -118,6 +121,7 @@ class RunFolder:
             for path in self.path.iterdir():
                 if path.is_file() and path.name not in (CLAIM_FILE, TRAIN_LOG):  # the log is this run's (pool.py)
                     path.unlink()
+            shutil.rmtree(self.path / EVALS, ignore_errors=True)
         self.best = {}
 
     def load_checkpoint(self):
@@ -175,6 +179,11 @@ class RunFolder:
             self.append_item_row("logprobs.csv", row["iter"], {m.name: m.logprob for m in margins})
         save_torch(self.path / "ckpt.pt", {**checkpoint, "best": self.best})
         write_atomically(self.path / "run.json", json.dumps({**info, "best": self.best}, indent=1))
+
+    def keep_weights(self, iter_num, checkpoint):
+        """The weights alone at this evaluation, evals/iter_<n>.pt (keep_evals)."""
+        (self.path / EVALS).mkdir(exist_ok=True)
+        save_torch(self.path / EVALS / f"iter_{iter_num:06d}.pt", {key: checkpoint[key] for key in WEIGHT_KEYS})
 
     def append_item_row(self, name, iter_num, values):
         """One evaluation's row of a per-item table (ITEM_TABLES), written as that table writes values."""

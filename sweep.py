@@ -8,6 +8,7 @@ of its size or the luck of one seed, and where do the transitions lie?
     python sweep.py --task=math --sizes=14 --seeds=1,2 --weight_decays=0.0,0.1 --max_iters=5000
     python sweep.py --task=math --sizes=28 --seeds=1,2,3 --init_scales=0.25,0.5 --out=out/sweep_init_scale
     python sweep.py --task=math --sizes=14,28 --seeds=1,2,3 --held_outs=1:2,0:9,3:8 --out=out/sweep_held_out
+    python sweep.py --task=math --sizes=14,28 --seeds=1,2,3,4,5 --keep_evals --out=out/sweep_progress
     python sweep.py ... --shard=3/8     # only the 4th of 8 interleaved parts (e.g. a Slurm array task)
     python sweep.py ... --summarize_only
 
@@ -42,6 +43,7 @@ OPTIONS = dict(
     init_scales="",       # e.g. 0.25,0.5 (run names get _is0.25); empty: the config's, 1
     held_outs="",         # held-out pairs, e.g. 5:7,1:2 (run names get _ho57, _ho12); empty: the config's, 5:7
     decay_gains=False,    # weight decay on the LayerNorm gains too (run names get _dg)
+    keep_evals=False,     # also keep every evaluation's weights, <run>/evals/ (progress.py)
     max_iters=30000,
     out="",               # default: out/sweep_<task>
     jobs=2,               # CPU: processes in the pool
@@ -92,7 +94,7 @@ def grid(options):
                             + ("_dg" if options["decay_gains"] else ""))
                     overrides = {"n_embd": size, "seed": seed, "out_dir": f"{out}/{name}",
                                  "max_iters": options["max_iters"], "device": options["device"],
-                                 "compile": options["compile"]}
+                                 "compile": options["compile"], "keep_evals": options["keep_evals"]}
                     for key, value in (("weight_decay", decay), ("init_scale", scale)):
                         if value is not None:
                             overrides[key] = value

@@ -199,4 +199,6 @@ class Recorder:
         self.run.record(row, checkpoint, info, {item.name: item.correct for item in items}, most_common_wrong(items),
                         margins)
         self.run.append_item_row("norms.csv", iter_num, weight_norms(model))
+        if c["keep_evals"]:
+            self.run.keep_weights(iter_num, checkpoint)
         return row

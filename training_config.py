@@ -20,6 +20,7 @@ DEFAULTS = dict(
     init_from="scratch",  # 'scratch', or 'resume' the run in out_dir from its ckpt.pt
     overwrite=False,      # scratch into a folder that holds a run: replace that run
     quiet=False,          # log lines instead of a progress bar
+    keep_evals=False,     # also keep the weights of every evaluation, evals/iter_<n>.pt (progress.py)
     # data
     dataset="as_math",
     held_out="5:7",       # the digit pair whose four sums and differences are never trained on (a:b)
@@ -64,7 +65,7 @@ DEFAULTS = dict(
 # What a resumed run may change: how it runs, not what it computes. Anything else
 # given with --init_from=resume must equal the saved value.
 CHANGEABLE_ON_RESUME = ("init_from", "out_dir", "max_iters", "device", "dtype", "step", "compile", "compile_mode",
-                        "backend", "threads", "quiet", "log_interval")
+                        "backend", "threads", "quiet", "log_interval", "keep_evals")
 
 
 def resolve(config):

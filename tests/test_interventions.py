@@ -293,3 +293,19 @@ def test_why_reports_each_width_with_its_tests(tmp_path):
     assert "A held-out subtraction with a difference of 1 answered 0: 9 of 16" in table
     assert "order direction / everything else" in table
     assert (tmp_path / "why.png").stat().st_size > 10_000
+
+
+def test_a_progress_measures_rise_time_and_the_held_out_onset():
+    import progress
+    iters = np.arange(0, 1100, 100)
+    trace = {"iters": iters, "held_out_margin": np.array([-5, -4, -3, -1, 0, 0.5, -0.2, 1, 2, 2, 2.0]),
+             "up": np.array([0, 0, 1, 3, 6, 9, 10, 10, 10, 10, 10.0]), "down": 1 - iters / 1000.0,
+             "flat": np.ones(11)}
+    assert progress.onset(trace) == 500  # the first evaluation with all four right, not the last crossing
+    assert progress.rise_time(trace, "up") == 400  # half of the way from 0 to 10 is reached at 6
+    assert progress.rise_time(trace, "down") == 400  # its second-half median is 0.25: half-way down is 0.625
+    assert progress.rise_time(trace, "flat") is None
+    assert progress.onset({**trace, "held_out_margin": -np.ones(11)}) is None
+    # over the second half (iterations 500-1000) "down" falls while this margin rises: -1
+    assert progress.covariation({**trace, "held_out_margin": iters / 100.0}, "down") == pytest.approx(-1)
+    assert progress.covariation({**trace, "same": trace["held_out_margin"]}, "same") == pytest.approx(1)

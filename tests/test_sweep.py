@@ -201,3 +201,11 @@ def test_summary_counts_each_held_out_expression_and_the_table_takes_the_median(
                 "evals_each_heldout_right": each, "facts_acc_at_best": None, "best_combined_acc": 0.99}
     lines = sizes_table([run(1, [3, 2, 0, 2]), run(2, [5, 4, 1, 0]), run(3, None)], n_seeds=3).splitlines()
     assert "a+b / b+a / a-b / b-a (median)" in lines[0] and "| 4 / 3 / 0.5 / 1 |" in lines[2]
+
+
+def test_keep_evals_reaches_every_run_and_leaves_the_names_alone():
+    plain, _ = sweep.grid({**sweep.OPTIONS, "sizes": "8,14", "seeds": "1"})
+    kept, _ = sweep.grid({**sweep.OPTIONS, "sizes": "8,14", "seeds": "1", "keep_evals": True})
+    assert [name for name, _, _ in kept] == [name for name, _, _ in plain] == ["math_n8_s1", "math_n14_s1"]
+    assert all("--keep_evals=True" in args and config["keep_evals"] for _, args, config in kept)
+    assert not any(config["keep_evals"] for _, _, config in plain)

@@ -280,3 +280,32 @@ def test_the_torch_step_repeats_a_committed_torch_step_run_row_for_row(tmp_path)
     assert result.returncode == 0, result.stderr
     committed = REPO / "results" / "sweeps" / "held_out" / "math_n14_s1_ho57"
     assert without_time(rows(tmp_path)) == without_time(rows(committed)[:5])
+
+
+def test_keep_evals_keeps_every_evaluations_weights_and_overwrite_removes_them(tmp_path):
+    import progress
+    out_dir = tmp_path / "math_n14_s1"
+    train(out_dir, "--max_iters=200", "--keep_evals")
+    kept = sorted(p.name for p in (out_dir / "evals").iterdir())
+    assert kept == ["iter_000000.pt", "iter_000100.pt", "iter_000200.pt"]
+    last = torch.load(out_dir / "evals/iter_000200.pt", weights_only=False)
+    assert last["iter_num"] == 200 and "optimizer" not in last
+    for key, value in torch.load(out_dir / "model_last.pt", weights_only=False)["model"].items():
+        assert torch.equal(last["model"][key], value)
+    resumed = train_main(MATH_14, f"--out_dir={out_dir}", *FAST, "--init_from=resume", "--max_iters=300")
+    assert resumed.returncode == 0, resumed.stderr
+    assert (out_dir / "evals/iter_000300.pt").exists()  # a resumed run keeps its setting
+    resumed = train_main(MATH_14, f"--out_dir={out_dir}", *FAST, "--init_from=resume", "--max_iters=400",
+                         "--keep_evals=False")
+    assert resumed.returncode == 0, resumed.stderr  # and may change it: it stores, it computes nothing
+    assert not (out_dir / "evals/iter_000400.pt").exists()
+    result = run_main(progress.main, f"--runs={tmp_path}", f"--out={tmp_path / 'progress'}")
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "progress/progress.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [int(r["iter"]) for r in table] == [0, 100, 200, 300]
+    assert 0 <= float(table[-1]["readout_r2"]) <= 1 and float(table[0]["held_out_margin"]) < 0
+    train(out_dir, "--max_iters=100", "--overwrite")
+    assert not (out_dir / "evals").exists()  # the replaced run's weights go with it
+    result = run_main(progress.main, f"--runs={tmp_path}", f"--out={tmp_path / 'progress'}")
+    assert result.returncode == 2 and "no run folder there has evals/" in result.stderr
