@@ -168,8 +168,8 @@ def averaged_with_order(symmetric, antisymmetric, directions):
 
 
 def order_patches(model, codec, held_out):
-    """Where the sign is decided. For each training subtraction a-b with a != b (90 with the
-    paper's held-out pair), at `=`: the attention output's coordinate on the order direction
+    """Where the sign is decided. For each training subtraction a-b with a != b (88 with the
+    paper's held-out pair: 90 less 5-7 and 7-5), at `=`: the attention output's coordinate on the order direction
     (order_directions, k = 1, fit on the training prompts) taken from b-a, and, as the control,
     everything else by which b-a's attention output differs. Returns how often the first answer
     token greedy decoding writes becomes b-a's ('-' for a digit or back), for each patch."""
