@@ -1,7 +1,7 @@
 """
 What the parts of a trained arithmetic model do, by intervening on them
 (interventions.py, mechanism.py): ablate each component and each MLP neuron and see
-which answers break, test three descriptions of the mechanism as reduced models, and
+which answers break, test descriptions of the mechanism as reduced models, and
 patch activations from one prompt into another (mechanism.py's order_patches: where the
 sign is decided).
 
@@ -109,7 +109,8 @@ def print_report(report):
           f"{flips['of']} along the order direction, {flips['everything else']} with everything else patched")
     for p in report["patches"]:
         print(f"patch {p['site']} {p['source']} -> {p['target']}: target's margin {p['target_margin_before']:+.2f} -> "
-              f"{p['target_margin_patched']:+.2f}; first token now {p['first_token_patched']!r}")
+              f"{p['target_margin_patched']:+.2f}; first token now {p['first_token_patched']!r} "
+              f"(the target's right one: {str(p['target_answer'])[0]!r})")
 
 
 def main(argv=None):
@@ -120,6 +121,8 @@ def main(argv=None):
         if config["site"] not in PATCH_SITES:
             raise ValueError(f"--site={config['site']} is not allowed; choose one of {', '.join(PATCH_SITES)}")
         patches = parse_patches(config["patch"])
+        if config["site"] != DEFAULTS["site"] and not patches:
+            raise ValueError(f"--site={config['site']} applies to --patch, and no --patch was given")
         path = find_run_folder(config["out_dir"]) / config["ckpt"]
         model, codec, checkpoint = load_model(path)
         check_arithmetic_model(model, codec, path)

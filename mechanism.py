@@ -169,14 +169,17 @@ def averaged_with_order(symmetric, antisymmetric, directions):
 
 def order_patches(model, codec, held_out):
     """Where the sign is decided. For each training subtraction a-b with a != b (88 with the
-    paper's held-out pair: 90 less 5-7 and 7-5), at `=`: the attention output's coordinate on the order direction
-    (order_directions, k = 1, fit on the training prompts) taken from b-a, and, as the control,
-    everything else by which b-a's attention output differs. Returns how often the first answer
-    token greedy decoding writes becomes b-a's ('-' for a digit or back), for each patch."""
+    paper's held-out pair: 90 less 5-7 and 7-5) whose first answer token the model writes right,
+    at `=`: the attention output's coordinate on the order direction (order_directions, k = 1,
+    fit on the training prompts) taken from b-a, and, as the control, everything else by which
+    b-a's attention output differs. Returns how many of them ("of") then write b-a's first
+    answer token ('-' for a digit or back), for each patch."""
     expressions, train, _ = rows_of(held_out)
     batch, symmetric, antisymmetric = order_parts(model, codec, expressions)
     d = order_directions(antisymmetric, batch, train, [EQUALS])[EQUALS]
-    rows = [i for i in train if expressions[i][1] == "-" and expressions[i][0] != expressions[i][2]]
+    first = answer_logits(model, batch, [])[:, EQUALS].argmax(dim=1)
+    rows = [i for i in train if expressions[i][1] == "-" and expressions[i][0] != expressions[i][2]
+            and first[i] == batch.targets[i, int((batch.positions[i] == EQUALS).nonzero()[0])]]
     # b-a's own first answer token: its sign for a negative answer, else its (only) digit
     theirs = torch.tensor([codec.stoi[str(OPERATORS["-"](b, a))[0]] for a, _, b in (expressions[i] for i in rows)])
     change = -2 * antisymmetric  # b-a's attention output minus a-b's
@@ -184,17 +187,17 @@ def order_patches(model, codec, held_out):
     for name, part in (("order direction", change @ d.T @ d), ("everything else", change - change @ d.T @ d)):
         patched = symmetric + antisymmetric
         patched[:, EQUALS] += part[:, EQUALS]
-        first = answer_logits(model, batch, [patch_from("attn_out", patched, positions=[EQUALS])])[rows, EQUALS].argmax(dim=1)
-        report[name] = int((first == theirs).sum())
+        written = answer_logits(model, batch, [patch_from("attn_out", patched, positions=[EQUALS])])[rows, EQUALS].argmax(dim=1)
+        report[name] = int((written == theirs).sum())
     return report
 
 
 def chord_offset(model, codec):
-    """Attention averages: if a digit wrote the same value at a's and b's position and got the
-    same score there, the symmetric state of a op b at `=` would lie on the segment between those
-    of a op a and b op b (a softmax-weighted mean of the same vectors, reweighted). The median,
-    over the 90 pairs a < b of each operator, of its distance from that segment over the
-    segment's length: 0 when it lies on it."""
+    """The geometry of the averaging (a description, not a test: it holds by construction for
+    uniform attention, or for a digit that writes the same value with the same score at a's and
+    b's position): the symmetric state of a op b at `=`, a softmax-weighted mean, lies on the
+    segment between those of a op a and b op b. The median, over the 45 pairs a < b of each
+    operator (90 in all), of its distance from that segment over the segment's length."""
     expressions = math_expressions()
     _, symmetric, _ = order_parts(model, codec, expressions)
     state = {e: symmetric[i, EQUALS] for i, e in enumerate(expressions)}

@@ -15,8 +15,9 @@ Measures, per evaluation (mechanism.py; none reads a held-out item):
   organization   the median MLP neuron's pre-activation at `=` explained by (operator,
                  result) over the training prompts, R^2
   train_right    the share of the training answers right as trained (for reference)
-Per run: the held-out onset, the first evaluation at which all four held-out answers
-have a positive margin; each measure's rise time, the first evaluation at which it
+--runs: a folder of runs (a sweep's) or one run's folder.
+Per run: the held-out first onset, the first evaluation at which all four held-out
+answers have a positive margin (they need not stay so); each measure's rise time, the first evaluation at which it
 has covered half its way from iteration 0 to its median over the second half of
 training; and, over the second half, how each measure goes with the held-out margin
 (Spearman within the run, a sign test across runs). Writes progress.csv (every run and
@@ -68,6 +69,9 @@ def run_trace(folder):
         raise ValueError(f"{folder} has no evals/ or no margins.csv: train it with --keep_evals")
     rows = [measures(p) for p in paths]
     iters = np.array([r[0] for r in rows])
+    if iters[0] != 0:
+        raise ValueError(f"{folder}/evals starts at iteration {iters[0]}, not 0: rise times are measured from "
+                         f"iteration 0; train the run with --keep_evals from the start")
     logged, names, values = table
     _, _, held = rows_of(rows[0][2])
     held_names = ["".join(map(str, rows_of(rows[0][2])[0][i])) for i in held]
@@ -78,7 +82,8 @@ def run_trace(folder):
 
 
 def onset(trace):
-    """The first iteration at which all four held-out answers are right (None: never)."""
+    """The first onset: the first iteration at which all four held-out answers are right (None:
+    never). They need not stay right."""
     right = np.flatnonzero(trace["held_out_margin"] > 0)
     return int(trace["iters"][right[0]]) if len(right) else None
 
@@ -106,8 +111,8 @@ def peak(trace, measure):
 
 
 def report(traces):
-    lines = ["| run | held-out onset (iter) | " + " | ".join(f"{m}: rise time / final" for m in MEASURES)
-             + " | readout_r2: peak (iter) / final | held-out smallest margin: at that peak / final |",
+    lines = ["| run | held-out first onset (iter) | " + " | ".join(f"{m}: rise time / 2nd-half median" for m in MEASURES)
+             + " | readout_r2: peak (iter) / 2nd-half median | held-out smallest margin: at that peak / 2nd-half median |",
              "|---|---|" + "---|" * (len(MEASURES) + 2)]
     for t in traces:
         at, top = peak(t, "readout_r2")
@@ -126,7 +131,7 @@ def report(traces):
         timed = [(rise_time(t, m), onset(t), t["width"]) for t in traces if onset(t) is not None and rise_time(t, m) is not None]
         before = sum(r < o for r, o, _ in timed)
         after = sum(r > o for r, o, _ in timed)
-        line = (f"- {m}: rises before the held-out onset in {before} of {len(timed)} runs with an onset, after it in "
+        line = (f"- {m}: rises before the held-out first onset in {before} of {len(timed)} runs with one, after it in "
                 f"{after} (sign test {format_p(binomial_test(before, before + after)) if before + after else 'p = 1'})")
         for width in sorted({w for _, _, w in timed}):
             pairs = [(r, o) for r, o, w in timed if w == width]
@@ -140,7 +145,7 @@ def report(traces):
         for width in sorted({t["width"] for t in traces}):
             rhos = [covariation(t, m) for t in traces if t["width"] == width]
             up, down = sum(r > 0 for r in rhos), sum(r < 0 for r in rhos)
-            parts.append(f"n{width}: {', '.join('constant' if np.isnan(r) else f'{r:+.2f}' for r in rhos)} "
+            parts.append(f"n{width}: {', '.join('n/a' if np.isnan(r) else f'{r:+.2f}' for r in rhos)} "
                          f"({up} of {len(rhos)} positive, sign test "
                          f"{format_p(binomial_test(up, up + down)) if up + down else 'p = 1'})")
         lines.append(f"- {m} against the held-out smallest margin over the second half, Spearman within each run: "
@@ -153,6 +158,8 @@ def covariation(trace, measure):
     held-out four's smallest margin: does the measure follow the held-out answers as they drift?
     (Evaluations of one run are not independent; runs are, hence the sign test across them.)"""
     late = trace["iters"] >= trace["iters"][-1] / 2
+    if late.sum() < 5:
+        return float("nan")  # too few evaluations to say
     return spearman(trace[measure][late], trace["held_out_margin"][late])
 
 
@@ -182,7 +189,10 @@ def main(argv=None):
     try:
         options = parse_args(OPTIONS, sys.argv[1:] if argv is None else argv, allow_config_files=False)
         root = Path(options["runs"])
-        folders = sorted(p for p in root.iterdir() if (p / "evals").is_dir()) if root.is_dir() else []
+        if (root / "evals").is_dir():  # one run's folder
+            folders = [root]
+        else:
+            folders = sorted(p for p in root.iterdir() if (p / "evals").is_dir()) if root.is_dir() else []
         if not folders:
             raise ValueError(f"--runs={root}: no run folder there has evals/ (train with --keep_evals)")
         torch.set_num_threads(1)

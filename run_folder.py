@@ -121,7 +121,7 @@ class RunFolder:
             for path in self.path.iterdir():
                 if path.is_file() and path.name not in (CLAIM_FILE, TRAIN_LOG):  # the log is this run's (pool.py)
                     path.unlink()
-            shutil.rmtree(self.path / EVALS, ignore_errors=True)
+        shutil.rmtree(self.path / EVALS, ignore_errors=True)  # an old run's, even where nothing else is left
         self.best = {}
 
     def load_checkpoint(self):

@@ -156,6 +156,8 @@ def contrast(reports, small, large):
                           ("held-out minus training share right", lambda r: gap(r["baseline"])),
                           ("... with the digit readout reduced to its polynomial", lambda r: gap(readout_reduced(r))),
                           ("... to its principal directions instead (control)", lambda r: gap(readout_reduced(r, "readout, control"))),
+                          ("held-out units margin's change with the polynomial digit readout",
+                           lambda r: readout_reduced(r)["held_out"]["mean_margin"]["units"] - r["baseline"]["held_out"]["mean_margin"]["units"]),
                           *((f"held-out answers' mean {k} margin", lambda r, k=k: r["baseline"]["held_out"]["mean_margin"][k])
                             for k in ("sign", "tens", "units"))):
         x = [measure(r) for r in reports if r["n_embd"] in small]
@@ -170,17 +172,33 @@ def contrast(reports, small, large):
 
 def readout_changes(reports, widths):
     """Held-out answers gained and lost when the digit readout is reduced (polynomial, and the
-    principal control), over the runs of `widths`, with the exact McNemar test (a two-sided
-    binomial test on the changed answers)."""
+    principal control), over the runs of `widths`; tested per run, the independent unit (a run's
+    four answers move together): a sign test on the runs whose count of right held-out answers
+    rises or falls, and the polynomial against the control the same way."""
     lines = []
     group = [r for r in reports if r["n_embd"] in widths]
+    before = [set(r["baseline"]["held_out"]["right_expressions"]) for r in group]
+    counts = {}
     for name, kind in (("polynomial", "readout:"), ("principal directions (control)", "readout, control")):
-        before = [set(r["baseline"]["held_out"]["right_expressions"]) for r in group]
         after = [set(readout_reduced(r, kind)["held_out"]["right_expressions"]) for r in group]
+        counts[kind] = [len(a) for a in after]
         gained, lost = sum(len(a - b) for a, b in zip(after, before)), sum(len(b - a) for a, b in zip(after, before))
+        up = sum(len(a) > len(b) for a, b in zip(after, before))
+        down = sum(len(a) < len(b) for a, b in zip(after, before))
         lines.append(f"- n{'/n'.join(map(str, widths))}, digit readout reduced to its {name}: held-out answers right "
-                     f"{sum(map(len, before))} -> {sum(map(len, after))} of {4 * len(group)} ({gained} gained, {lost} lost; "
-                     f"exact McNemar {format_p(binomial_test(gained, gained + lost)) if gained + lost else 'p = 1'})")
+                     f"{sum(map(len, before))} -> {sum(map(len, after))} of {4 * len(group)} ({gained} gained, {lost} lost); "
+                     f"per run, {up} of {len(group)} runs gain, {down} lose (sign test "
+                     f"{format_p(binomial_test(up, up + down)) if up + down else 'p = 1'})")
+    units = [readout_reduced(r)["held_out"]["mean_margin"]["units"] - r["baseline"]["held_out"]["mean_margin"]["units"]
+             for r in group]
+    rise = sum(u > 0 for u in units)
+    lines.append(f"- n{'/n'.join(map(str, widths))}, polynomial digit readout: the held-out answers' mean units margin rises "
+                 f"in {rise} of {len(group)} runs (median change {np.median(units):+.1f}; sign test "
+                 f"{format_p(binomial_test(rise, sum(u != 0 for u in units)))})")
+    better = sum(a > b for a, b in zip(counts["readout:"], counts["readout, control"]))
+    worse = sum(a < b for a, b in zip(counts["readout:"], counts["readout, control"]))
+    lines.append(f"- n{'/n'.join(map(str, widths))}, polynomial against its control: more held-out answers right in "
+                 f"{better} runs, fewer in {worse} (sign test {format_p(binomial_test(better, better + worse)) if better + worse else 'p = 1'})")
     return lines
 
 
@@ -204,9 +222,11 @@ def within_widths(reports):
 
 
 def held_out_answers(sweep):
-    """Every held-out expression of every run of a held-out sweep, with the answer greedy decoding
-    wrote at the run's last evaluation (answers.json): [(run, width, expression, right answer,
-    answer given, whether a training line of its operator has its result)]."""
+    """Every held-out expression of every run of a held-out sweep, with the answer it was given at
+    the run's last evaluation: its most common wrong sample there (answers.json; at temperature
+    0.01 the ten samples nearly always agree), or the right answer where no sample was wrong.
+    [(run, width, expression, right answer, answer given, whether a training line of its operator
+    has its result)]."""
     answers = []
     for folder in sorted(p for p in Path(sweep).iterdir() if (p / "answers.json").is_file()):
         config = saved_config(read_run_json(folder / "run.json"))
@@ -230,11 +250,16 @@ def errors_section(answers, widths):
     wrong = [t for t in mine if t[4] != str(t[3])]
     number = [t for t in wrong if t[4].lstrip("-").isdigit()]
     near = [t for t in number if abs(int(t[4]) - t[3]) == 1]
-    # a subtraction a-b lies between a-a and b-b (mechanism.chord_offset), both answered 0
+    # a subtraction a-b lies between a-a and b-b (mechanism.chord_offset), both answered 0; counted
+    # over subtractions whose result a training line has (0-9, 9-0 left out), and per run, the unit
+    # that is independent (a run holds out two subtractions)
     subtractions = [t for t in mine if t[2][1] == "-" and t[5]]
     one = [t for t in subtractions if abs(t[3]) == 1]
     more = [t for t in subtractions if abs(t[3]) > 1]
     zero_one, zero_more = sum(t[4] == "0" for t in one), sum(t[4] == "0" for t in more)
+    runs_one, runs_more = {t[0] for t in one}, {t[0] for t in more}
+    zero_runs_one, zero_runs_more = len({t[0] for t in one if t[4] == "0"}), len({t[0] for t in more if t[4] == "0"})
+    left_out = [t for t in mine if t[2][1] == "-" and not t[5]]
     missed = [t for t in number if t[2][1] == "-" and t[5]]
     smaller = sum(abs(int(t[4])) < abs(t[3]) for t in missed)
     larger = sum(abs(int(t[4])) > abs(t[3]) for t in missed)
@@ -245,16 +270,20 @@ def errors_section(answers, widths):
     predicted = {run for run in runs if any(t[0] == run and t[2][1] == "-" and (abs(t[3]) == 1 or not t[5]) for t in mine)}
     failed = {t[0] for t in wrong}
     hit, other = len(predicted & failed), len((runs - predicted) & failed)
-    name = "n" + "/n".join(map(str, widths))
+    name = "n" + "/n".join(map(str, sorted({t[1] for t in mine})))
     return [f"### {name}: {len({t[0] for t in mine})} runs, {len(mine)} held-out expressions", "",
             f"- {len(wrong)} not right at the last evaluation; the wrong answer is one away from the right one in {len(near)}.",
-            f"- A held-out subtraction with a difference of 1 answered 0: {zero_one} of {len(one)}; one with a larger "
-            f"difference answered 0: {zero_more} of {len(more)} (Fisher exact {format_p(fisher_exact(zero_one, len(one) - zero_one, zero_more, len(more) - zero_more))}).",
+            f"- Held-out subtractions whose result a training line has, answered 0: with a difference of 1, {zero_one} of "
+            f"{len(one)}; with a larger difference, {zero_more} of {len(more)}. Per run: {zero_runs_one} of {len(runs_one)} "
+            f"runs answer one of theirs 0, against {zero_runs_more} of {len(runs_more)} (Fisher exact "
+            f"{format_p(fisher_exact(zero_runs_one, len(runs_one) - zero_runs_one, zero_runs_more, len(runs_more) - zero_runs_more))}). "
+            f"Left out, their result on no training line: {', '.join(f'{t[0]} {t[2]} answered {t[4]}' for t in left_out)}.",
             f"- Wrong held-out subtractions whose result a training line has (numbers only): {len(missed)}; the answer's size is "
             f"smaller than the right one's in {smaller}, larger in {larger} (sign test {format_p(binomial_test(smaller, smaller + larger))}); "
             f"the sign is right in {same_sign} of the {len(signed)} that are not 0.",
-            f"- Held-out pairs predicted to fail (a difference of 1, or a subtraction whose result no training line has): "
-            f"{hit} of {len(predicted)} runs have one of the four wrong; the other pairs: {other} of {len(runs) - len(predicted)} "
+            f"- Runs holding out a pair predicted to fail (a difference of 1, or a subtraction whose result no training line "
+            f"has: (1,2), (8,9), (0,9)) with at least one of the four wrong: {hit} of {len(predicted)}; runs holding out "
+            f"other pairs: {other} of {len(runs) - len(predicted)} "
             f"(Fisher exact {format_p(fisher_exact(hit, len(predicted) - hit, other, len(runs) - len(predicted) - other))}).",
             "- " + "; ".join(f"{run}: {e} = {right}, answered {given}" for run, _, e, right, given, _ in wrong), ""]
 

@@ -196,6 +196,10 @@ def test_the_order_split_is_exact_and_the_reduction_keeps_what_it_names():
     i, j = expressions.index((2, "+", 7)), expressions.index((7, "+", 2))  # same answer tokens both ways
     torch.testing.assert_close(symmetric[i], symmetric[j])
     torch.testing.assert_close(antisymmetric[i], -antisymmetric[j])
+    # a subtraction's swap is run on the subtraction's own answer: 7-2 teacher-forced on `-5>`
+    i = expressions.index((2, "-", 7))
+    swapped = activations(model, math_batch(CODEC, [(7, "-", 2)], [-5]), [("attn_out", 0)])[("attn_out", 0)]
+    torch.testing.assert_close(symmetric[i] - antisymmetric[i], swapped[0, :symmetric.shape[1]])
     # an antisymmetric part along one direction per position is kept whole with k = 1, dropped with k = 0
     direction = torch.nn.functional.normalize(torch.randn(symmetric.shape[-1]), dim=0)
     rank_one = torch.randn(len(expressions), symmetric.shape[1], 1) * direction
@@ -290,7 +294,7 @@ def test_why_reports_each_width_with_its_tests(tmp_path):
     table = (tmp_path / "why.md").read_text()
     assert "| n14 | 1 | 1/1 |" in table and "| n28 | 1 | 0/1 |" in table
     assert "math_n12_s1_ho12: 1-2 = -1, answered 0" in table  # the held-out sweep's answers.json
-    assert "A held-out subtraction with a difference of 1 answered 0: 9 of 16" in table
+    assert "with a difference of 1, 9 of 16; with a larger difference, 0 of 36. Per run: 6 of 8 runs" in table
     assert "order direction / everything else" in table
     assert (tmp_path / "why.png").stat().st_size > 10_000
 
@@ -309,3 +313,29 @@ def test_a_progress_measures_rise_time_and_the_held_out_onset():
     # over the second half (iterations 500-1000) "down" falls while this margin rises: -1
     assert progress.covariation({**trace, "held_out_margin": iters / 100.0}, "down") == pytest.approx(-1)
     assert progress.covariation({**trace, "same": trace["held_out_margin"]}, "same") == pytest.approx(1)
+
+
+def test_the_errors_section_counts_what_its_sentences_say():
+    answers = [("r1", 14, "1-2", -1, "0", True), ("r1", 14, "2-1", 1, "1", True), ("r1", 14, "1+2", 3, "3", True),
+               ("r1", 14, "2+1", 3, "3", True), ("r2", 14, "5-7", -2, "-1", True), ("r2", 14, "7-5", 2, "2", True),
+               ("r2", 14, "5+7", 12, "12", True), ("r2", 14, "7+5", 12, "12", True),
+               ("r3", 28, "5-7", -2, "0", True), ("r3", 28, "7-5", 2, "2", True)]  # another width: left out
+    text = "\n".join(why.errors_section(answers, (12, 14, 16)))
+    assert text.startswith("### n14: 2 runs, 8 held-out expressions")
+    assert "with a difference of 1, 1 of 2; with a larger difference, 0 of 2. Per run: 1 of 1 runs answer one of theirs 0, against 0 of 1" in text
+    assert "smaller than the right one's in 2, larger in 0" in text and "the sign is right in 1 of the 1 that are not 0" in text
+    assert "with at least one of the four wrong: 1 of 1; runs holding out other pairs: 1 of 1" in text
+
+
+def test_readout_changes_count_runs_as_the_unit():
+    def report(before, poly, control, units):
+        held = {"right_expressions": before, "mean_margin": {"units": 0.0}}
+        return {"n_embd": 28, "baseline": {"held_out": held},
+                "reduced_models": {"readout: poly": {"held_out": {"right_expressions": poly, "mean_margin": {"units": units}}},
+                                   "readout, control: pca": {"held_out": {"right_expressions": control, "mean_margin": {"units": 0.0}}}}}
+    reports = [report([], ["5+7", "7+5", "5-7"], [], 3.0), report(["5+7"], [], ["5+7"], -1.0)]
+    lines = why.readout_changes(reports, (28,))
+    assert "held-out answers right 1 -> 3 of 8 (3 gained, 1 lost); per run, 1 of 2 runs gain, 1 lose" in lines[0]
+    assert "1 -> 1 of 8 (0 gained, 0 lost); per run, 0 of 2 runs gain, 0 lose" in lines[1]
+    assert "units margin rises in 1 of 2 runs" in lines[2]
+    assert "more held-out answers right in 1 runs, fewer in 1" in lines[3]
