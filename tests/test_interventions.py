@@ -10,6 +10,7 @@ import torch
 import intervene
 import mechanism
 import why
+import wrong_answers
 from conftest import REPO, run_main
 from interventions import (ROLES, activations, answer_margin, answer_margins, math_batch, mean_of, patch_from,
                            uniform_pattern, zero_unit)
@@ -320,7 +321,7 @@ def test_the_errors_section_counts_what_its_sentences_say():
                ("r1", 14, "2+1", 3, "3", True), ("r2", 14, "5-7", -2, "-1", True), ("r2", 14, "7-5", 2, "2", True),
                ("r2", 14, "5+7", 12, "12", True), ("r2", 14, "7+5", 12, "12", True),
                ("r3", 28, "5-7", -2, "0", True), ("r3", 28, "7-5", 2, "2", True)]  # another width: left out
-    text = "\n".join(why.errors_section(answers, (12, 14, 16)))
+    text = "\n".join(wrong_answers.errors_section(answers, (12, 14, 16)))
     assert text.startswith("### n14: 2 runs, 8 held-out expressions")
     assert "with a difference of 1, 1 of 2; with a larger difference, 0 of 2. Per run: 1 of 1 runs answer one of theirs 0, against 0 of 1" in text
     assert "smaller than the right one's in 2, larger in 0" in text and "the sign is right in 1 of the 1 that are not 0" in text
