@@ -12,7 +12,9 @@ sign is decided).
 Every number is a teacher-forced logit margin of the right answer (> 0: greedy
 decoding writes it), per answer token (sign, tens, units, end) or the smallest
 over the answer. Ablations replace a site by its mean over the run's 196
-training prompts (--kind=mean) or by zero (--kind=zero). A patch `s:t` runs
+training prompts (--kind=mean) or by zero (--kind=zero); the components are the
+attention output, the attention pattern (uniform, or its mean), the MLP output and
+each coordinate ("embedding direction") of the residual stream's input. A patch `s:t` runs
 prompt t with --site (default attn_out) at `=` and the answer positions taken
 from prompt s run on t's answer. In a 1-layer model attention is the only path
 by which a, b and the operator reach the answer, so an attention-output patch
