@@ -146,7 +146,7 @@ def report(traces):
             rhos = [covariation(t, m) for t in traces if t["width"] == width]
             up, down = sum(r > 0 for r in rhos), sum(r < 0 for r in rhos)
             parts.append(f"n{width}: {', '.join('n/a' if np.isnan(r) else f'{r:+.2f}' for r in rhos)} "
-                         f"({up} of {len(rhos)} positive, sign test "
+                         f"({up} of {sum(not np.isnan(r) for r in rhos)} with a value positive, sign test "
                          f"{format_p(binomial_test(up, up + down)) if up + down else 'p = 1'})")
         lines.append(f"- {m} against the held-out smallest margin over the second half, Spearman within each run: "
                      + "; ".join(parts))

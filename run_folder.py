@@ -26,6 +26,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -121,8 +122,20 @@ class RunFolder:
             for path in self.path.iterdir():
                 if path.is_file() and path.name not in (CLAIM_FILE, TRAIN_LOG):  # the log is this run's (pool.py)
                     path.unlink()
-        shutil.rmtree(self.path / EVALS, ignore_errors=True)  # an old run's, even where nothing else is left
+        self.remove_kept_weights()
         self.best = {}
+
+    def remove_kept_weights(self):
+        """An old run's evals/ (keep_evals), even where nothing else of it is left; a folder of that
+        name that holds anything else is not a run's, and is refused, never emptied."""
+        evals = self.path / EVALS
+        if not evals.is_dir():
+            return
+        strangers = [p.name for p in evals.iterdir() if not re.fullmatch(r"iter_\d{6}\.pt", p.name)]
+        if strangers:
+            raise RunError(f"{evals} holds {', '.join(sorted(strangers)[:3])}, which no run keeps there; move it away "
+                           f"or give this run another --out_dir")
+        shutil.rmtree(evals)
 
     def load_checkpoint(self):
         """ckpt.pt, checked whole (checkpoints.load_checkpoint), on the CPU (the trainer moves what it needs)."""

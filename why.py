@@ -159,6 +159,9 @@ def contrast(reports, small, large):
                           ("... to its principal directions instead (control)", lambda r: gap(readout_reduced(r, "readout, control"))),
                           ("held-out units margin's change with the polynomial digit readout",
                            lambda r: readout_reduced(r)["held_out"]["mean_margin"]["units"] - r["baseline"]["held_out"]["mean_margin"]["units"]),
+                          ("... with the principal-directions digit readout (control)",
+                           lambda r: readout_reduced(r, "readout, control")["held_out"]["mean_margin"]["units"]
+                           - r["baseline"]["held_out"]["mean_margin"]["units"]),
                           *((f"held-out answers' mean {k} margin", lambda r, k=k: r["baseline"]["held_out"]["mean_margin"][k])
                             for k in ("sign", "tens", "units"))):
         x = [measure(r) for r in reports if r["n_embd"] in small]
@@ -188,14 +191,19 @@ def readout_changes(reports, widths):
         down = sum(len(a) < len(b) for a, b in zip(after, before))
         lines.append(f"- n{'/n'.join(map(str, widths))}, digit readout reduced to its {name}: held-out answers right "
                      f"{sum(map(len, before))} -> {sum(map(len, after))} of {4 * len(group)} ({gained} gained, {lost} lost); "
-                     f"per run, {up} of {len(group)} runs gain, {down} lose (sign test "
+                     f"per run, {up} of {len(group)} runs gain on net, {down} lose (sign test "
                      f"{format_p(binomial_test(up, up + down)) if up + down else 'p = 1'})")
-    units = [readout_reduced(r)["held_out"]["mean_margin"]["units"] - r["baseline"]["held_out"]["mean_margin"]["units"]
-             for r in group]
-    rise = sum(u > 0 for u in units)
-    lines.append(f"- n{'/n'.join(map(str, widths))}, polynomial digit readout: the held-out answers' mean units margin rises "
-                 f"in {rise} of {len(group)} runs (median change {np.median(units):+.1f}; sign test "
-                 f"{format_p(binomial_test(rise, sum(u != 0 for u in units)))})")
+    for name, kind in (("polynomial", "readout:"), ("principal (control)", "readout, control")):
+        units = [readout_reduced(r, kind)["held_out"]["mean_margin"]["units"] - r["baseline"]["held_out"]["mean_margin"]["units"]
+                 for r in group]
+        rise = sum(u > 0 for u in units)
+        lines.append(f"- n{'/n'.join(map(str, widths))}, {name} digit readout: the held-out answers' mean units margin "
+                     f"rises in {rise} of {len(group)} runs (median change {np.median(units):+.1f}; sign test "
+                     f"{format_p(binomial_test(rise, sum(u != 0 for u in units)))})")
+    flips = [r["order_patches"]["order direction"] - r["order_patches"]["everything else"] for r in group]
+    more = sum(f > 0 for f in flips)
+    lines.append(f"- n{'/n'.join(map(str, widths))}: the order direction at `=` flips more first tokens than everything "
+                 f"else in {more} of {len(group)} runs (sign test {format_p(binomial_test(more, sum(f != 0 for f in flips)))})")
     better = sum(a > b for a, b in zip(counts["readout:"], counts["readout, control"]))
     worse = sum(a < b for a, b in zip(counts["readout:"], counts["readout, control"]))
     lines.append(f"- n{'/n'.join(map(str, widths))}, polynomial against its control: more held-out answers right in "

@@ -36,6 +36,12 @@ def held_out_answers(sweep):
     return answers
 
 
+def pair_of(run):
+    """'(a,b)' of a held-out sweep's run name, `..._ho57` -> '(5,7)'."""
+    digits = run.rsplit("_ho", 1)[-1]
+    return f"({digits[0]},{digits[1]})"
+
+
 def errors_section(answers, widths):
     """What the held-out sweep's runs of `widths` answer where they are wrong, and the three
     predictions of results/README.md's mechanism tested on it."""
@@ -54,6 +60,12 @@ def errors_section(answers, widths):
     zero_runs_one, zero_runs_more = len({t[0] for t in one if t[4] == "0"}), len({t[0] for t in more if t[4] == "0"})
     left_out = [t for t in mine if t[2][1] == "-" and not t[5]]
     missed = [t for t in number if t[2][1] == "-" and t[5]]
+    # one step toward 0 (for a difference of 1 that is 0 itself), by difference: is "answered 0" more
+    # than the off-by-one-toward-0 that every difference shows?
+    def toward_zero(group):
+        return sum(t[4].lstrip("-").isdigit() and abs(int(t[4])) == abs(t[3]) - 1
+                   and (int(t[4]) == 0 or (int(t[4]) < 0) == (t[3] < 0)) for t in group)
+    step_one, step_more = toward_zero(one), toward_zero(more)
     smaller = sum(abs(int(t[4])) < abs(t[3]) for t in missed)
     larger = sum(abs(int(t[4])) > abs(t[3]) for t in missed)
     signed = [t for t in missed if t[4] != "0"]
@@ -70,12 +82,15 @@ def errors_section(answers, widths):
             f"{len(one)}; with a larger difference, {zero_more} of {len(more)}. Per run: {zero_runs_one} of {len(runs_one)} "
             f"runs answer one of theirs 0, against {zero_runs_more} of {len(runs_more)} (Fisher exact "
             f"{format_p(fisher_exact(zero_runs_one, len(runs_one) - zero_runs_one, zero_runs_more, len(runs_more) - zero_runs_more))}). "
+            f"One step toward 0 (0 itself for a difference of 1): {step_one} of {len(one)} against {step_more} of {len(more)} "
+            f"(Fisher exact {format_p(fisher_exact(step_one, len(one) - step_one, step_more, len(more) - step_more))}). "
             f"Left out, their result on no training line: {', '.join(f'{t[0]} {t[2]} answered {t[4]}' for t in left_out)}.",
             f"- Wrong held-out subtractions whose result a training line has (numbers only): {len(missed)}; the answer's size is "
             f"smaller than the right one's in {smaller}, larger in {larger} (sign test {format_p(binomial_test(smaller, smaller + larger))}); "
             f"the sign is right in {same_sign} of the {len(signed)} that are not 0.",
             f"- Runs holding out a pair predicted to fail (a difference of 1, or a subtraction whose result no training line "
-            f"has: (1,2), (8,9), (0,9)) with at least one of the four wrong: {hit} of {len(predicted)}; runs holding out "
+            f"has: {', '.join(sorted({pair_of(t[0]) for t in mine if t[0] in predicted}))}) with at least one of the four wrong: "
+            f"{hit} of {len(predicted)}; runs holding out "
             f"other pairs: {other} of {len(runs) - len(predicted)} "
             f"(Fisher exact {format_p(fisher_exact(hit, len(predicted) - hit, other, len(runs) - len(predicted) - other))}).",
             "- " + "; ".join(f"{run}: {e} = {right}, answered {given}" for run, _, e, right, given, _ in wrong), ""]

@@ -317,26 +317,29 @@ def test_a_progress_measures_rise_time_and_the_held_out_onset():
 
 
 def test_the_errors_section_counts_what_its_sentences_say():
-    answers = [("r1", 14, "1-2", -1, "0", True), ("r1", 14, "2-1", 1, "1", True), ("r1", 14, "1+2", 3, "3", True),
-               ("r1", 14, "2+1", 3, "3", True), ("r2", 14, "5-7", -2, "-1", True), ("r2", 14, "7-5", 2, "2", True),
-               ("r2", 14, "5+7", 12, "12", True), ("r2", 14, "7+5", 12, "12", True),
-               ("r3", 28, "5-7", -2, "0", True), ("r3", 28, "7-5", 2, "2", True)]  # another width: left out
+    answers = [("math_n14_s1_ho12", 14, "1-2", -1, "0", True), ("math_n14_s1_ho12", 14, "2-1", 1, "1", True), ("math_n14_s1_ho12", 14, "1+2", 3, "3", True),
+               ("math_n14_s1_ho12", 14, "2+1", 3, "3", True), ("math_n14_s1_ho57", 14, "5-7", -2, "-1", True), ("math_n14_s1_ho57", 14, "7-5", 2, "2", True),
+               ("math_n14_s1_ho57", 14, "5+7", 12, "12", True), ("math_n14_s1_ho57", 14, "7+5", 12, "12", True),
+               ("math_n28_s1_ho57", 28, "5-7", -2, "0", True), ("math_n28_s1_ho57", 28, "7-5", 2, "2", True)]  # another width: left out
     text = "\n".join(wrong_answers.errors_section(answers, (12, 14, 16)))
     assert text.startswith("### n14: 2 runs, 8 held-out expressions")
     assert "with a difference of 1, 1 of 2; with a larger difference, 0 of 2. Per run: 1 of 1 runs answer one of theirs 0, against 0 of 1" in text
     assert "smaller than the right one's in 2, larger in 0" in text and "the sign is right in 1 of the 1 that are not 0" in text
-    assert "with at least one of the four wrong: 1 of 1; runs holding out other pairs: 1 of 1" in text
+    assert "has: (1,2)) with at least one of the four wrong: 1 of 1; runs holding out other pairs: 1 of 1" in text
+    assert "One step toward 0 (0 itself for a difference of 1): 1 of 2 against 1 of 2" in text
 
 
 def test_readout_changes_count_runs_as_the_unit():
     def report(before, poly, control, units):
         held = {"right_expressions": before, "mean_margin": {"units": 0.0}}
-        return {"n_embd": 28, "baseline": {"held_out": held},
+        return {"n_embd": 28, "baseline": {"held_out": held}, "order_patches": {"order direction": 80, "everything else": 2},
                 "reduced_models": {"readout: poly": {"held_out": {"right_expressions": poly, "mean_margin": {"units": units}}},
                                    "readout, control: pca": {"held_out": {"right_expressions": control, "mean_margin": {"units": 0.0}}}}}
     reports = [report([], ["5+7", "7+5", "5-7"], [], 3.0), report(["5+7"], [], ["5+7"], -1.0)]
     lines = why.readout_changes(reports, (28,))
-    assert "held-out answers right 1 -> 3 of 8 (3 gained, 1 lost); per run, 1 of 2 runs gain, 1 lose" in lines[0]
-    assert "1 -> 1 of 8 (0 gained, 0 lost); per run, 0 of 2 runs gain, 0 lose" in lines[1]
-    assert "units margin rises in 1 of 2 runs" in lines[2]
-    assert "more held-out answers right in 1 runs, fewer in 1" in lines[3]
+    assert "held-out answers right 1 -> 3 of 8 (3 gained, 1 lost); per run, 1 of 2 runs gain on net, 1 lose" in lines[0]
+    assert "1 -> 1 of 8 (0 gained, 0 lost); per run, 0 of 2 runs gain on net, 0 lose" in lines[1]
+    assert "polynomial digit readout: the held-out answers' mean units margin rises in 1 of 2 runs" in lines[2]
+    assert "principal (control) digit readout: the held-out answers' mean units margin rises in 0 of 2 runs" in lines[3]
+    assert "flips more first tokens than everything else in 2 of 2 runs" in lines[4]
+    assert "more held-out answers right in 1 runs, fewer in 1" in lines[5]

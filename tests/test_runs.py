@@ -89,3 +89,18 @@ def test_item_tables_and_summaries_read_back(tmp_path):
     (tmp_path / "summary.csv").write_text("n_embd,finished,share,margins,rank\n14,True,0.5,1.00 -2.00,\n")
     assert runs.read_summary(tmp_path / "summary.csv") == [
         {"n_embd": 14, "finished": True, "share": 0.5, "margins": "1.00 -2.00", "rank": None}]
+
+
+def test_a_scratch_start_removes_kept_weights_but_not_a_stranger_named_evals(tmp_path):
+    from run_folder import RunError, RunFolder
+    kept = tmp_path / "run" / "evals"
+    kept.mkdir(parents=True)
+    (kept / "iter_000250.pt").write_bytes(b"weights")
+    RunFolder(tmp_path / "run").start()
+    assert not kept.exists()  # an old run's kept weights, even with nothing else of it left
+    other = tmp_path / "other" / "evals"
+    other.mkdir(parents=True)
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(RunError, match="notes.txt"):
+        RunFolder(tmp_path / "other").start()
+    assert (other / "notes.txt").read_text() == "mine"
