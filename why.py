@@ -90,6 +90,18 @@ def neuron_share(report):
     return [n["answers_it_breaks"] / max(right, 1) for n in report["neurons"]]
 
 
+def held_out_margin(part, role):
+    """The held-out answers' mean margin of one answer token (a train_and_held_out part); NaN where
+    no held-out answer has that token (no two-digit sum: no tens)."""
+    return part["held_out"]["mean_margin"].get(role, float("nan"))
+
+
+def median_or_none(values):
+    """'+1.2', the median of the values that are not NaN, or 'none' where none is."""
+    values = [v for v in values if not np.isnan(v)]
+    return f"{np.median(values):+.1f}" if values else "none"
+
+
 def gap(part):
     """The share of held-out answers right minus that of training answers (a train_and_held_out)."""
     return part["held_out"]["right"] / part["held_out"]["of"] - part["train"]["right"] / part["train"]["of"]
@@ -127,7 +139,7 @@ def width_table(reports):
         near = np.sum([restored(r["patches"]["difference one away"]) for r in group], axis=0)
         lines.append("| " + " | ".join(
             [f"n{width}", str(len(group)), f"{sum(r['baseline']['held_out']['right'] == 4 for r in group)}/{len(group)}",
-             " / ".join(f"{median([r['baseline']['held_out']['mean_margin'][k] for r in group]):+.1f}"
+             " / ".join(median_or_none([held_out_margin(r['baseline'], k) for r in group])
                         for k in ("sign", "tens", "units"))]
             + [f"{median([r['components'][c]['train']['right'] for r in group]):.0f}/196" for c in COMPONENTS]
             + [f"{median([r['reduced_models'][n]['train']['right'] for r in group]):.0f}/"
@@ -143,6 +155,11 @@ def width_table(reports):
                f"{median([r['order_patches']['everything else'] for r in group]):.0f} of {group[0]['order_patches']['of']}",
                f"{same[0]}/{same[1]} / {near[0]}/{near[1]}"]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def label(reports, widths):
+    """'n12/n14' for the widths of `widths` that the reports hold."""
+    return "n" + "/n".join(str(w) for w in sorted({r["n_embd"] for r in reports if r["n_embd"] in widths}))
 
 
 def contrast(reports, small, large):
@@ -162,14 +179,14 @@ def contrast(reports, small, large):
                           ("... with the principal-directions digit readout (control)",
                            lambda r: readout_reduced(r, "readout, control")["held_out"]["mean_margin"]["units"]
                            - r["baseline"]["held_out"]["mean_margin"]["units"]),
-                          *((f"held-out answers' mean {k} margin", lambda r, k=k: r["baseline"]["held_out"]["mean_margin"][k])
+                          *((f"held-out answers' mean {k} margin", lambda r, k=k: held_out_margin(r["baseline"], k))
                             for k in ("sign", "tens", "units"))):
-        x = [measure(r) for r in reports if r["n_embd"] in small]
-        y = [measure(r) for r in reports if r["n_embd"] in large]
+        x = [v for v in (measure(r) for r in reports if r["n_embd"] in small) if not np.isnan(v)]
+        y = [v for v in (measure(r) for r in reports if r["n_embd"] in large) if not np.isnan(v)]
         if x and y:
             p = permutation_test(x, y)
-            lines.append(f"- {name}: n{'/n'.join(map(str, small))} {np.mean(x):.2f} (runs {len(x)}) against "
-                         f"n{'/n'.join(map(str, large))} {np.mean(y):.2f} (runs {len(y)}), mean difference "
+            lines.append(f"- {name}: {label(reports, small)} {np.mean(x):.2f} (runs {len(x)}) against "
+                         f"{label(reports, large)} {np.mean(y):.2f} (runs {len(y)}), mean difference "
                          f"{np.mean(x) - np.mean(y):+.2f}, permutation test {format_p(p)}")
     return lines
 
@@ -181,6 +198,8 @@ def readout_changes(reports, widths):
     rises or falls, and the polynomial against the control the same way."""
     lines = []
     group = [r for r in reports if r["n_embd"] in widths]
+    if not group:
+        return lines
     before = [set(r["baseline"]["held_out"]["right_expressions"]) for r in group]
     counts = {}
     for name, kind in (("polynomial", "readout:"), ("principal directions (control)", "readout, control")):
@@ -189,7 +208,7 @@ def readout_changes(reports, widths):
         gained, lost = sum(len(a - b) for a, b in zip(after, before)), sum(len(b - a) for a, b in zip(after, before))
         up = sum(len(a) > len(b) for a, b in zip(after, before))
         down = sum(len(a) < len(b) for a, b in zip(after, before))
-        lines.append(f"- n{'/n'.join(map(str, widths))}, digit readout reduced to its {name}: held-out answers right "
+        lines.append(f"- {label(reports, widths)}, digit readout reduced to its {name}: held-out answers right "
                      f"{sum(map(len, before))} -> {sum(map(len, after))} of {4 * len(group)} ({gained} gained, {lost} lost); "
                      f"per run, {up} of {len(group)} runs gain on net, {down} lose (sign test "
                      f"{format_p(binomial_test(up, up + down)) if up + down else 'p = 1'})")
@@ -197,16 +216,16 @@ def readout_changes(reports, widths):
         units = [readout_reduced(r, kind)["held_out"]["mean_margin"]["units"] - r["baseline"]["held_out"]["mean_margin"]["units"]
                  for r in group]
         rise = sum(u > 0 for u in units)
-        lines.append(f"- n{'/n'.join(map(str, widths))}, {name} digit readout: the held-out answers' mean units margin "
+        lines.append(f"- {label(reports, widths)}, {name} digit readout: the held-out answers' mean units margin "
                      f"rises in {rise} of {len(group)} runs (median change {np.median(units):+.1f}; sign test "
                      f"{format_p(binomial_test(rise, sum(u != 0 for u in units)))})")
     flips = [r["order_patches"]["order direction"] - r["order_patches"]["everything else"] for r in group]
     more = sum(f > 0 for f in flips)
-    lines.append(f"- n{'/n'.join(map(str, widths))}: the order direction at `=` flips more first tokens than everything "
+    lines.append(f"- {label(reports, widths)}: the order direction at `=` flips more first tokens than everything "
                  f"else in {more} of {len(group)} runs (sign test {format_p(binomial_test(more, sum(f != 0 for f in flips)))})")
     better = sum(a > b for a, b in zip(counts["readout:"], counts["readout, control"]))
     worse = sum(a < b for a, b in zip(counts["readout:"], counts["readout, control"]))
-    lines.append(f"- n{'/n'.join(map(str, widths))}, polynomial against its control: more held-out answers right in "
+    lines.append(f"- {label(reports, widths)}, polynomial against its control: more held-out answers right in "
                  f"{better} runs, fewer in {worse} (sign test {format_p(binomial_test(better, better + worse)) if better + worse else 'p = 1'})")
     return lines
 
@@ -252,7 +271,7 @@ def figure(reports, title):
         for j, (name, part) in enumerate(variants.items()):
             dots(axes[1], k, j, len(variants), [gap(part(r)) for r in group], name, ("0.3", "C3", "C4")[j])
         for j, role in enumerate(("sign", "tens", "units")):
-            dots(axes[2], k, j, 3, [r["baseline"]["held_out"]["mean_margin"][role] for r in group], role, ("C0", "C1", "C2")[j])
+            dots(axes[2], k, j, 3, [held_out_margin(r["baseline"], role) for r in group], role, ("C0", "C1", "C2")[j])
     for ax, label in zip(axes, ("reduced model: share of training answers right",
                                 "held-out share right minus training share right",
                                 "held-out answers' mean margin, per answer token")):

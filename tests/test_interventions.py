@@ -343,3 +343,12 @@ def test_readout_changes_count_runs_as_the_unit():
     assert "principal (control) digit readout: the held-out answers' mean units margin rises in 0 of 2 runs" in lines[3]
     assert "flips more first tokens than everything else in 2 of 2 runs" in lines[4]
     assert "more held-out answers right in 1 runs, fewer in 1" in lines[5]
+
+
+def test_why_takes_a_held_out_pair_without_two_digit_sums(tmp_path):
+    # (1,2): 1+2 and 2+1 have no tens digit, so the held-out answers have no tens margin (a KeyError before)
+    run = REPO / "results/sweeps/held_out/math_n14_s1_ho12"
+    result = run_main(why.main, f"--runs={run}", "--errors=", f"--out={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    assert "| n14 | 1 | " in (tmp_path / "why.md").read_text()
+    assert "none" in (tmp_path / "why.md").read_text().split("| n14 | 1 | ")[1].split("|")[1]  # tens: none
