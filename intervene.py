@@ -35,6 +35,7 @@ from devices import MACHINE_ERRORS
 from interventions import SITES, answer_margin, answer_margins, math_batch
 from mechanism import (check_arithmetic_model, chord_offset, component_ablations, neuron_ablations, order_patches, patch_report,
                        reduced_models, result_organization, rows_of, train_and_held_out)
+from readout import segment_walks
 from runs import find_run_folder
 from training_config import saved_config
 
@@ -70,6 +71,7 @@ def intervene(model, codec, held_out, kind="mean", patches=(), site="attn_out"):
             "reduced_models": reduced_models(model, codec, held_out),
             "result_organization": result_organization(model, codec, held_out),
             "chord_offset": chord_offset(model, codec), "order_patches": order_patches(model, codec, held_out),
+            "segment_walks": segment_walks(model, codec),
             "patches": [patch_report(model, codec, source, target, site) for source, target in patches]}
 
 
@@ -109,6 +111,10 @@ def print_report(report):
     flips = report["order_patches"]
     print(f"training a-b whose first answer token becomes b-a's when patched from b-a at '=': {flips['order direction']} of "
           f"{flips['of']} along the order direction, {flips['everything else']} with everything else patched")
+    walked = report["segment_walks"]
+    print(f"attention output steered from a+a to c+c: the digit walks through every value in order in "
+          f"{walked['one digit']} of 10 one-digit, {walked['two digits']} of 10 two-digit and {walked['across ten']} of 25 "
+          f"across-ten segments")
     for p in report["patches"]:
         print(f"patch {p['site']} {p['source']} -> {p['target']}: target's margin {p['target_margin_before']:+.2f} -> "
               f"{p['target_margin_patched']:+.2f}; first token now {p['first_token_patched']!r} "

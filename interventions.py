@@ -30,6 +30,7 @@ import torch
 
 from tasks import OPERATORS, math_prompt
 
+EQUALS = 4  # the position of `=` in `<a+b=`: its logits predict the answer's first token
 SITES = ("embed", "attn_pattern", "attn_out", "resid_mid", "mlp_pre", "mlp_hidden", "mlp_out", "resid_post")
 ROLES = ("sign", "tens", "units", "end")  # what each answer token is: `-12>` has all four
 

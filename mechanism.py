@@ -10,17 +10,14 @@ expressions in math_expressions() order; "train" are the 196 a run trained on, "
 its four.
 """
 import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
-import copy
-
 import numpy as np
 import torch
 
-from interventions import (ROLES, activations, answer_margin, answer_margins, hooked, math_batch, mean_of,
+from interventions import (EQUALS, ROLES, activations, answer_margin, answer_margins, hooked, math_batch, mean_of,
                            patch_from, uniform_pattern, zero_unit)
+from readout import READOUT_DEGREE, digit_readout
 from tasks import OPERATORS, held_out_expressions, math_expressions
 
-EQUALS = 4  # the position of `=` in `<a+b=`: its logits predict the answer's first token
-READOUT_DEGREE = 4  # digit_readout's polynomial: 5 coefficients for the 10 digits
 
 
 def check_arithmetic_model(model, codec, path):
@@ -249,34 +246,6 @@ def reduced_models(model, codec, held_out):
                (principal, [], None)}
     return {name: train_and_held_out(answer_margins(m, batch, fns), held_out, kept)
             for name, (m, fns, kept) in reduced.items()}
-
-
-def digit_readout(model, codec, basis="polynomial"):
-    """(a copy of the model whose output head's ten digit rows are replaced by their least-squares
-    fit, the R^2 of that fit) with READOUT_DEGREE + 1 coefficients per output dimension: on the
-    powers 0..READOUT_DEGREE of the digit (basis "polynomial": the rows as a smooth curve in the
-    digit, so that an answer position's digit logits are a bump around the digit its state points
-    at), or on the mean and the top READOUT_DEGREE principal directions of the rows ("principal":
-    the same number of parameters, the most variance kept; the control). The input embedding,
-    tied to the head in training, is left as it is. Raises ValueError for another basis."""
-    digits = [codec.stoi[str(d)] for d in range(10)]
-    weight = model.lm_head.weight.detach()
-    rows = weight[digits].double()
-    if basis == "polynomial":
-        features = torch.tensor(np.vander(np.arange(10), READOUT_DEGREE + 1, increasing=True), dtype=torch.float64)
-    elif basis == "principal":
-        left = torch.linalg.svd(rows - rows.mean(dim=0), full_matrices=False).U[:, :READOUT_DEGREE]
-        features = torch.cat([torch.ones(10, 1, dtype=torch.float64), left], dim=1)
-    else:
-        raise ValueError(f"basis={basis!r} is not allowed; choose polynomial or principal")
-    fit = features @ torch.linalg.lstsq(features, rows).solution
-    r2 = 1 - (rows - fit).square().sum() / (rows - rows.mean(dim=0)).square().sum()
-    reduced = copy.deepcopy(model)
-    reduced.lm_head = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False)  # untied
-    with torch.no_grad():
-        reduced.lm_head.weight.copy_(weight)
-        reduced.lm_head.weight[digits] = fit.to(weight.dtype)
-    return reduced, round(float(r2), 4)
 
 
 def result_organization(model, codec, held_out):

@@ -26,14 +26,16 @@ import torch
 from checkpoints import load_model
 from configurator import exit_with_error, parse_args
 from devices import MACHINE_ERRORS
-from mechanism import (check_arithmetic_model, chord_offset, component_ablations, digit_attention, digit_readout, neuron_ablations,
-                       order_patches, patch_report, reduced_models, result_organization, rows_of, train_and_held_out)
 from interventions import answer_margins, math_batch
+from mechanism import (check_arithmetic_model, chord_offset, component_ablations, digit_attention, neuron_ablations,
+                       order_patches, patch_report, reduced_models, result_organization, rows_of,
+                       train_and_held_out)
+from readout import digit_readout, segment_walks
 from runs import heldout_share_late, load_run, write_atomically
-from wrong_answers import errors_section, held_out_answers
 from stats import binomial_test, format_p, permutation_test, spearman_test, stratified_spearman_test
 from tasks import parse_held_out
 from training_config import saved_config
+from wrong_answers import errors_section, held_out_answers
 
 OPTIONS = dict(runs="results/sweeps/math", ckpt="model_last.pt", errors="results/sweeps/held_out", out="out/why",
                kind="mean")
@@ -77,7 +79,7 @@ def run_report(folder, ckpt, kind):
             "neurons": neuron_ablations(model, codec, held_out, kind),
             "reduced_models": reduced_models(model, codec, held_out),
             "result_organization": result_organization(model, codec, held_out),
-            "digit_readout_r2": digit_readout(model, codec)[1],
+            "digit_readout_r2": digit_readout(model, codec)[1], "segment_walks": segment_walks(model, codec),
             "digit_attention": digit_attention(model, codec), "chord_offset": chord_offset(model, codec),
             "order_patches": order_patches(model, codec, held_out),
             "patches": {"same difference": [patch_report(model, codec, s, target) for s in same],
@@ -100,6 +102,11 @@ def median_or_none(values):
     """'+1.2', the median of the values that are not NaN, or 'none' where none is."""
     values = [v for v in values if not np.isnan(v)]
     return f"{np.median(values):+.1f}" if values else "none"
+
+
+def walks(report):
+    """Of the 45 steered segments (readout.segment_walks), those walked in order."""
+    return sum(report["segment_walks"].values())
 
 
 def gap(part):
@@ -125,6 +132,7 @@ def width_table(reports):
                  "... times the number of neurons (corrects for more neurons sharing the answers)",
                  "neurons' pre-activation at `=` explained by (op, result), R^2 (median neuron)",
                  "digit output directions explained by a polynomial in the digit, R^2 (median run)",
+                 "a+a -> c+c steered: segments walked in order, one digit / two digits (of 10) / across ten (of 25) (median run)",
                  "attention from `=` on a, for a = 0 / 5 / 9 (median run)",
                  "a op b's state at `=` off the segment from a op a to b op b, over its length (median pair)",
                  "training a-b whose first answer token becomes b-a's, patched from b-a at `=`: order direction / everything else",
@@ -149,6 +157,7 @@ def width_table(reports):
                f"{median([median(neuron_share(r)) * len(r['neurons']) for r in group]):.1f}",
                f"{median([median(r['result_organization']) for r in group]):.2f}",
                f"{median([r['digit_readout_r2'] for r in group]):.2f}",
+               " / ".join(f"{median([r['segment_walks'][k] for r in group]):.0f}" for k in ("one digit", "two digits", "across ten")),
                " / ".join(f"{median([r['digit_attention'][d] for r in group]):.2f}" for d in (0, 5, 9)),
                f"{median([r['chord_offset'] for r in group]):.4f}",
                f"{median([r['order_patches']['order direction'] for r in group]):.0f} / "
@@ -171,6 +180,7 @@ def contrast(reports, small, large):
                           ("... times the number of neurons", lambda r: np.median(neuron_share(r)) * len(r["neurons"])),
                           ("median neuron's result organization R^2", lambda r: np.median(r["result_organization"])),
                           ("digit readout's polynomial R^2", lambda r: r["digit_readout_r2"]),
+                          ("segments walked in order (of 45)", walks),
                           ("held-out minus training share right", lambda r: gap(r["baseline"])),
                           ("... with the digit readout reduced to its polynomial", lambda r: gap(readout_reduced(r))),
                           ("... to its principal directions instead (control)", lambda r: gap(readout_reduced(r, "readout, control"))),
@@ -240,7 +250,8 @@ def within_widths(reports):
     lines = []
     for name, measure in (("median neuron's result organization R^2", lambda r: np.median(r["result_organization"])),
                           ("median neuron's share x neurons", lambda r: np.median(neuron_share(r)) * len(r["neurons"])),
-                          ("digit readout's polynomial R^2", lambda r: r["digit_readout_r2"])):
+                          ("digit readout's polynomial R^2", lambda r: r["digit_readout_r2"]),
+                          ("segments walked in order", walks)):
         x, y = [measure(r) for r in runs], [r["heldout_share_late"] for r in runs]
         rho, p = spearman_test(x, y)
         within, p_within = stratified_spearman_test(x, y, [r["n_embd"] for r in runs])

@@ -9,6 +9,7 @@ import torch
 
 import intervene
 import mechanism
+import readout
 import why
 import wrong_answers
 from conftest import REPO, run_main
@@ -231,16 +232,16 @@ def test_a_readout_already_on_its_curve_is_kept_and_another_is_changed():
         model.lm_head.weight[digits] = powers @ torch.randn(4, model.config.n_embd) / 50
     batch = math_batch(CODEC, SOME)
     for basis in ("polynomial", "principal"):  # either fit is then exact
-        reduced, r2 = mechanism.digit_readout(model, CODEC, basis)
+        reduced, r2 = readout.digit_readout(model, CODEC, basis)
         assert r2 > 0.9999
         torch.testing.assert_close(answer_margins(reduced, batch), answer_margins(model, batch), equal_nan=True)
     with torch.no_grad():
         model.lm_head.weight[digits[3]] += 5.0  # one digit off the curve
-    reduced, r2 = mechanism.digit_readout(model, CODEC)
+    reduced, r2 = readout.digit_readout(model, CODEC)
     assert r2 < 0.99 and not torch.equal(reduced.lm_head.weight[digits[3]], model.lm_head.weight[digits[3]])
     assert torch.equal(reduced.transformer.wte.weight, model.transformer.wte.weight)  # the input side as it was
     with pytest.raises(ValueError, match="basis='fourier' is not allowed"):
-        mechanism.digit_readout(model, CODEC, "fourier")
+        readout.digit_readout(model, CODEC, "fourier")
 
 
 def test_the_shipped_n14_decides_the_sign_along_its_order_direction():
@@ -352,3 +353,23 @@ def test_why_takes_a_held_out_pair_without_two_digit_sums(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "| n14 | 1 | " in (tmp_path / "why.md").read_text()
     assert "none" in (tmp_path / "why.md").read_text().split("| n14 | 1 | ")[1].split("|")[1]  # tens: none
+
+
+def test_steering_along_a_segment_walks_the_shipped_n14s_units_in_order():
+    from checkpoints import load_model
+    walks = {}
+    for width in (14, 28):
+        model, codec, _ = load_model(REPO / f"results/math_mini_{width}/model_best.pt")
+        walks[width] = readout.segment_walks(model, codec)
+        assert set(walks[width]) == {"one digit", "two digits", "across ten"}
+        assert 0 <= walks[width]["two digits"] <= 10 and 0 <= walks[width]["across ten"] <= 25
+    assert walks[14]["two digits"] == 10 and walks[28]["two digits"] < 10  # n28 skips or goes back on some
+    assert walks[14]["across ten"] > walks[28]["across ten"]
+    # a model whose digit readout is scrambled cannot walk a number line
+    model, codec, _ = load_model(REPO / "results/math_mini_14/model_best.pt")
+    digits = [codec.stoi[str(d)] for d in range(10)]
+    model.lm_head = torch.nn.Linear(model.config.n_embd, codec.vocab_size, bias=False)
+    with torch.no_grad():
+        model.lm_head.weight.copy_(model.transformer.wte.weight)
+        model.lm_head.weight[digits] = model.lm_head.weight[[digits[i] for i in (3, 7, 1, 9, 0, 5, 2, 8, 4, 6)]]
+    assert sum(readout.segment_walks(model, codec).values()) <= 2
