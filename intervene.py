@@ -112,9 +112,8 @@ def print_report(report):
     print(f"training a-b whose first answer token becomes b-a's when patched from b-a at '=': {flips['order direction']} of "
           f"{flips['of']} along the order direction, {flips['everything else']} with everything else patched")
     walked = report["segment_walks"]
-    print(f"attention output steered from a+a to c+c: the digit walks through every value in order in "
-          f"{walked['one digit']} of 10 one-digit, {walked['two digits']} of 10 two-digit and {walked['across ten']} of 25 "
-          f"across-ten segments")
+    print("attention output steered from a+a to c+c, segments (with both ends right) walked through every value in "
+          "order: " + ", ".join(f"{kind} {w['in order']} of {w['of']}" for kind, w in walked.items()))
     for p in report["patches"]:
         print(f"patch {p['site']} {p['source']} -> {p['target']}: target's margin {p['target_margin_before']:+.2f} -> "
               f"{p['target_margin_patched']:+.2f}; first token now {p['first_token_patched']!r} "

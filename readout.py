@@ -55,30 +55,33 @@ def segment_walks(model, codec, steps=41):
     """Activation steering along the averaging's segments: for additions a+a and c+c (a < c) with
     sums of one digit (0 <= a < c <= 4) or two (5 <= a < c <= 9), the attention output where the
     units digit is predicted (`=`, or after the tens `1`) moved in `steps` steps from a+a's to
-    c+c's (training states only; the prompt a+c beside them matters only through that site). A
-    readout of the state as a place on a number line walks the units through every value from 2a
-    to 2c in order; a lookup may skip or go back. "across ten" (a <= 4 < c) walks the first token
-    at `=`, the tens `1` once the sum passes 9. Returns, per kind ("one digit", "two digits": 10
-    segments each; "across ten": 25), how many segments are walked in order."""
+    c+c's (training states only; in one layer nothing else reaches the logits there), and the token
+    greedy decoding writes along the way. A readout that is monotone along the segment, as a number
+    line is, walks through every value from 2a to 2c in order; one that is not skips values, goes
+    back, or writes something else. "across ten" (a <= 4 < c) walks the first token at `=`: the
+    tens `1` once the sum passes 9. Segments whose ends the model answers wrong are left out.
+    Returns, per kind ("one digit", "two digits": 10 segments each; "across ten": 25),
+    {"in order": segments walked in order, "of": segments with both ends right}."""
     expressions = math_expressions()
     batch = math_batch(codec, expressions)
     act = activations(model, batch, [("attn_out", 0)])[("attn_out", 0)]
-    digits = torch.tensor([codec.stoi[str(d)] for d in range(10)])
     t = torch.linspace(0, 1, steps)[:, None]
     walks = {}
     kinds = {"one digit": ([(a, c) for a in range(5) for c in range(a + 1, 5)], EQUALS),
              "two digits": ([(a, c) for a in range(5, 10) for c in range(a + 1, 10)], EQUALS + 1),
-             "across ten": ([(a, c) for a in range(5) for c in range(5, 10)], EQUALS)}  # the first token: the tens once past 9
+             "across ten": ([(a, c) for a in range(5) for c in range(5, 10)], EQUALS)}
     for kind, (pairs, p) in kinds.items():
-        walked = 0
+        walked = ends_right = 0
         for a, c in pairs:
             start, end, k = (expressions.index(e) for e in ((a, "+", a), (c, "+", c), (a, "+", c)))
             moved = act[[k] * steps].clone()
             moved[:, p] = (1 - t) * act[start, p] + t * act[end, p]
             with hooked(model, [patch_from("attn_out", moved, positions=[p])]):
                 logits, _ = model(batch.idx[[k] * steps])
-            units = logits[:, p][:, digits].argmax(dim=1).tolist()
-            values = [int(str(v)[0]) if p == EQUALS else v % 10 for v in range(2 * a, 2 * c + 1)]
-            walked += dedup(units) == dedup(values)
-        walks[kind] = walked
+            written = [codec.itos[i] for i in logits[:, p].argmax(dim=1).tolist()]
+            values = [str(v)[0] if p == EQUALS else str(v % 10) for v in range(2 * a, 2 * c + 1)]
+            if written[0] == values[0] and written[-1] == values[-1]:
+                ends_right += 1
+                walked += dedup(written) == dedup(values)
+        walks[kind] = {"in order": walked, "of": ends_right}
     return walks

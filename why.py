@@ -104,9 +104,11 @@ def median_or_none(values):
     return f"{np.median(values):+.1f}" if values else "none"
 
 
-def walks(report):
-    """Of the 45 steered segments (readout.segment_walks), those walked in order."""
-    return sum(report["segment_walks"].values())
+def walked(report, kind=None):
+    """The share of the steered segments with both ends right (readout.segment_walks) that are
+    walked in order: of one kind, or of all."""
+    parts = [report["segment_walks"][kind]] if kind else list(report["segment_walks"].values())
+    return sum(w["in order"] for w in parts) / max(sum(w["of"] for w in parts), 1)
 
 
 def gap(part):
@@ -132,7 +134,7 @@ def width_table(reports):
                  "... times the number of neurons (corrects for more neurons sharing the answers)",
                  "neurons' pre-activation at `=` explained by (op, result), R^2 (median neuron)",
                  "digit output directions explained by a polynomial in the digit, R^2 (median run)",
-                 "a+a -> c+c steered: segments walked in order, one digit / two digits (of 10) / across ten (of 25) (median run)",
+                 "a+a -> c+c steered: share of segments walked in order, one digit / two digits / across ten (median run)",
                  "attention from `=` on a, for a = 0 / 5 / 9 (median run)",
                  "a op b's state at `=` off the segment from a op a to b op b, over its length (median pair)",
                  "training a-b whose first answer token becomes b-a's, patched from b-a at `=`: order direction / everything else",
@@ -157,7 +159,7 @@ def width_table(reports):
                f"{median([median(neuron_share(r)) * len(r['neurons']) for r in group]):.1f}",
                f"{median([median(r['result_organization']) for r in group]):.2f}",
                f"{median([r['digit_readout_r2'] for r in group]):.2f}",
-               " / ".join(f"{median([r['segment_walks'][k] for r in group]):.0f}" for k in ("one digit", "two digits", "across ten")),
+               " / ".join(f"{median([walked(r, k) for r in group]):.2f}" for k in ("one digit", "two digits", "across ten")),
                " / ".join(f"{median([r['digit_attention'][d] for r in group]):.2f}" for d in (0, 5, 9)),
                f"{median([r['chord_offset'] for r in group]):.4f}",
                f"{median([r['order_patches']['order direction'] for r in group]):.0f} / "
@@ -180,7 +182,7 @@ def contrast(reports, small, large):
                           ("... times the number of neurons", lambda r: np.median(neuron_share(r)) * len(r["neurons"])),
                           ("median neuron's result organization R^2", lambda r: np.median(r["result_organization"])),
                           ("digit readout's polynomial R^2", lambda r: r["digit_readout_r2"]),
-                          ("segments walked in order (of 45)", walks),
+                          ("share of segments walked in order", walked),
                           ("held-out minus training share right", lambda r: gap(r["baseline"])),
                           ("... with the digit readout reduced to its polynomial", lambda r: gap(readout_reduced(r))),
                           ("... to its principal directions instead (control)", lambda r: gap(readout_reduced(r, "readout, control"))),
@@ -251,7 +253,7 @@ def within_widths(reports):
     for name, measure in (("median neuron's result organization R^2", lambda r: np.median(r["result_organization"])),
                           ("median neuron's share x neurons", lambda r: np.median(neuron_share(r)) * len(r["neurons"])),
                           ("digit readout's polynomial R^2", lambda r: r["digit_readout_r2"]),
-                          ("segments walked in order", walks)):
+                          ("share of segments walked in order", walked)):
         x, y = [measure(r) for r in runs], [r["heldout_share_late"] for r in runs]
         rho, p = spearman_test(x, y)
         within, p_within = stratified_spearman_test(x, y, [r["n_embd"] for r in runs])
