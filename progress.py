@@ -7,7 +7,7 @@ Does any of them rise before the held-out answers turn right, within a width?
     python sweep.py --task=math --sizes=14,28 --seeds=1,2,3,4,5 --keep_evals --out=out/sweep_progress
     python progress.py --runs=out/sweep_progress --out=results/progress
 
-Measures, per evaluation (mechanism.py; none reads a held-out item):
+Measures, per evaluation (mechanism.py, readout.py; none reads a held-out item):
   readout_r2     the output head's ten digit rows explained by a polynomial of degree
                  READOUT_DEGREE in the digit, R^2 (the weights alone)
   readout_kept   the share of the training answers greedy decoding gets right with the
@@ -17,11 +17,11 @@ Measures, per evaluation (mechanism.py; none reads a held-out item):
   train_right    the share of the training answers right as trained (for reference)
 --runs: a folder of runs (a sweep's) or one run's folder.
 Per run: the held-out first onset, the first evaluation at which all four held-out
-answers have a positive margin (they need not stay so); each measure's rise time, the first evaluation at which it
-has covered half its way from iteration 0 to its median over the second half of
-training; and, over the second half, how each measure goes with the held-out margin
-(Spearman within the run, a sign test across runs). Writes progress.csv (every run and
-evaluation), progress.md and progress.png.
+answers have a positive margin (they need not stay so); each measure's rise time, the
+first evaluation at which it has covered half its way from iteration 0 to its median
+over the second half of training; and, over the second half, how each measure goes
+with the held-out margin (Spearman within the run, a sign test across runs). Writes
+progress.csv (every run and evaluation), progress.md and progress.png.
 """
 import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import sys
@@ -34,7 +34,8 @@ from checkpoints import load_model
 from configurator import exit_with_error, parse_args
 from devices import MACHINE_ERRORS
 from interventions import answer_margin, answer_margins, math_batch
-from mechanism import check_arithmetic_model, digit_readout, result_organization, rows_of
+from mechanism import check_arithmetic_model, result_organization, rows_of
+from readout import digit_readout
 from runs import read_item_table, write_atomically
 from stats import binomial_test, format_p, permutation_test, spearman, spearman_test
 from training_config import saved_config
@@ -73,8 +74,8 @@ def run_trace(folder):
         raise ValueError(f"{folder}/evals starts at iteration {iters[0]}, not 0: rise times are measured from "
                          f"iteration 0; train the run with --keep_evals from the start")
     logged, names, values = table
-    _, _, held = rows_of(rows[0][2])
-    held_names = ["".join(map(str, rows_of(rows[0][2])[0][i])) for i in held]
+    expressions, _, held = rows_of(rows[0][2])
+    held_names = ["".join(map(str, expressions[i])) for i in held]
     columns = [logged.tolist().index(i) for i in iters]
     margins = values[[names.index(n) for n in held_names]][:, columns]
     return {"run": folder.name, "width": rows[0][1], "iters": iters, "held_out_margin": margins.min(axis=0),

@@ -7,8 +7,9 @@ sweep, in one report (results/README.md's "Why" section is written from it).
     python why.py --runs=results/math_mini_14,results/math_mini_28 --ckpt=model_best.pt --out=out/why
 
 --runs: run folders, or folders of run folders (a sweep), comma-separated; each run's
---ckpt is intervened on (mechanism.py: component and neuron ablations, the three reduced
-models, result organization, the attention stage's geometry and order patches) and its
+--ckpt is intervened on (mechanism.py, readout.py: component and neuron ablations, the
+reduced models, result organization, the attention stage's geometry and order patches,
+the digit readout and its steering) and its
 held-out subtraction a-b (a < b) is patched (attention output at `=` onward) from
 prompts with the same difference and from prompts with a difference one away.
 --errors: a sweep over held-out pairs whose final answers are tallied and tested
@@ -116,8 +117,25 @@ def gap(part):
     return part["held_out"]["right"] / part["held_out"]["of"] - part["train"]["right"] / part["train"]["of"]
 
 
-def readout_reduced(report, kind="readout:"):
+POLYNOMIAL, CONTROL = "readout:", "readout, control"  # how the two digit-readout reductions' names begin
+
+
+def readout_reduced(report, kind=POLYNOMIAL):
+    """The train_and_held_out of a run reduced to its polynomial digit readout (or the control)."""
     return next(v for k, v in report["reduced_models"].items() if k.startswith(kind))
+
+
+def units_change(report, kind=POLYNOMIAL):
+    """How much the held-out answers' mean units margin rises with the digit readout reduced."""
+    return held_out_margin(readout_reduced(report, kind), "units") - held_out_margin(report["baseline"], "units")
+
+
+RUN_MEASURES = {  # a number per run, compared between widths (contrast) and within them (within_widths)
+    "median neuron's share of answers broken": lambda r: np.median(neuron_share(r)),
+    "median neuron's share x neurons": lambda r: np.median(neuron_share(r)) * len(r["neurons"]),
+    "median neuron's result organization R^2": lambda r: np.median(r["result_organization"]),
+    "digit readout's polynomial R^2": lambda r: r["digit_readout_r2"],
+    "share of segments walked in order": lambda r: walked(r)}
 
 
 def restored(patches):
@@ -174,25 +192,19 @@ def label(reports, widths):
 
 
 def contrast(reports, small, large):
-    """Run-level permutation tests, widths `small` against `large`: each run's median neuron
-    share (raw, and times its number of neurons: a wider MLP divides the same answers among more
-    neurons) and median result organization."""
+    """Run-level permutation tests, widths `small` against `large`, of RUN_MEASURES (the neuron
+    share also times the number of neurons: a wider MLP divides the same answers among more
+    neurons), the held-out gaps and margins, and what the digit-readout reductions change."""
     lines = []
-    for name, measure in (("median neuron's share of answers broken", lambda r: np.median(neuron_share(r))),
-                          ("... times the number of neurons", lambda r: np.median(neuron_share(r)) * len(r["neurons"])),
-                          ("median neuron's result organization R^2", lambda r: np.median(r["result_organization"])),
-                          ("digit readout's polynomial R^2", lambda r: r["digit_readout_r2"]),
-                          ("share of segments walked in order", walked),
-                          ("held-out minus training share right", lambda r: gap(r["baseline"])),
-                          ("... with the digit readout reduced to its polynomial", lambda r: gap(readout_reduced(r))),
-                          ("... to its principal directions instead (control)", lambda r: gap(readout_reduced(r, "readout, control"))),
-                          ("held-out units margin's change with the polynomial digit readout",
-                           lambda r: readout_reduced(r)["held_out"]["mean_margin"]["units"] - r["baseline"]["held_out"]["mean_margin"]["units"]),
-                          ("... with the principal-directions digit readout (control)",
-                           lambda r: readout_reduced(r, "readout, control")["held_out"]["mean_margin"]["units"]
-                           - r["baseline"]["held_out"]["mean_margin"]["units"]),
-                          *((f"held-out answers' mean {k} margin", lambda r, k=k: held_out_margin(r["baseline"], k))
-                            for k in ("sign", "tens", "units"))):
+    measures = {**RUN_MEASURES,
+                "held-out minus training share right": lambda r: gap(r["baseline"]),
+                "... with the digit readout reduced to its polynomial": lambda r: gap(readout_reduced(r)),
+                "... to its principal directions instead (control)": lambda r: gap(readout_reduced(r, CONTROL)),
+                "held-out units margin's change with the polynomial digit readout": units_change,
+                "... with the principal-directions digit readout (control)": lambda r: units_change(r, CONTROL),
+                **{f"held-out answers' mean {k} margin": lambda r, k=k: held_out_margin(r["baseline"], k)
+                   for k in ("sign", "tens", "units")}}
+    for name, measure in measures.items():
         x = [v for v in (measure(r) for r in reports if r["n_embd"] in small) if not np.isnan(v)]
         y = [v for v in (measure(r) for r in reports if r["n_embd"] in large) if not np.isnan(v)]
         if x and y:
@@ -214,7 +226,7 @@ def readout_changes(reports, widths):
         return lines
     before = [set(r["baseline"]["held_out"]["right_expressions"]) for r in group]
     counts = {}
-    for name, kind in (("polynomial", "readout:"), ("principal directions (control)", "readout, control")):
+    for name, kind in (("polynomial", POLYNOMIAL), ("principal directions (control)", CONTROL)):
         after = [set(readout_reduced(r, kind)["held_out"]["right_expressions"]) for r in group]
         counts[kind] = [len(a) for a in after]
         gained, lost = sum(len(a - b) for a, b in zip(after, before)), sum(len(b - a) for a, b in zip(after, before))
@@ -224,9 +236,8 @@ def readout_changes(reports, widths):
                      f"{sum(map(len, before))} -> {sum(map(len, after))} of {4 * len(group)} ({gained} gained, {lost} lost); "
                      f"per run, {up} of {len(group)} runs gain on net, {down} lose (sign test "
                      f"{format_p(binomial_test(up, up + down)) if up + down else 'p = 1'})")
-    for name, kind in (("polynomial", "readout:"), ("principal (control)", "readout, control")):
-        units = [readout_reduced(r, kind)["held_out"]["mean_margin"]["units"] - r["baseline"]["held_out"]["mean_margin"]["units"]
-                 for r in group]
+    for name, kind in (("polynomial", POLYNOMIAL), ("principal (control)", CONTROL)):
+        units = [units_change(r, kind) for r in group]
         rise = sum(u > 0 for u in units)
         lines.append(f"- {label(reports, widths)}, {name} digit readout: the held-out answers' mean units margin "
                      f"rises in {rise} of {len(group)} runs (median change {np.median(units):+.1f}; sign test "
@@ -235,8 +246,8 @@ def readout_changes(reports, widths):
     more = sum(f > 0 for f in flips)
     lines.append(f"- {label(reports, widths)}: the order direction at `=` flips more first tokens than everything "
                  f"else in {more} of {len(group)} runs (sign test {format_p(binomial_test(more, sum(f != 0 for f in flips)))})")
-    better = sum(a > b for a, b in zip(counts["readout:"], counts["readout, control"]))
-    worse = sum(a < b for a, b in zip(counts["readout:"], counts["readout, control"]))
+    better = sum(a > b for a, b in zip(counts[POLYNOMIAL], counts[CONTROL]))
+    worse = sum(a < b for a, b in zip(counts[POLYNOMIAL], counts[CONTROL]))
     lines.append(f"- {label(reports, widths)}, polynomial against its control: more held-out answers right in "
                  f"{better} runs, fewer in {worse} (sign test {format_p(binomial_test(better, better + worse)) if better + worse else 'p = 1'})")
     return lines
@@ -250,10 +261,9 @@ def within_widths(reports):
     if len({r["n_embd"] for r in runs}) < 2 or len(runs) < 6:
         return []
     lines = []
-    for name, measure in (("median neuron's result organization R^2", lambda r: np.median(r["result_organization"])),
-                          ("median neuron's share x neurons", lambda r: np.median(neuron_share(r)) * len(r["neurons"])),
-                          ("digit readout's polynomial R^2", lambda r: r["digit_readout_r2"]),
-                          ("share of segments walked in order", walked)):
+    for name in ("median neuron's result organization R^2", "median neuron's share x neurons",
+                 "digit readout's polynomial R^2", "share of segments walked in order"):
+        measure = RUN_MEASURES[name]
         x, y = [measure(r) for r in runs], [r["heldout_share_late"] for r in runs]
         rho, p = spearman_test(x, y)
         within, p_within = stratified_spearman_test(x, y, [r["n_embd"] for r in runs])
@@ -272,7 +282,7 @@ def figure(reports, title):
     widths = sorted({r["n_embd"] for r in reports})
     names = list(reports[0]["reduced_models"])
     variants = {"as trained": lambda r: r["baseline"], "digit readout: polynomial": readout_reduced,
-                "digit readout: principal (control)": lambda r: readout_reduced(r, "readout, control")}
+                "digit readout: principal (control)": lambda r: readout_reduced(r, CONTROL)}
 
     def dots(ax, k, j, count, values, label, color):
         ax.scatter([k + 0.7 * ((j + 0.5) / count - 0.5)] * len(values), values, s=12, color=color, label=label if k == 0 else None)

@@ -36,10 +36,10 @@ def held_out_answers(sweep):
     return answers
 
 
-def pair_of(run):
-    """'(a,b)' of a held-out sweep's run name, `..._ho57` -> '(5,7)'."""
-    digits = run.rsplit("_ho", 1)[-1]
-    return f"({digits[0]},{digits[1]})"
+def pair_of(expression):
+    """'(a,b)', a < b, of a held-out expression: '7-5' -> '(5,7)'."""
+    a, b = sorted((int(expression[0]), int(expression[2])))
+    return f"({a},{b})"
 
 
 def errors_section(answers, widths):
@@ -89,7 +89,7 @@ def errors_section(answers, widths):
             f"smaller than the right one's in {smaller}, larger in {larger} (sign test {format_p(binomial_test(smaller, smaller + larger))}); "
             f"the sign is right in {same_sign} of the {len(signed)} that are not 0.",
             f"- Runs holding out a pair predicted to fail (a difference of 1, or a subtraction whose result no training line "
-            f"has: {', '.join(sorted({pair_of(t[0]) for t in mine if t[0] in predicted}))}) with at least one of the four wrong: "
+            f"has: {', '.join(sorted({pair_of(t[2]) for t in mine if t[0] in predicted}))}) with at least one of the four wrong: "
             f"{hit} of {len(predicted)}; runs holding out "
             f"other pairs: {other} of {len(runs) - len(predicted)} "
             f"(Fisher exact {format_p(fisher_exact(hit, len(predicted) - hit, other, len(runs) - len(predicted) - other))}).",
