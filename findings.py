@@ -14,6 +14,7 @@ from runs import (digest, first_learned, matrix_norm, read_item_table, read_item
 from stats import (binomial_interval, binomial_test, bootstrap_interval, fisher_exact, format_p, mean_interval,
                    permutation_test, spearman, spearman_test, stratified_spearman_test)
 from tasks import CAPITALS
+from wrong_answers import held_out_answers
 
 ALPHA = 0.05
 VERDICT_RULE = ("*holds* when the claimed direction shows at p < 0.05 (for a single run: as stated) under a "
@@ -200,6 +201,42 @@ def held_out_pairs(root):
                 "qualified: exploratory" + ("" if p_diff < ALPHA else ", and not significant over pairs"))]
 
 
+
+def predicted_pairs(root):
+    """The pre-registered test (sweeps/held_out_predicted/prediction.md, committed before its runs):
+    twelve new held-out pairs, six with a difference of 1 and six of 3 or 5, matched on the sum;
+    n14, seeds 1-3. Its three predictions, each tested as written there."""
+    folder = root / "sweeps/held_out_predicted"
+    summary = [d for d in read_summary(folder / "summary.csv") if d["n_embd"] == 14]
+    pairs = sorted({d["held_out"] for d in summary})
+    one_apart = {p for p in pairs if int(p.split(":")[1]) - int(p.split(":")[0]) == 1}
+    shares = {p: np.mean([d["heldout_share_late"] for d in summary if d["held_out"] == p]) for p in pairs}
+    near, far = [shares[p] for p in pairs if p in one_apart], [shares[p] for p in pairs if p not in one_apart]
+    p_share = permutation_test(near, far)
+    answers = [t for t in held_out_answers(folder) if t[1] == 14]
+    zero = {t[0] for t in answers if t[2][1] == "-" and t[4] == "0"}
+    runs_near = {t[0] for t in answers if t[2][1] == "-" and abs(t[3]) == 1}
+    runs_far = {t[0] for t in answers} - runs_near
+    zero_near, zero_far = len(zero & runs_near), len(zero & runs_far)
+    p_zero = fisher_exact(zero_near, len(runs_near) - zero_near, zero_far, len(runs_far) - zero_far)
+    ever = lambda d: d["first_iter_heldout_all_right"] is not None  # noqa: E731
+    a, b, p_ever = contrast([d for d in summary if d["held_out"] in one_apart],
+                            [d for d in summary if d["held_out"] not in one_apart], ever)
+    claim = "Pre-registered, 12 new pairs: n14 fails held-out pairs with a difference of 1 "
+    return [row(claim + "(1, primary)", "held-out share over the 2nd half, mean over a pair's three seeds, pair by "
+                "pair: difference 1 against 3 or 5, sums matched", f"{len(near)} + {len(far)} pairs ({len(summary)} runs)",
+                f"difference 1: {100 * np.mean(near):.0f}% ({100 * min(near):.0f}-{100 * max(near):.0f}%), 3 or 5: "
+                f"{100 * np.mean(far):.0f}% ({100 * min(far):.0f}-{100 * max(far):.0f}%)",
+                f"permutation over pairs {format_p(p_share)}", verdict(p_share, np.mean(near) < np.mean(far))),
+            row(claim + "(2): it answers them 0", "a held-out subtraction answered 0 at the last evaluation (the most "
+                "common wrong sample), per run", f"{len(runs_near)} + {len(runs_far)} runs",
+                f"{zero_near}/{len(runs_near)} against {zero_far}/{len(runs_far)}", f"Fisher {format_p(p_zero)}",
+                verdict(p_zero, zero_near / max(len(runs_near), 1) > zero_far / max(len(runs_far), 1))),
+            row(claim + "(3, descriptive)", "held-out four all right at some evaluation (selected on them), per run",
+                f"{a[1]} + {b[1]} runs", f"difference 1: {frac(a)}, 3 or 5: {frac(b)}",
+                f"Fisher {format_p(p_ever)} (runs of a pair as if independent)",
+                verdict(p_ever, a[0] / a[1] < b[0] / b[1], True))]
+
 def facts_order(root):
     """Long answers are learned last: per run, Spearman between a fact's answer length and the
     first evaluation with all its samples right; how many runs agree in sign."""
@@ -286,4 +323,4 @@ def size_or_norm(root):
     return rows
 
 
-FINDINGS = [window, greedy_samples, rule_before_fit, fit_kept, correlations, held_out_pairs, facts_order, size_or_norm]
+FINDINGS = [window, greedy_samples, rule_before_fit, fit_kept, correlations, held_out_pairs, predicted_pairs, facts_order, size_or_norm]

@@ -29,7 +29,7 @@ from configurator import exit_with_error, parse_args
 from devices import MACHINE_ERRORS
 from interventions import answer_margins, math_batch
 from mechanism import (check_arithmetic_model, chord_offset, component_ablations, digit_attention, neuron_ablations,
-                       order_patches, patch_report, reduced_models, result_organization, rows_of,
+                       neurons_needed, order_patches, patch_report, reduced_models, result_organization, rows_of,
                        train_and_held_out)
 from readout import digit_readout, segment_walks
 from runs import heldout_share_late, load_run, write_atomically
@@ -77,7 +77,7 @@ def run_report(folder, ckpt, kind):
             "seed": config["seed"], "held_out": held_out, "heldout_share_late": None if np.isnan(share) else share,
             "baseline": train_and_held_out(answer_margins(model, math_batch(codec, expressions)), held_out),
             "components": {k: v for k, v in component_ablations(model, codec, held_out, kind).items() if k in COMPONENTS},
-            "neurons": neuron_ablations(model, codec, held_out, kind),
+            "neurons": neuron_ablations(model, codec, held_out, kind), "neurons_needed": neurons_needed(model, codec, held_out),
             "reduced_models": reduced_models(model, codec, held_out),
             "result_organization": result_organization(model, codec, held_out),
             "digit_readout_r2": digit_readout(model, codec)[1], "segment_walks": segment_walks(model, codec),
@@ -135,7 +135,8 @@ RUN_MEASURES = {  # a number per run, compared between widths (contrast) and wit
     "median neuron's share x neurons": lambda r: np.median(neuron_share(r)) * len(r["neurons"]),
     "median neuron's result organization R^2": lambda r: np.median(r["result_organization"]),
     "digit readout's polynomial R^2": lambda r: r["digit_readout_r2"],
-    "share of segments walked in order": lambda r: walked(r)}
+    "share of segments walked in order": lambda r: walked(r),
+    "share of the MLP neurons the units digit needs": lambda r: r["neurons_needed"]["units"] / len(r["neurons"])}
 
 
 def restored(patches):
@@ -150,6 +151,7 @@ def width_table(reports):
               + [f"reduced to '{n}': training / held-out right" for n in names]
               + ["neuron ablation: share of right answers each breaks (median neuron)",
                  "... times the number of neurons (corrects for more neurons sharing the answers)",
+                 "MLP neurons that keep 95% of a token's training answers, the rest mean-ablated: sign / tens / units, of all (median run)",
                  "neurons' pre-activation at `=` explained by (op, result), R^2 (median neuron)",
                  "digit output directions explained by a polynomial in the digit, R^2 (median run)",
                  "a+a -> c+c steered: share of segments walked in order, one digit / two digits / across ten (median run)",
@@ -175,6 +177,7 @@ def width_table(reports):
                f"{median([r['reduced_models'][n]['held_out']['right'] for r in group]):.0f}/4" for n in names]
             + [f"{median([median(neuron_share(r)) for r in group]):.2f}",
                f"{median([median(neuron_share(r)) * len(r['neurons']) for r in group]):.1f}",
+               " / ".join(f"{median([r['neurons_needed'][k] for r in group]):.0f}" for k in ("sign", "tens", "units")) + f" of {width}",
                f"{median([median(r['result_organization']) for r in group]):.2f}",
                f"{median([r['digit_readout_r2'] for r in group]):.2f}",
                " / ".join(f"{median([walked(r, k) for r in group]):.2f}" for k in ("one digit", "two digits", "across ten")),

@@ -7,7 +7,6 @@ held-out pairs fail. why.py writes them into its report.
 import json
 from pathlib import Path
 
-from mechanism import rows_of
 from runs import read_run_json
 from stats import binomial_test, fisher_exact, format_p
 from tasks import OPERATORS, held_out_expressions, math_expressions
@@ -27,8 +26,8 @@ def held_out_answers(sweep):
             wrong = json.loads((folder / "answers.json").read_text())["last"]["wrong"]
         except (json.JSONDecodeError, KeyError, TypeError):
             raise ValueError(f"{folder / 'answers.json'} is not an answers file (a 'last' entry with 'wrong')") from None
-        _, train, _ = rows_of(config["held_out"])
-        seen = {(e[1], OPERATORS[e[1]](e[0], e[2])) for e in (math_expressions()[i] for i in train)}
+        withheld = held_out_expressions(config["held_out"])
+        seen = {(op, OPERATORS[op](a, b)) for a, op, b in math_expressions() if (a, op, b) not in withheld}
         for a, op, b in held_out_expressions(config["held_out"]):
             right = OPERATORS[op](a, b)
             answers.append((folder.name, config["n_embd"], f"{a}{op}{b}", right, wrong.get(f"{a}{op}{b}", str(right)),
@@ -46,6 +45,8 @@ def errors_section(answers, widths):
     """What the held-out sweep's runs of `widths` answer where they are wrong, and the three
     predictions of results/README.md's mechanism tested on it."""
     mine = [t for t in answers if t[1] in widths]
+    if not mine:
+        return []
     wrong = [t for t in mine if t[4] != str(t[3])]
     number = [t for t in wrong if t[4].lstrip("-").isdigit()]
     near = [t for t in number if abs(int(t[4]) - t[3]) == 1]
@@ -84,7 +85,7 @@ def errors_section(answers, widths):
             f"{format_p(fisher_exact(zero_runs_one, len(runs_one) - zero_runs_one, zero_runs_more, len(runs_more) - zero_runs_more))}). "
             f"One step toward 0 (0 itself for a difference of 1): {step_one} of {len(one)} against {step_more} of {len(more)} "
             f"(Fisher exact {format_p(fisher_exact(step_one, len(one) - step_one, step_more, len(more) - step_more))}). "
-            f"Left out, their result on no training line: {', '.join(f'{t[0]} {t[2]} answered {t[4]}' for t in left_out)}.",
+            f"Left out, their result on no training line: {', '.join(f'{t[0]} {t[2]} answered {t[4]}' for t in left_out) or 'none'}.",
             f"- Wrong held-out subtractions whose result a training line has (numbers only): {len(missed)}; the answer's size is "
             f"smaller than the right one's in {smaller}, larger in {larger} (sign test {format_p(binomial_test(smaller, smaller + larger))}); "
             f"the sign is right in {same_sign} of the {len(signed)} that are not 0.",

@@ -254,6 +254,16 @@ def test_the_shipped_n14_decides_the_sign_along_its_order_direction():
     assert reduced["train"]["right"] >= 180
 
 
+
+def test_neurons_needed_counts_only_neurons_the_answers_depend_on():
+    from checkpoints import load_model
+    model, codec, _ = load_model(REPO / "results/math_mini_14/model_best.pt")
+    needed = mechanism.neurons_needed(model, codec, "5:7")
+    assert needed["units"] >= 13 and needed["tens"] < 14  # the units digit spreads over every neuron
+    with torch.no_grad():
+        model.transformer.h[0].mlp.c_proj.weight.zero_()  # no neuron reaches the logits any more
+    assert mechanism.neurons_needed(model, codec, "5:7") == {"sign": 0, "tens": 0, "units": 0}
+
 def test_the_margins_match_the_ones_training_logged():
     # the same teacher-forced margin, computed by interventions.py and by the evaluation during training
     from checkpoints import load_model
@@ -291,6 +301,7 @@ def test_why_reports_each_width_with_its_tests(tmp_path):
     assert report["runs"][1]["heldout_share_late"] < report["runs"][0]["heldout_share_late"]  # from results.csv
     n14 = report["runs"][0]
     assert n14["baseline"]["held_out"]["right"] == 4  # this seed gets the held-out four at its last checkpoint
+    assert set(n14["neurons_needed"]) == {"sign", "tens", "units"} and n14["neurons_needed"]["units"] <= 14
     assert [p["source"] for p in n14["patches"]["same difference"]] == ["3-5", "4-6", "6-8", "7-9"]
     assert all(p["target"] == "5-7" and p["target_answer"] == -2 for p in n14["patches"]["difference one away"])
     table = (tmp_path / "why.md").read_text()
@@ -328,6 +339,8 @@ def test_the_errors_section_counts_what_its_sentences_say():
     assert "smaller than the right one's in 2, larger in 0" in text and "the sign is right in 1 of the 1 that are not 0" in text
     assert "has: (1,2)) with at least one of the four wrong: 1 of 1; runs holding out other pairs: 1 of 1" in text
     assert "One step toward 0 (0 itself for a difference of 1): 1 of 2 against 1 of 2" in text
+    assert "Left out, their result on no training line: none." in text
+    assert wrong_answers.errors_section(answers, (20,)) == []  # no run of that width: no empty section
 
 
 def test_readout_changes_count_runs_as_the_unit():
