@@ -136,7 +136,7 @@ RUN_MEASURES = {  # a number per run, compared between widths (contrast) and wit
     "median neuron's result organization R^2": lambda r: np.median(r["result_organization"]),
     "digit readout's polynomial R^2": lambda r: r["digit_readout_r2"],
     "share of segments walked in order": lambda r: walked(r),
-    "share of the MLP neurons the units digit needs": lambda r: r["neurons_needed"]["units"] / len(r["neurons"])}
+    "share of the MLP neurons the units digit needs": lambda r: r["neurons_needed"]["units"]["neurons"] / len(r["neurons"])}
 
 
 def restored(patches):
@@ -152,6 +152,7 @@ def width_table(reports):
               + ["neuron ablation: share of right answers each breaks (median neuron)",
                  "... times the number of neurons (corrects for more neurons sharing the answers)",
                  "MLP neurons that keep 95% of a token's training answers, the rest mean-ablated: sign / tens / units, of all (median run)",
+                 "... the held-out tokens it keeps of those the model gets right: sign / tens / units (all runs)",
                  "neurons' pre-activation at `=` explained by (op, result), R^2 (median neuron)",
                  "digit output directions explained by a polynomial in the digit, R^2 (median run)",
                  "a+a -> c+c steered: share of segments walked in order, one digit / two digits / across ten (median run)",
@@ -177,7 +178,9 @@ def width_table(reports):
                f"{median([r['reduced_models'][n]['held_out']['right'] for r in group]):.0f}/4" for n in names]
             + [f"{median([median(neuron_share(r)) for r in group]):.2f}",
                f"{median([median(neuron_share(r)) * len(r['neurons']) for r in group]):.1f}",
-               " / ".join(f"{median([r['neurons_needed'][k] for r in group]):.0f}" for k in ("sign", "tens", "units")) + f" of {width}",
+               " / ".join(f"{median([r['neurons_needed'][k]['neurons'] for r in group]):.0f}" for k in ("sign", "tens", "units")) + f" of {width}",
+               " / ".join(f"{sum(r['neurons_needed'][k]['held_out_kept'] for r in group)}/"
+                          f"{sum(r['neurons_needed'][k]['held_out_right'] for r in group)}" for k in ("sign", "tens", "units")),
                f"{median([median(r['result_organization']) for r in group]):.2f}",
                f"{median([r['digit_readout_r2'] for r in group]):.2f}",
                " / ".join(f"{median([walked(r, k) for r in group]):.2f}" for k in ("one digit", "two digits", "across ten")),

@@ -259,10 +259,11 @@ def test_neurons_needed_counts_only_neurons_the_answers_depend_on():
     from checkpoints import load_model
     model, codec, _ = load_model(REPO / "results/math_mini_14/model_best.pt")
     needed = mechanism.neurons_needed(model, codec, "5:7")
-    assert needed["units"] >= 13 and needed["tens"] < 14  # the units digit spreads over every neuron
+    assert needed["units"]["neurons"] >= 13 and needed["tens"]["neurons"] < 14  # the units digit spreads over every neuron
+    assert needed["units"]["held_out_right"] == 4 and needed["tens"]["held_out_right"] == 2  # 5+7 and 7+5 have a tens
     with torch.no_grad():
         model.transformer.h[0].mlp.c_proj.weight.zero_()  # no neuron reaches the logits any more
-    assert mechanism.neurons_needed(model, codec, "5:7") == {"sign": 0, "tens": 0, "units": 0}
+    assert all(v["neurons"] == 0 for v in mechanism.neurons_needed(model, codec, "5:7").values())
 
 def test_the_margins_match_the_ones_training_logged():
     # the same teacher-forced margin, computed by interventions.py and by the evaluation during training
@@ -301,7 +302,7 @@ def test_why_reports_each_width_with_its_tests(tmp_path):
     assert report["runs"][1]["heldout_share_late"] < report["runs"][0]["heldout_share_late"]  # from results.csv
     n14 = report["runs"][0]
     assert n14["baseline"]["held_out"]["right"] == 4  # this seed gets the held-out four at its last checkpoint
-    assert set(n14["neurons_needed"]) == {"sign", "tens", "units"} and n14["neurons_needed"]["units"] <= 14
+    assert set(n14["neurons_needed"]) == {"sign", "tens", "units"} and n14["neurons_needed"]["units"]["neurons"] <= 14
     assert [p["source"] for p in n14["patches"]["same difference"]] == ["3-5", "4-6", "6-8", "7-9"]
     assert all(p["target"] == "5-7" and p["target_answer"] == -2 for p in n14["patches"]["difference one away"])
     table = (tmp_path / "why.md").read_text()
