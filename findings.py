@@ -202,14 +202,21 @@ def held_out_pairs(root):
 
 
 
+PREDICTED_PAIRS = ("2:3", "3:4", "4:5", "5:6", "6:7", "7:8", "1:4", "1:6", "3:6", "4:7", "4:9", "6:9")
+
+
 def predicted_pairs(root):
-    """The pre-registered test (sweeps/held_out_predicted/prediction.md, committed before its runs):
-    twelve new held-out pairs, six with a difference of 1 and six of 3 or 5, matched on the sum;
-    n14, seeds 1-3. Its three predictions, each tested as written there."""
+    """The three rows of the pre-registered test (sweeps/held_out_predicted/prediction.md, committed
+    before its runs): PREDICTED_PAIRS, six with a difference of 1 and six of 3 or 5, matched on the
+    sum; n14, seeds 1-3; each prediction tested as written there. Raises ValueError where the
+    folder's runs are not exactly that design (a run added later must not change the test)."""
     folder = root / "sweeps/held_out_predicted"
     summary = [d for d in read_summary(folder / "summary.csv") if d["n_embd"] == 14]
-    pairs = sorted({d["held_out"] for d in summary})
-    one_apart = {p for p in pairs if int(p.split(":")[1]) - int(p.split(":")[0]) == 1}
+    design = {(pair, seed) for pair in PREDICTED_PAIRS for seed in (1, 2, 3)}
+    if sorted((d["held_out"], d["seed"]) for d in summary) != sorted(design):
+        raise ValueError(f"{folder}: its n14 runs are not the pre-registered 12 pairs x seeds 1-3")
+    pairs = sorted(PREDICTED_PAIRS)
+    one_apart = {p for p in pairs if abs(int(p[2]) - int(p[0])) == 1}
     shares = {p: np.mean([d["heldout_share_late"] for d in summary if d["held_out"] == p]) for p in pairs}
     near, far = [shares[p] for p in pairs if p in one_apart], [shares[p] for p in pairs if p not in one_apart]
     p_share = permutation_test(near, far)
@@ -222,13 +229,13 @@ def predicted_pairs(root):
     ever = lambda d: d["first_iter_heldout_all_right"] is not None  # noqa: E731
     a, b, p_ever = contrast([d for d in summary if d["held_out"] in one_apart],
                             [d for d in summary if d["held_out"] not in one_apart], ever)
-    claim = "Pre-registered, 12 new pairs: n14 fails held-out pairs with a difference of 1 "
+    claim = "Pre-registered, 12 new pairs: n14 does worse on held-out pairs with a difference of 1 "
     return [row(claim + "(1, primary)", "held-out share over the 2nd half, mean over a pair's three seeds, pair by "
                 "pair: difference 1 against 3 or 5, sums matched", f"{len(near)} + {len(far)} pairs ({len(summary)} runs)",
                 f"difference 1: {100 * np.mean(near):.0f}% ({100 * min(near):.0f}-{100 * max(near):.0f}%), 3 or 5: "
                 f"{100 * np.mean(far):.0f}% ({100 * min(far):.0f}-{100 * max(far):.0f}%)",
                 f"permutation over pairs {format_p(p_share)}", verdict(p_share, np.mean(near) < np.mean(far))),
-            row(claim + "(2): it answers them 0", "a held-out subtraction answered 0 at the last evaluation (the most "
+            row(claim + "(2): it answers their subtractions 0", "a held-out subtraction answered 0 at the last evaluation (the most "
                 "common wrong sample), per run", f"{len(runs_near)} + {len(runs_far)} runs",
                 f"{zero_near}/{len(runs_near)} against {zero_far}/{len(runs_far)}", f"Fisher {format_p(p_zero)}",
                 verdict(p_zero, zero_near / max(len(runs_near), 1) > zero_far / max(len(runs_far), 1))),

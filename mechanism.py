@@ -101,39 +101,6 @@ def neuron_ablations(model, codec, held_out, kind="mean"):
 
 
 
-def neurons_needed(model, codec, held_out, share=0.95):
-    """{role: {"neurons": n, "held_out_kept": k, "held_out_right": m}} for the answer tokens sign,
-    tens and units. n: how many MLP neurons, with every other neuron mean-ablated (over the training
-    prompts, position by position, at every position), keep `share` of that token's training
-    instances the model gets right. Found greedily (each step adds the neuron that most raises the
-    summed margins of that token, each capped at 5 so that fixing a wrong token counts more than
-    widening a right one), so n is an upper bound on the smallest such set: a small n is a sparse
-    neuron circuit for the token, n near the width a computation spread over every neuron. k: how
-    many of the m held-out tokens of that role the model gets right the set keeps right (a test of
-    the set on items it was not chosen on)."""
-    expressions, train, held = rows_of(held_out)
-    batch = math_batch(codec, expressions)
-    reference = training_reference(model, batch, train, ("mlp_hidden",))
-    width = model.transformer.h[0].mlp.c_fc.out_features
-    base = answer_margins(model, batch)
-
-    def margins(kept):
-        ablated = [n for n in range(width) if n not in kept]
-        return answer_margins(model, batch, [ablation("mean", "mlp_hidden", reference, ablated)]) if ablated else base
-    needed = {}
-    for role in ("sign", "tens", "units"):
-        k = ROLES.index(role)
-        rows = [i for i in train if batch.positions[i, k] >= 0 and base[i, k] > 0]
-        kept = []
-        while (margins(kept)[rows, k] > 0).sum() < share * len(rows):
-            kept.append(max((n for n in range(width) if n not in kept),
-                            key=lambda n: float(margins(kept + [n])[rows, k].clamp(max=5).sum())))
-        held_rows = [i for i in held if batch.positions[i, k] >= 0 and base[i, k] > 0]
-        needed[role] = {"neurons": len(kept), "held_out_kept": int((margins(kept)[held_rows, k] > 0).sum()),
-                        "held_out_right": len(held_rows)}
-    return needed
-
-
 # --- descriptions of the mechanism, as reduced models ---------------------------------------
 def additive_fit(act, batch, rows, positions):
     """`act` (items, tokens, width) with its vectors at `positions` replaced by their least-squares

@@ -1,20 +1,16 @@
 """
-Why the small model generalizes, causally: mechanism.py's interventions over many
-1-layer arithmetic runs, grouped by width, and the wrong answers of the held-out
-sweep, in one report (results/README.md's "Why" section is written from it).
+Why the small model generalizes, causally: the interventions of mechanism.py, readout.py
+and circuits.py over many 1-layer arithmetic runs, grouped by width, and the wrong answers
+of a held-out sweep, in one report (results/README.md's "Why" section is written from it).
 
     python why.py --runs=results/sweeps/math --out=results/why
     python why.py --runs=results/math_mini_14,results/math_mini_28 --ckpt=model_best.pt --out=out/why
 
---runs: run folders, or folders of run folders (a sweep), comma-separated; each run's
---ckpt is intervened on (mechanism.py, readout.py: component and neuron ablations, the
-reduced models, result organization, the attention stage's geometry and order patches,
-the digit readout and its steering) and its
-held-out subtraction a-b (a < b) is patched (attention output at `=` onward) from
-prompts with the same difference and from prompts with a difference one away.
---errors: a sweep over held-out pairs whose final answers are tallied and tested
-against what the mechanism predicts. Writes why.json (every run's report), why.md and
-why.png.
+--runs: run folders, or folders of run folders (a sweep), comma-separated; each run's --ckpt is
+intervened on, and its held-out a-b (a < b) patched (attention output at `=` onward) from prompts
+with the same difference and with a difference one away. --errors: a sweep over held-out pairs
+whose final answers are tallied and tested against what the mechanism predicts. Writes why.json
+(every run's report), why.md and why.png.
 """
 import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import json
@@ -28,8 +24,9 @@ from checkpoints import load_model
 from configurator import exit_with_error, parse_args
 from devices import MACHINE_ERRORS
 from interventions import answer_margins, math_batch
+from circuits import DECISIONS, neurons_needed
 from mechanism import (check_arithmetic_model, chord_offset, component_ablations, digit_attention, neuron_ablations,
-                       neurons_needed, order_patches, patch_report, reduced_models, result_organization, rows_of,
+                       order_patches, patch_report, reduced_models, result_organization, rows_of,
                        train_and_held_out)
 from readout import digit_readout, segment_walks
 from runs import heldout_share_late, load_run, write_atomically
@@ -38,8 +35,7 @@ from tasks import parse_held_out
 from training_config import saved_config
 from wrong_answers import errors_section, held_out_answers
 
-OPTIONS = dict(runs="results/sweeps/math", ckpt="model_last.pt", errors="results/sweeps/held_out", out="out/why",
-               kind="mean")
+OPTIONS = dict(runs="results/sweeps/math", ckpt="model_last.pt", errors="results/sweeps/held_out", out="out/why", kind="mean")
 COMPONENTS = ("attention output", "attention pattern, uniform", "MLP output")
 
 
@@ -48,7 +44,7 @@ def run_folders(paths, ckpt):
     folders = []
     for path in (Path(p) for p in paths.split(",") if p):
         if not path.is_dir():
-            raise ValueError(f"--runs: {path} is not a folder")
+            raise ValueError(f"--runs={path} is not a folder")
         folders += [path] if (path / ckpt).is_file() else sorted(p for p in path.iterdir() if (p / ckpt).is_file())
     if not folders:
         raise ValueError(f"--runs={paths}: no run folder there holds {ckpt}")
@@ -99,6 +95,11 @@ def held_out_margin(part, role):
     return part["held_out"]["mean_margin"].get(role, float("nan"))
 
 
+def median_range(values):
+    """'14 (12-14)': the median of the values and their range."""
+    return f"{np.median(values):g} ({min(values)}-{max(values)})"
+
+
 def median_or_none(values):
     """'+1.2', the median of the values that are not NaN, or 'none' where none is."""
     values = [v for v in values if not np.isnan(v)]
@@ -136,11 +137,7 @@ RUN_MEASURES = {  # a number per run, compared between widths (contrast) and wit
     "median neuron's result organization R^2": lambda r: np.median(r["result_organization"]),
     "digit readout's polynomial R^2": lambda r: r["digit_readout_r2"],
     "share of segments walked in order": lambda r: walked(r),
-    "share of the MLP neurons the units digit needs": lambda r: r["neurons_needed"]["units"]["neurons"] / len(r["neurons"])}
-
-
-def restored(patches):
-    return sum(p["target_margin_patched"] > 0 for p in patches), len(patches)
+    "share of the MLP neurons the units digit needs": lambda r: len(r["neurons_needed"]["units"]["neurons"]) / len(r["neurons"])}
 
 
 def width_table(reports):
@@ -151,8 +148,8 @@ def width_table(reports):
               + [f"reduced to '{n}': training / held-out right" for n in names]
               + ["neuron ablation: share of right answers each breaks (median neuron)",
                  "... times the number of neurons (corrects for more neurons sharing the answers)",
-                 "MLP neurons that keep 95% of a token's training answers, the rest mean-ablated: sign / tens / units, of all (median run)",
-                 "... the held-out tokens it keeps of those the model gets right: sign / tens / units (all runs)",
+                 "fewest MLP neurons found that make 95% of the training decisions, the rest mean-ablated: sign / carry / units (median run, range)",
+                 "... the held-out decisions the model makes that they keep: sign / carry / units (all runs; random sets of that size)",
                  "neurons' pre-activation at `=` explained by (op, result), R^2 (median neuron)",
                  "digit output directions explained by a polynomial in the digit, R^2 (median run)",
                  "a+a -> c+c steered: share of segments walked in order, one digit / two digits / across ten (median run)",
@@ -166,6 +163,9 @@ def width_table(reports):
 
         def median(values):
             return float(np.median(values))
+
+        def restored(patches):
+            return sum(p["target_margin_patched"] > 0 for p in patches), len(patches)
         same = np.sum([restored(r["patches"]["same difference"]) for r in group], axis=0)
         near = np.sum([restored(r["patches"]["difference one away"]) for r in group], axis=0)
         lines.append("| " + " | ".join(
@@ -178,9 +178,11 @@ def width_table(reports):
                f"{median([r['reduced_models'][n]['held_out']['right'] for r in group]):.0f}/4" for n in names]
             + [f"{median([median(neuron_share(r)) for r in group]):.2f}",
                f"{median([median(neuron_share(r)) * len(r['neurons']) for r in group]):.1f}",
-               " / ".join(f"{median([r['neurons_needed'][k]['neurons'] for r in group]):.0f}" for k in ("sign", "tens", "units")) + f" of {width}",
-               " / ".join(f"{sum(r['neurons_needed'][k]['held_out_kept'] for r in group)}/"
-                          f"{sum(r['neurons_needed'][k]['held_out_right'] for r in group)}" for k in ("sign", "tens", "units")),
+               " / ".join(median_range([len(r['neurons_needed'][d]['neurons']) for r in group]) for d in DECISIONS)
+               + f" of {len(group[0]['neurons'])}",
+               " / ".join(f"{sum(r['neurons_needed'][d]['held_out_kept'] for r in group)}/"
+                          f"{sum(r['neurons_needed'][d]['held_out_right'] for r in group)} "
+                          f"({sum(r['neurons_needed'][d]['random_held_out_kept'] for r in group):.1f})" for d in DECISIONS),
                f"{median([median(r['result_organization']) for r in group]):.2f}",
                f"{median([r['digit_readout_r2'] for r in group]):.2f}",
                " / ".join(f"{median([walked(r, k) for r in group]):.2f}" for k in ("one digit", "two digits", "across ten")),
@@ -332,7 +334,7 @@ def main(argv=None):
         text = "\n".join([f"# Interventions over {len(reports)} runs", "", f"Made by `{command}`.", "",
                           width_table(reports), *contrast(reports, (12, 14, 16), (20, 28)),
                           *readout_changes(reports, (12, 14, 16)), *readout_changes(reports, (20, 28)), *within_widths(reports), "",
-                          *(["## Wrong answers of the held-out sweep", "", *errors_section(answers, (12, 14, 16)),
+                          *([f"## Wrong answers of the runs in {options['errors']}", "", *errors_section(answers, (12, 14, 16)),
                              *errors_section(answers, (20, 28))] if answers else [])])
         write_atomically(out / "why.json", json.dumps({"command": command, "runs": reports, "held_out_answers": answers}, indent=1))
         write_atomically(out / "why.md", text + "\n")

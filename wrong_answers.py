@@ -9,7 +9,7 @@ from pathlib import Path
 
 from runs import read_run_json
 from stats import binomial_test, fisher_exact, format_p
-from tasks import OPERATORS, held_out_expressions, math_expressions
+from tasks import OPERATORS, get_task, held_out_expressions, math_expressions
 from training_config import saved_config
 
 
@@ -18,10 +18,12 @@ def held_out_answers(sweep):
     the run's last evaluation: its most common wrong sample there (answers.json; at temperature
     0.01 the ten samples nearly always agree), or the right answer where no sample was wrong.
     [(run, width, expression, right answer, answer given, whether a training line of its operator
-    has its result)]."""
+    has its result)]. Raises ValueError where the sweep holds no arithmetic-only run with answers.json."""
     answers = []
     for folder in sorted(p for p in Path(sweep).iterdir() if (p / "answers.json").is_file()):
         config = saved_config(read_run_json(folder / "run.json"))
+        if get_task(config["dataset"]).parts != ("math",):
+            continue
         try:
             wrong = json.loads((folder / "answers.json").read_text())["last"]["wrong"]
         except (json.JSONDecodeError, KeyError, TypeError):
@@ -32,6 +34,8 @@ def held_out_answers(sweep):
             right = OPERATORS[op](a, b)
             answers.append((folder.name, config["n_embd"], f"{a}{op}{b}", right, wrong.get(f"{a}{op}{b}", str(right)),
                             (op, right) in seen))
+    if not answers:
+        raise ValueError(f"{sweep} holds no arithmetic-only run with answers.json")
     return answers
 
 

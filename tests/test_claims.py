@@ -22,3 +22,14 @@ def test_a_bad_output_path_is_one_line(tmp_path):
     (tmp_path / "a_file").write_text("")
     result = run_main(claims.main, f"--root={REPO / 'results'}", f"--out={tmp_path / 'a_file' / 'claims.md'}")
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_pre_registered_test_refuses_runs_outside_its_design(tmp_path):
+    import pytest
+    import findings
+    folder = tmp_path / "sweeps" / "held_out_predicted"
+    folder.mkdir(parents=True)
+    lines = (REPO / "results/sweeps/held_out_predicted/summary.csv").read_text().splitlines(keepends=True)
+    (folder / "summary.csv").write_text("".join(lines[:-1]))  # one run short of 12 pairs x 3 seeds
+    with pytest.raises(ValueError, match="pre-registered"):
+        findings.predicted_pairs(tmp_path)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import circuits
 import intervene
 import mechanism
 import readout
@@ -255,15 +256,41 @@ def test_the_shipped_n14_decides_the_sign_along_its_order_direction():
 
 
 
-def test_neurons_needed_counts_only_neurons_the_answers_depend_on():
+def test_neurons_needed_keeps_the_decisions_with_the_set_it_names():
     from checkpoints import load_model
+    from interventions import math_batch
+    from mechanism import ablation, rows_of, training_reference
     model, codec, _ = load_model(REPO / "results/math_mini_14/model_best.pt")
-    needed = mechanism.neurons_needed(model, codec, "5:7")
-    assert needed["units"]["neurons"] >= 13 and needed["tens"]["neurons"] < 14  # the units digit spreads over every neuron
-    assert needed["units"]["held_out_right"] == 4 and needed["tens"]["held_out_right"] == 2  # 5+7 and 7+5 have a tens
+    needed = circuits.neurons_needed(model, codec, "5:7", controls=2)
+    assert len(needed["units"]["neurons"]) >= 12  # the units digit spreads over (nearly) every neuron
+    assert needed["units"]["held_out_right"] == 4 and needed["carry"]["held_out_right"] == 3  # 5+7, 7+5 and 7-5 (5-7 < 0)
+    expressions, train, _ = rows_of("5:7")
+    batch = math_batch(codec, expressions)
+    base = circuits.decision_margins(model, codec, batch)
+    reference = training_reference(model, batch, train, ("mlp_hidden",))
+    for d, decision in enumerate(circuits.DECISIONS):  # the named set does keep 95% of what the model makes right
+        rest = [n for n in range(14) if n not in needed[decision]["neurons"]]
+        kept = circuits.decision_margins(model, codec, batch, [ablation("mean", "mlp_hidden", reference, rest)])
+        rows = [i for i in train if base[i, d] > 0]
+        assert (kept[rows, d] > 0).sum() >= 0.95 * len(rows)
     with torch.no_grad():
         model.transformer.h[0].mlp.c_proj.weight.zero_()  # no neuron reaches the logits any more
-    assert all(v["neurons"] == 0 for v in mechanism.neurons_needed(model, codec, "5:7").values())
+    assert all(v["neurons"] == [] for v in circuits.neurons_needed(model, codec, "5:7", controls=1).values())
+
+
+def test_decision_margins_count_both_sides_of_a_yes_no_decision():
+    from checkpoints import load_model
+    from interventions import math_batch
+    model, codec, _ = load_model(REPO / "results/math_mini_14/model_best.pt")
+    batch = math_batch(codec, [(1, "+", 2), (5, "+", 7), (2, "-", 3), (1, "+", 0)])
+    with torch.no_grad():  # a head that always writes `1` first: right for 5+7's carry, wrong for 1+2's
+        model.lm_head.weight[codec.stoi["1"]] *= 0
+        model.lm_head.weight[codec.stoi["1"]] += 1000 * model.transformer.ln_f.weight.sign()
+    margins = circuits.decision_margins(model, codec, batch)
+    carry = circuits.DECISIONS.index("carry")
+    assert margins[0, carry] < 0 < margins[1, carry]
+    assert torch.isnan(margins[2, carry]) and torch.isnan(margins[3, carry])  # a negative answer; an answer of 1
+
 
 def test_the_margins_match_the_ones_training_logged():
     # the same teacher-forced margin, computed by interventions.py and by the evaluation during training
@@ -302,7 +329,7 @@ def test_why_reports_each_width_with_its_tests(tmp_path):
     assert report["runs"][1]["heldout_share_late"] < report["runs"][0]["heldout_share_late"]  # from results.csv
     n14 = report["runs"][0]
     assert n14["baseline"]["held_out"]["right"] == 4  # this seed gets the held-out four at its last checkpoint
-    assert set(n14["neurons_needed"]) == {"sign", "tens", "units"} and n14["neurons_needed"]["units"]["neurons"] <= 14
+    assert set(n14["neurons_needed"]) == {"sign", "carry", "units"}
     assert [p["source"] for p in n14["patches"]["same difference"]] == ["3-5", "4-6", "6-8", "7-9"]
     assert all(p["target"] == "5-7" and p["target_answer"] == -2 for p in n14["patches"]["difference one away"])
     table = (tmp_path / "why.md").read_text()
@@ -343,6 +370,12 @@ def test_the_errors_section_counts_what_its_sentences_say():
     assert "Left out, their result on no training line: none." in text
     assert wrong_answers.errors_section(answers, (20,)) == []  # no run of that width: no empty section
 
+
+
+def test_why_refuses_an_errors_folder_without_arithmetic_answers(tmp_path):
+    # a facts sweep used to pass silently, leaving the wrong-answers section out
+    result = run_main(why.main, "--runs=results/math_mini_14", "--errors=results/sweeps/facts", f"--out={tmp_path}")
+    assert result.returncode == 2 and "no arithmetic-only run" in result.stderr
 
 def test_readout_changes_count_runs_as_the_unit():
     def report(before, poly, control, units):
