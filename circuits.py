@@ -44,14 +44,18 @@ def decision_margins(model, codec, batch, interventions=()):
 
 
 def neurons_needed(model, codec, held_out, share=0.95, controls=20, seed=0):
-    """{decision: {"neurons": [ids], "held_out_kept": k, "held_out_right": m, "random_held_out_kept": r}}.
+    """{decision: {"neurons": [ids], "necessary": c, "held_out_kept": k, "held_out_right": m,
+    "random_held_out_kept": r}}.
     ids: MLP neurons that, with every other neuron mean-ablated (over the training prompts, position
     by position), still make `share` of the training instances of the decision the model makes
     right: added greedily (each step the neuron that most raises the summed margins, each capped
     at 5 so that fixing a wrong decision counts more than widening a right one), then pruned (a
     neuron whose removal keeps `share` is dropped), so len(ids) is an upper bound on the smallest
-    such set, not the smallest. k of the m held-out instances the model makes right the set keeps
-    right; r, the mean over `controls` seeded random sets of the same size (the chance level).
+    such set, not the smallest. c: how many neurons are each necessary on their own (mean-ablating
+    one, the rest kept, leaves fewer than `share`); were ablation effects monotone, every such set
+    would hold them, so c would bound its size from below, but they need not be. k: how many of the
+    m held-out instances the model makes right the set keeps right; r: the mean of that over
+    `controls` seeded random sets of the same size (which fail on training instances too).
     Costs about width^2 forward passes of the 200 prompts per decision."""
     expressions, train, held = rows_of(held_out)
     batch = math_batch(codec, expressions)
@@ -78,7 +82,9 @@ def neurons_needed(model, codec, held_out, share=0.95, controls=20, seed=0):
             if enough([m for m in kept if m != n]):
                 kept.remove(n)
         random_sets = [torch.randperm(width, generator=generator)[:len(kept)].tolist() for _ in range(controls)]
-        needed[decision] = {"neurons": sorted(kept), "held_out_kept": int((margins(kept)[held_rows, d] > 0).sum()),
+        needed[decision] = {"neurons": sorted(kept), "necessary": sum(not enough([m for m in range(width) if m != n])
+                                                                      for n in range(width)),
+                            "held_out_kept": int((margins(kept)[held_rows, d] > 0).sum()),
                             "held_out_right": len(held_rows),
                             "random_held_out_kept": sum(int((margins(r)[held_rows, d] > 0).sum())
                                                         for r in random_sets) / controls}

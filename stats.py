@@ -190,3 +190,14 @@ def format_p(p):
     if math.isnan(p):
         return "–"
     return "p < 1e-4" if p < 1e-4 else f"p = {p:.2g}"
+
+
+def median_range(values):
+    """'14 (12-14)': the median of the values and their range, for tables."""
+    return f"{np.median(values):g} ({min(values)}-{max(values)})"
+
+
+def median_or_none(values):
+    """'+1.2', the median of the values that are not NaN, or 'none' where none is, for tables."""
+    values = [v for v in values if not np.isnan(v)]
+    return f"{np.median(values):+.1f}" if values else "none"

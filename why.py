@@ -30,7 +30,8 @@ from mechanism import (check_arithmetic_model, chord_offset, component_ablations
                        train_and_held_out)
 from readout import digit_readout, segment_walks
 from runs import heldout_share_late, load_run, write_atomically
-from stats import binomial_test, format_p, permutation_test, spearman_test, stratified_spearman_test
+from stats import (binomial_test, format_p, median_or_none, median_range, permutation_test, spearman_test,
+                   stratified_spearman_test)
 from tasks import parse_held_out
 from training_config import saved_config
 from wrong_answers import errors_section, held_out_answers
@@ -95,17 +96,6 @@ def held_out_margin(part, role):
     return part["held_out"]["mean_margin"].get(role, float("nan"))
 
 
-def median_range(values):
-    """'14 (12-14)': the median of the values and their range."""
-    return f"{np.median(values):g} ({min(values)}-{max(values)})"
-
-
-def median_or_none(values):
-    """'+1.2', the median of the values that are not NaN, or 'none' where none is."""
-    values = [v for v in values if not np.isnan(v)]
-    return f"{np.median(values):+.1f}" if values else "none"
-
-
 def walked(report, kind=None):
     """The share of the steered segments with both ends right (readout.segment_walks) that are
     walked in order: of one kind, or of all."""
@@ -137,7 +127,7 @@ RUN_MEASURES = {  # a number per run, compared between widths (contrast) and wit
     "median neuron's result organization R^2": lambda r: np.median(r["result_organization"]),
     "digit readout's polynomial R^2": lambda r: r["digit_readout_r2"],
     "share of segments walked in order": lambda r: walked(r),
-    "share of the MLP neurons the units digit needs": lambda r: len(r["neurons_needed"]["units"]["neurons"]) / len(r["neurons"])}
+    "the units digit's greedy neuron set, share of the width": lambda r: len(r["neurons_needed"]["units"]["neurons"]) / len(r["neurons"])}
 
 
 def width_table(reports):
@@ -149,6 +139,7 @@ def width_table(reports):
               + ["neuron ablation: share of right answers each breaks (median neuron)",
                  "... times the number of neurons (corrects for more neurons sharing the answers)",
                  "fewest MLP neurons found that make 95% of the training decisions, the rest mean-ablated: sign / carry / units (median run, range)",
+                 "... neurons each necessary alone: sign / carry / units (median run, range)",
                  "... the held-out decisions the model makes that they keep: sign / carry / units (all runs; random sets of that size)",
                  "neurons' pre-activation at `=` explained by (op, result), R^2 (median neuron)",
                  "digit output directions explained by a polynomial in the digit, R^2 (median run)",
@@ -180,6 +171,7 @@ def width_table(reports):
                f"{median([median(neuron_share(r)) * len(r['neurons']) for r in group]):.1f}",
                " / ".join(median_range([len(r['neurons_needed'][d]['neurons']) for r in group]) for d in DECISIONS)
                + f" of {len(group[0]['neurons'])}",
+               " / ".join(median_range([r['neurons_needed'][d]['necessary'] for r in group]) for d in DECISIONS),
                " / ".join(f"{sum(r['neurons_needed'][d]['held_out_kept'] for r in group)}/"
                           f"{sum(r['neurons_needed'][d]['held_out_right'] for r in group)} "
                           f"({sum(r['neurons_needed'][d]['random_held_out_kept'] for r in group):.1f})" for d in DECISIONS),

@@ -278,18 +278,19 @@ def test_neurons_needed_keeps_the_decisions_with_the_set_it_names():
     assert all(v["neurons"] == [] for v in circuits.neurons_needed(model, codec, "5:7", controls=1).values())
 
 
-def test_decision_margins_count_both_sides_of_a_yes_no_decision():
+def test_decision_margins_count_both_sides_of_a_yes_no_decision(monkeypatch):
     from checkpoints import load_model
     from interventions import math_batch
-    model, codec, _ = load_model(REPO / "results/math_mini_14/model_best.pt")
-    batch = math_batch(codec, [(1, "+", 2), (5, "+", 7), (2, "-", 3), (1, "+", 0)])
-    with torch.no_grad():  # a head that always writes `1` first: right for 5+7's carry, wrong for 1+2's
-        model.lm_head.weight[codec.stoi["1"]] *= 0
-        model.lm_head.weight[codec.stoi["1"]] += 1000 * model.transformer.ln_f.weight.sign()
-    margins = circuits.decision_margins(model, codec, batch)
-    carry = circuits.DECISIONS.index("carry")
-    assert margins[0, carry] < 0 < margins[1, carry]
+    _, codec, _ = load_model(REPO / "results/math_mini_14/model_best.pt")
+    batch = math_batch(codec, [(1, "+", 2), (5, "+", 7), (2, "-", 3), (1, "+", 0), (7, "-", 5)])
+    logits = torch.zeros(*batch.idx.shape, len(codec.stoi))
+    logits[:, :, codec.stoi["1"]] = 1.0  # a model that writes `1` everywhere: right only where a `1` is due
+    monkeypatch.setattr(circuits, "answer_logits", lambda model, batch, interventions: logits)
+    margins = circuits.decision_margins(None, codec, batch)
+    sign, carry = circuits.DECISIONS.index("sign"), circuits.DECISIONS.index("carry")
+    assert margins[1, carry] > 0 > margins[0, carry] and margins[4, carry] < 0  # 12 has a tens `1`; 3 and 2 have not
     assert torch.isnan(margins[2, carry]) and torch.isnan(margins[3, carry])  # a negative answer; an answer of 1
+    assert margins[2, sign] < 0 < margins[0, sign]  # `-` is due for 2-3 only
 
 
 def test_the_margins_match_the_ones_training_logged():
