@@ -201,7 +201,6 @@ def held_out_pairs(root):
                 "qualified: exploratory" + ("" if p_diff < ALPHA else ", and not significant over pairs"))]
 
 
-
 PREDICTED_PAIRS = ("2:3", "3:4", "4:5", "5:6", "6:7", "7:8", "1:4", "1:6", "3:6", "4:7", "4:9", "6:9")
 
 
@@ -243,6 +242,7 @@ def predicted_pairs(root):
                 f"{a[1]} + {b[1]} runs", f"difference 1: {frac(a)}, 3 or 5: {frac(b)}",
                 f"Fisher {format_p(p_ever)} (runs of a pair as if independent)",
                 verdict(p_ever, a[0] / a[1] < b[0] / b[1], True))]
+
 
 def facts_order(root):
     """Long answers are learned last: per run, Spearman between a fact's answer length and the

@@ -100,7 +100,6 @@ def neuron_ablations(model, codec, held_out, kind="mean"):
     return report
 
 
-
 # --- descriptions of the mechanism, as reduced models ---------------------------------------
 def additive_fit(act, batch, rows, positions):
     """`act` (items, tokens, width) with its vectors at `positions` replaced by their least-squares
