@@ -23,16 +23,17 @@ def _writes(logits, token):
 
 
 @torch.no_grad()
-def decision_margins(model, codec, batch, interventions=()):
+def decision_margins(model, codec, batch, interventions=(), values=None):
     """(items, 3) teacher-forced margins of the DECISIONS, > 0 where the model makes it right, NaN
     where an item has none. sign: at `=`, `-` written for a negative answer and not written
     otherwise; carry: at `=`, for answers >= 0 other than 1 (whose first token is `1` either way),
     the tens `1` written for answers >= 10 and not written below; units: the units digit, at the
     position that predicts it. Both sides of each yes/no decision count, so a set of neurons that
-    always writes `-` (or `1`) does not make it."""
+    always writes `-` (or `1`) does not make it. values: the (items,) right answers, if known (a
+    caller that intervenes many times computes them once)."""
     logits = answer_logits(model, batch, interventions).float()
     first = logits[:, EQUALS]
-    values = torch.tensor([OPERATORS[op](a, b) for a, op, b in batch.expressions])
+    values = torch.tensor([OPERATORS[op](a, b) for a, op, b in batch.expressions]) if values is None else values
     minus, one = _writes(first, codec.stoi["-"]), _writes(first, codec.stoi["1"])
     sign = torch.where(values < 0, minus, -minus)
     carry = torch.where(values >= 10, one, -one).masked_fill((values < 0) | (values == 1), float("nan"))
@@ -61,12 +62,14 @@ def neurons_needed(model, codec, held_out, share=0.95, controls=20, seed=0):
     batch = math_batch(codec, expressions)
     reference = training_reference(model, batch, train, ("mlp_hidden",))
     width = model.transformer.h[0].mlp.c_fc.out_features
-    base = decision_margins(model, codec, batch)
+    values = torch.tensor([OPERATORS[op](a, b) for a, op, b in expressions])
+    base = decision_margins(model, codec, batch, values=values)
     generator = torch.Generator().manual_seed(seed)
 
     def margins(kept):
         ablated = [n for n in range(width) if n not in kept]
-        return decision_margins(model, codec, batch, [ablation("mean", "mlp_hidden", reference, ablated)]) if ablated else base
+        return (decision_margins(model, codec, batch, [ablation("mean", "mlp_hidden", reference, ablated)], values)
+                if ablated else base)
     needed = {}
     for d, decision in enumerate(DECISIONS):
         rows = [i for i in train if base[i, d] > 0]  # NaN compares False: items without the decision drop out
