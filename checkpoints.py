@@ -39,7 +39,8 @@ def load_checkpoint(path, needs=WEIGHT_KEYS):
     Raises CheckpointError naming the file and what is wrong."""
     path = Path(path)
     if not path.parent.is_dir():
-        raise CheckpointError(f"run folder {str(path.parent)!r} does not exist")
+        what = "is a file, not a folder" if path.parent.exists() else "does not exist"
+        raise CheckpointError(f"run folder {str(path.parent)!r} {what}")
     if not path.is_file():
         present = sorted(p.name for p in path.parent.glob("*.pt"))
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist"

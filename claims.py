@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from configurator import exit_with_error, parse_args
+from configurator import FAILURES, exit_with_error, parse_args
 from findings import ALPHA, FINDINGS, VERDICT_RULE, contrast, frac, row, sweep_runs, verdict
-from runs import digest, read_item_table, read_items, write_atomically
+from files import write_atomically
+from runs import digest, read_item_table, read_items
 from stats import format_p, mean_interval, permutation_test
 from tasks import held_out_expressions
 
@@ -160,7 +161,7 @@ def main(argv=None):
             raise ValueError(f"--root={root} is not a folder")
         rows = [r for claim in CLAIMS for r in claim(root)]
         write_atomically(Path(options["out"]), claims_markdown(rows))
-    except (OSError, ValueError, KeyError) as e:
+    except (*FAILURES, KeyError) as e:
         exit_with_error(e)
     print(f"wrote {options['out']}: {len(rows)} claims")
 

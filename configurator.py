@@ -16,6 +16,12 @@ class ConfigError(ValueError):
     pass
 
 
+# What a CLI answers in one line (exit_with_error) rather than with a traceback: bad input
+# (ValueError, ConfigError among them) and the machine's failures that need no torch to name: a
+# full disk, a read-only folder, a missing file (OSError), memory. devices.MACHINE_ERRORS adds torch's.
+FAILURES = (ValueError, OSError, MemoryError)
+
+
 def exit_with_error(message):
     """What every CLI does with bad input or an expected failure of the machine: one line on
     stderr (the first of the message), exit code 2."""

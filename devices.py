@@ -11,11 +11,13 @@ from contextlib import nullcontext
 
 import torch
 
+from configurator import FAILURES
+
 
 # Failures of the machine, not of the code: a full disk or a missing file (OSError), memory,
 # a C++ compiler that torch.compile cannot use. The CLIs answer them in one line, exit 2.
 COMPILE_ERRORS = (torch._dynamo.exc.BackendCompilerFailed,)
-MACHINE_ERRORS = (OSError, MemoryError, torch.OutOfMemoryError, *COMPILE_ERRORS)
+MACHINE_ERRORS = (*FAILURES, torch.OutOfMemoryError, *COMPILE_ERRORS)
 
 
 def pick_device(requested="auto"):

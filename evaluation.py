@@ -21,6 +21,11 @@ from tasks import (CAPITALS, EVAL_SAMPLING, FACT_ANSWER_TOKENS, MATH_ANSWER_TOKE
                    check_sampling,
                    fact_prompt, held_out_expressions, math_expressions, math_prompt)
 
+# Below this, logits / temperature can overflow float32 (a logit of 10 over 1e-38); sample_ragged
+# then takes the largest logit out before dividing. At and above it, the division is the plain one
+# every committed evaluation made.
+SMALLEST_SAFE_TEMPERATURE = 1e-6
+
 
 @dataclass
 class Sampling:
@@ -79,7 +84,10 @@ def sample_ragged(model, idx, lengths, max_new_tokens, temperature, top_k, gener
         if temperature == 0:
             idx_next = logits.argmax(dim=-1)
         else:
-            logits = logits / temperature
+            # below SMALLEST_SAFE_TEMPERATURE, logits / temperature can overflow to inf (then NaN probabilities):
+            # the largest logit is taken out first, which changes nothing but the rounding
+            logits = logits / temperature if temperature >= SMALLEST_SAFE_TEMPERATURE else \
+                (logits - logits.amax(dim=-1, keepdim=True)) / temperature
             if top_k is not None:
                 v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
                 logits[logits < v[:, [-1]]] = -float('Inf')

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from configurator import exit_with_error, parse_args
-from runs import find_run_folder, first_learned, read_items, write_atomically
+from configurator import FAILURES, exit_with_error, parse_args
+from files import write_atomically
+from runs import find_run_folder, first_learned, read_items
 from stats import spearman
 from tasks import CAPITALS
 
@@ -111,7 +112,7 @@ def main(argv=None):
                      "two runs first get each fact right, over the facts both learn:\n\n" + table(agreement(folders)))
         if options["out"]:
             write_atomically(Path(options["out"]), text)
-    except (OSError, ValueError) as e:
+    except (FAILURES) as e:
         exit_with_error(e)
     print(text, end="")
 

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from configurator import exit_with_error, parse_args
+from configurator import FAILURES, exit_with_error, parse_args
 from figures import DASH, format_params, make_figure
-from runs import best_row, heldout_share_late, heldout_values, load_run, read_item_table, selected_row, write_atomically
+from files import write_atomically
+from runs import best_row, heldout_share_late, heldout_values, load_run, read_item_table, selected_row
 from tasks import PAPER_MODELS, TASKS, task_named
 
 DEFAULTS = dict(
@@ -133,7 +134,7 @@ def main(argv=None):
         for task in TASKS.values():
             grid_figure(runs, task.name, suffix).savefig(out / f"{task.figure}{suffix}.png")
         write_atomically(out / f"tables{suffix}.md", tables_markdown(runs, suffix))
-    except (OSError, ValueError) as e:
+    except FAILURES as e:
         exit_with_error(e)
     missing = [f"{name}_{PAPER_MODELS[model]}{suffix}" for (name, model), run in runs.items() if run is None]
     print(f"wrote {out}/grid_{{math,facts,combined}}{suffix}.png and {out / f'tables{suffix}.md'} "

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from configurator import exit_with_error, parse_args
+from configurator import FAILURES, exit_with_error, parse_args
 from figures import items_figure, make_figure, margins_figure, model_label
 from runs import find_run_folder, first_learned, load_run, read_item_table, read_items
 from tasks import PAPER_HELD_OUT, TASKS, held_out_expressions
@@ -51,32 +51,36 @@ def main(argv=None):
         config = parse_args(DEFAULTS, sys.argv[1:] if argv is None else argv, allow_config_files=False)
         if not config["model_folder"]:
             raise ValueError("--model_folder is required, e.g. --model_folder=out/math_mini_14")
-        folder = find_run_folder(config["model_folder"])
-        if not folder.is_dir():
-            raise ValueError(f"--model_folder={folder} does not exist")
-        if not (folder / "results.csv").is_file():
-            raise ValueError(f"{folder} has no results.csv (has the run started?)")
-        run = load_run(folder)
-        if run is None:
-            raise ValueError(f"{folder / 'results.csv'} has no evaluation yet")
-    except (OSError, ValueError) as e:
+        print(f"wrote {', '.join(map(str, plot_run(find_run_folder(config['model_folder']))))}")
+    except FAILURES as e:  # a damaged file, a read-only folder, memory: one line
         exit_with_error(e)
+
+
+def plot_run(folder):
+    """Write plot.png (and items.png, margins.png where the run has the tables) into a run's folder;
+    returns the paths written. Raises ValueError for a folder without a run."""
+    if not folder.is_dir():
+        raise ValueError(f"--model_folder={folder} does not exist")
+    if not (folder / "results.csv").is_file():
+        raise ValueError(f"{folder} has no results.csv (has the run started?)")
+    run = load_run(folder)
+    if run is None:
+        raise ValueError(f"{folder / 'results.csv'} has no evaluation yet")
     config = run["config"]
     title = TASKS[config["dataset"]].title if config["dataset"] in TASKS else folder.name
-    fig = make_figure([(model_label(folder.name), run)], f"{title}: {folder.name}")
-    fig.savefig(folder / "plot.png")
+    # every file is read before the first figure is written
+    items, margins = read_items(folder), read_item_table(folder, "margins.csv")
+    make_figure([(model_label(folder.name), run)], f"{title}: {folder.name}").savefig(folder / "plot.png")
     written = [folder / "plot.png"]
-    items = read_items(folder)
     if items is not None and len(items[0]):
         samples, held_out = config["eval_samples"], config["held_out"]
         items_figure(*items, samples, f"{title}: {folder.name}, item by item", held_out).savefig(folder / "items.png")
         written.append(folder / "items.png")
         print(items_summary(*items, samples, held_out))
-    margins = read_item_table(folder, "margins.csv")
     if margins is not None and "5+7" in margins[1]:  # arithmetic items: the held-out four have margins
         margins_figure(margins, config["held_out"], f"{title}: {folder.name}, logit margins").savefig(folder / "margins.png")
         written.append(folder / "margins.png")
-    print(f"wrote {', '.join(map(str, written))}")
+    return written
 
 
 if __name__ == "__main__":

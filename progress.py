@@ -36,7 +36,8 @@ from devices import MACHINE_ERRORS
 from interventions import answer_margin, answer_margins, math_batch
 from mechanism import check_arithmetic_model, result_organization, rows_of
 from readout import digit_readout
-from runs import read_item_table, write_atomically
+from files import write_atomically
+from runs import read_item_table
 from stats import binomial_test, format_p, permutation_test, spearman, spearman_test
 from training_config import saved_config
 
@@ -74,6 +75,12 @@ def run_trace(folder):
         raise ValueError(f"{folder}/evals starts at iteration {iters[0]}, not 0: rise times are measured from "
                          f"iteration 0; train the run with --keep_evals from the start")
     logged, names, values = table
+    # a gap would shift rise times silently; an end without kept weights is a run resumed with keep_evals off
+    missing = sorted(i for i in set(logged.tolist()) - set(iters.tolist()) if i < iters[-1])
+    if missing:
+        raise ValueError(f"{folder}/evals lacks the weights of {len(missing)} evaluation(s) that margins.csv has "
+                         f"(iteration {', '.join(map(str, missing[:3]))}{', ...' if len(missing) > 3 else ''}); "
+                         f"train the run again with --keep_evals")
     expressions, _, held = rows_of(rows[0][2])
     held_names = ["".join(map(str, expressions[i])) for i in held]
     columns = [logged.tolist().index(i) for i in iters]

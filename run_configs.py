@@ -6,11 +6,14 @@ Train a set of configs to completion, a few at a time, skipping finished runs.
 
 --jobs is the number of processes at once, --threads each one's threads (pool.py,
 which sweep.py uses too). An interrupted run resumes from its ckpt.pt; each run's
-output goes to <out_dir>/train.log.
+output goes to <out_dir>/train.log. Config files and their out_dirs are the working
+directory's; train_with_eval.py is found beside this file. Each run's state is decided
+as the pool takes it up (pool.py), so two of these, or one beside a sweep, never train
+one run twice; --dry_run only forecasts the states.
 """
 import sys
 
-from configurator import exit_with_error, load_config_file, parse_args
+from configurator import FAILURES, exit_with_error, load_config_file, parse_args
 from pool import check_pool, run_state, train_all
 from training_config import DEFAULTS, resolve
 
@@ -31,7 +34,7 @@ def main(argv=None):
                 print(f"{label}: {run_state(config, options['overwrite'])}")
             return
         codes = train_all(runs, options["jobs"], options["threads"], options["overwrite"])
-    except (OSError, ValueError) as e:
+    except (FAILURES) as e:
         exit_with_error(e)
     sys.exit(1 if any(codes) else 0)
 

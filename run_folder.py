@@ -33,7 +33,8 @@ from pathlib import Path
 
 import torch
 
-from runs import TRAIN_LOG, append_csv_row, write_atomically
+from files import append_csv_row, write_atomically
+from runs import TRAIN_LOG
 
 try:
     import fcntl  # Linux and macOS: flock, dropped by the kernel when the holder ends (local disks; NFS varies)
@@ -61,6 +62,15 @@ class RunError(ValueError):
     """A run folder that cannot be used as asked; the CLIs print it as one line."""
 
 
+class RunInUse(RunError):
+    """A run folder another process holds (RunFolder.claim); `holder` says which."""
+
+    def __init__(self, path, holder):
+        super().__init__(f"{path} is in use by {holder}: two runs never share a folder; wait for it to end, or "
+                         f"give this run another --out_dir")
+        self.holder = holder
+
+
 class RunFolder:
     """One run's folder. A run claims it (claim) for its whole life, so that two runs never
     write to one folder; a claim lives in CLAIM_FILE as an exclusive lock that the operating
@@ -75,6 +85,8 @@ class RunFolder:
     def claim(self):
         """Hold the folder (creating it) until this process ends or release(); raises RunError
         naming the process that holds it."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunError(f"out_dir={self.path} is a file, not a folder; give the run a folder")
         if self._claim is not None or fcntl is None:
             return
         self.path.mkdir(parents=True, exist_ok=True)
@@ -85,8 +97,7 @@ class RunFolder:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
-            raise RunError(f"{self.path} is in use by {holder}: two runs never share a folder; wait for it to "
-                           f"end, or give this run another --out_dir") from None
+            raise RunInUse(self.path, holder) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"process {os.getpid()} on {socket.gethostname()}\n")
@@ -142,7 +153,7 @@ class RunFolder:
         from checkpoints import RESUME_KEYS, CheckpointError, load_checkpoint
         path = self.path / "ckpt.pt"
         if not path.is_file():
-            where = "" if self.path.is_dir() else " (no such folder)"
+            where = "" if self.path.is_dir() else " (a file, not a folder)" if self.path.exists() else " (no such folder)"
             raise RunError(f"cannot resume: {path} does not exist{where}; train with --init_from=scratch first")
         try:
             checkpoint = load_checkpoint(path, RESUME_KEYS)
@@ -152,8 +163,8 @@ class RunFolder:
         return checkpoint
 
     def resume_at(self, iter_num):
-        """Keep the rows up to the checkpoint's evaluation; any later row was written after
-        the checkpoint (an interruption between the two) and will be written again."""
+        """Keep the rows (and kept weights) up to the checkpoint's evaluation; anything later was
+        written before a stop that came ahead of the next ckpt.pt, and is made again."""
         for name in ("results.csv", *ITEM_TABLES):
             path = self.path / name
             if not path.exists():
@@ -167,36 +178,46 @@ class RunFolder:
             writer.writeheader()
             writer.writerows(kept)
             write_atomically(path, buffer.getvalue())
+        evals = self.path / EVALS
+        if evals.is_dir():  # weights kept from an evaluation after the checkpoint's: made again, or not if unasked
+            for path in evals.glob("iter_*.pt"):
+                if int(path.stem.split("_")[1]) > iter_num:
+                    path.unlink()
 
-    def record(self, row, checkpoint, info, item_scores=None, wrong_answers=None, margins=None):
-        """Write one evaluation: ckpt_best_*.pt for each score it improves, its results.csv,
-        items.csv, margins.csv and logprobs.csv rows, the weights, answers.json, ckpt.pt, then
-        run.json. A row always exists for the evaluation in ckpt.pt."""
+    def record(self, row, checkpoint, info, item_scores=None, wrong_answers=None, margins=None, norms=None,
+               keep_weights=False):
+        """Write one evaluation. Every file of it comes first: ckpt_best_*.pt for each score it
+        improves, its results.csv, items.csv, margins.csv, logprobs.csv and norms.csv rows, the
+        weights (model_last.pt, model_best.pt, with keep_weights evals/iter_<n>.pt), answers.json
+        and run.json; ckpt.pt comes last. ckpt.pt is the commit point: a resume starts from the
+        evaluation it holds, drops every later row (resume_at) and makes the later evaluation
+        again, so a stop between any two of these writes loses nothing."""
         improved = [key for key in BEST_CHECKPOINTS
                     if row[key] != "" and (key not in self.best or row[key] > self.best[key][key])]
         for key in improved:
             self.best[key] = row
             save_torch(self.path / BEST_CHECKPOINTS[key], {**checkpoint, "best": self.best})
         append_csv_row(self.path / "results.csv", row, RESULT_COLUMNS)
+        if item_scores is not None:
+            self.append_item_row("items.csv", row["iter"], item_scores)
+        if margins is not None:
+            self.append_item_row("margins.csv", row["iter"], {m.name: m.margin for m in margins})
+            self.append_item_row("logprobs.csv", row["iter"], {m.name: m.logprob for m in margins})
+        if norms is not None:
+            self.append_item_row("norms.csv", row["iter"], norms)
         weights = {key: checkpoint[key] for key in WEIGHT_KEYS}
         save_torch(self.path / "model_last.pt", weights)
         if "combined_acc" in improved:
             save_torch(self.path / "model_best.pt", weights)
+        if keep_weights:
+            (self.path / EVALS).mkdir(exist_ok=True)
+            save_torch(self.path / EVALS / f"iter_{row['iter']:06d}.pt", weights)
         if item_scores is not None:
-            self.append_item_row("items.csv", row["iter"], item_scores)
             answers = {"last": {"iter": row["iter"], "wrong": wrong_answers}}
             answers["best"] = answers["last"] if "combined_acc" in improved else self.answers().get("best")
             write_atomically(self.path / "answers.json", json.dumps(answers, indent=1))
-        if margins is not None:
-            self.append_item_row("margins.csv", row["iter"], {m.name: m.margin for m in margins})
-            self.append_item_row("logprobs.csv", row["iter"], {m.name: m.logprob for m in margins})
-        save_torch(self.path / "ckpt.pt", {**checkpoint, "best": self.best})
         write_atomically(self.path / "run.json", json.dumps({**info, "best": self.best}, indent=1))
-
-    def keep_weights(self, iter_num, checkpoint):
-        """The weights alone at this evaluation, evals/iter_<n>.pt (keep_evals)."""
-        (self.path / EVALS).mkdir(exist_ok=True)
-        save_torch(self.path / EVALS / f"iter_{iter_num:06d}.pt", {key: checkpoint[key] for key in WEIGHT_KEYS})
+        save_torch(self.path / "ckpt.pt", {**checkpoint, "best": self.best})  # last: the commit point
 
     def append_item_row(self, name, iter_num, values):
         """One evaluation's row of a per-item table (ITEM_TABLES), written as that table writes values."""
@@ -207,7 +228,6 @@ class RunFolder:
     def answers(self):
         path = self.path / "answers.json"
         return json.loads(path.read_text()) if path.exists() else {}
-
 
 
 def save_torch(path, obj):

@@ -16,11 +16,11 @@ second half of training.
 import csv
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
+from files import finite_number
 from tasks import DIGITS, PAPER_HELD_OUT, held_out_expressions, math_expressions, parse_held_out
 from training_config import saved_config
 
@@ -33,26 +33,6 @@ PROTOCOLS = {"best": "best combined accuracy, held-out four included (the paper'
 
 
 # --- files --------------------------------------------------------------------
-def write_atomically(path, payload):
-    """Write str or bytes to path so that it is never seen half-written."""
-    tmp = Path(f"{path}.tmp")
-    try:
-        tmp.write_text(payload, encoding="utf-8") if isinstance(payload, str) else tmp.write_bytes(payload)
-        os.replace(tmp, path)
-    except BaseException:  # a full disk, an interruption: the old file stands, no half-written one beside it
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def append_csv_row(path, row, columns):
-    new_file = not Path(path).exists()
-    with open(path, "a", newline="") as f:  # closed, hence flushed, row by row
-        writer = csv.DictWriter(f, fieldnames=columns)
-        if new_file:
-            writer.writeheader()
-        writer.writerow(row)
-
-
 def find_run_folder(path):
     """A run folder named as in the paper's README (math_mini_14) is found under out/."""
     path = Path(path)
@@ -63,7 +43,9 @@ def find_run_folder(path):
 
 # --- reading a run --------------------------------------------------------------
 def read_results(path):
-    """results.csv as {column: float array}; NaN where the task lacks the part (empty cell)."""
+    """results.csv as {column: float array}; NaN where the task lacks the part. A part the task
+    lacks is a column empty in every row; any other empty, non-numeric or non-finite cell is a
+    damaged file (hand-edited, half-copied), and raises ValueError naming the file, line and column."""
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         columns = reader.fieldnames or []
@@ -71,11 +53,13 @@ def read_results(path):
         if missing:
             raise ValueError(f"{path} lacks the column(s) {', '.join(missing)}")
         rows = list(reader)
-    try:
-        return {c: np.array([math.nan if row[c] in ("", None) else float(row[c]) for row in rows], dtype=float)
-                for c in columns}
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
+    lacking = {c for c in columns if rows and all(row[c] in ("", None) for row in rows)}
+    results = {c: np.full(len(rows), math.nan) for c in columns}
+    for line, row in enumerate(rows, start=2):
+        for c in columns:
+            if c not in lacking:
+                results[c][line - 2] = finite_number(row[c], path, line, c)
+    return results
 
 
 def read_run_json(path):
@@ -113,8 +97,23 @@ def read_item_table(folder, name="items.csv"):
         return None
     with open(path, newline="") as f:
         reader = csv.reader(f)
-        header = next(reader)
-        table = np.array([[float(v) for v in row] for row in reader], dtype=float).reshape(-1, len(header))
+        header = next(reader, None)
+        if not header or header[0] != "iter":
+            raise ValueError(f"{path} does not start with a header whose first column is iter")
+        rows = list(reader)
+    for line, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise ValueError(f"{path}, line {line}: {len(row)} cells where the header has {len(header)}; the file "
+                             f"is damaged (restore it, or train the run again)")
+    try:
+        table = np.array(rows, dtype=float).reshape(-1, len(header))
+        bad = not np.isfinite(table).all()
+    except ValueError:
+        bad = True
+    if bad:  # find the cell, to name it
+        for line, row in enumerate(rows, start=2):
+            for text, column in zip(row, header):
+                finite_number(text, path, line, column)
     values = table[:, 1:].T
     return table[:, 0].astype(int), header[1:], values.astype(int) if name == "items.csv" else values
 

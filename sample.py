@@ -38,8 +38,12 @@ def main(argv=None):
         if start.startswith("FILE:"):
             path = Path(start[5:])
             if not path.is_file():
-                raise ValueError(f"--start=FILE:{path}: no such file")
-            start = path.read_text()
+                raise ValueError(f"--start=FILE:{path}: " + ("a folder, not a file" if path.is_dir() else "no such file"))
+            try:
+                start = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"--start=FILE:{path} is not UTF-8 text (byte {e.start}); the prompt must be "
+                                 f"characters of the model's vocabulary") from None
         if not start:
             raise ValueError("--start is empty; the model needs at least one character to continue")
         check_sampling(config["num_samples"], config["temperature"], config["top_k"],

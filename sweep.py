@@ -16,27 +16,42 @@ Each run is an ordinary run folder <out>/<task>_n<size>_s<seed>[_wd<wd>][_is<sca
 results.csv and run.json; finished runs are skipped, partial ones resume. On
 CPU the runs go through a process pool (--jobs processes, --threads each); on
 CUDA, runs of one shape are trained together as one stacked model (stacked.py).
+The base config and train_with_eval.py are found beside this file, whatever the
+working directory; --out is relative to the working directory.
+
+Several sweeps may work on one --out at once (shards, or the same command
+twice): each run's state is decided as a sweep takes the run up, holding it
+(pool.held_run), so a run another sweep has finished is skipped, never trained
+again (--overwrite only replaces runs made with another config); a run another
+process is training is left for later, then waited for. A sweep holds the sweep
+folder (shared) while it trains, and the summary is written by the sweep that
+ends last, from what is on disk then: one that ends while another is still
+training runs of the folder says so and leaves the summary to that one.
 Afterwards the sweep folder gets summary.csv, phase.png, sizes.md (the seeds
 of each size, counted), for arithmetic inside.png (inspect_model.py's measures
 against the held-out count) and timing.png (is the held-out rule found before or
 after the training sums are fit?), and for facts capacity.md, computed from every
 run folder of the grid that exists; figures and counts use finished runs only.
 """
+import io
 import itertools
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 from configurator import exit_with_error, load_config_file, parse_args
 from devices import MACHINE_ERRORS, pick_device
-from pool import check_pool, run_state, train_all
-from runs import write_atomically
+from pool import HELD, check_pool, check_states, held_run, locked_folder, train_all
+from files import write_atomically
 from sweep_figures import inside_figure, norms_figure, pairs_figure, phase_figure, timing_figure
 from sweep_summary import capacity_report, sizes_table, summarize_run, write_summary
 from tasks import parse_held_out, task_named
 from training_config import DEFAULTS, resolve, validate
 
+REPO = Path(__file__).resolve().parent  # the base configs are the repository's, whatever the working directory
+
 OPTIONS = dict(
-    task="math",          # math, facts or both: the base config is config/train_<task>_mini_14.py
+    task="math",          # math, facts or both: the base config is the repository's config/train_<task>_mini_14.py
     sizes="8,10,12,14,16,20,28",
     seeds="1,2,3,4,5",
     weight_decays="",     # e.g. 0.0,0.1; empty: the config's
@@ -45,7 +60,7 @@ OPTIONS = dict(
     decay_gains=False,    # weight decay on the LayerNorm gains too (run names get _dg)
     keep_evals=False,     # also keep every evaluation's weights, <run>/evals/ (progress.py)
     max_iters=30000,
-    out="",               # default: out/sweep_<task>
+    out="",               # default: out/sweep_<task> (in the working directory, as every path given)
     jobs=2,               # CPU: processes in the pool
     threads=1,            # CPU: threads per process
     stack=64,             # CUDA: most models trained together in one stack
@@ -77,7 +92,7 @@ def grid(options):
         task_named(options["task"])
     except ValueError:
         raise ValueError(f"--task={options['task']} is not allowed; choose one of math, facts, both") from None
-    base = f"config/train_{options['task']}_mini_14.py"
+    base = str(REPO / "config" / f"train_{options['task']}_mini_14.py")
     base_config = resolve({**DEFAULTS, **load_config_file(base, DEFAULTS)})
     out = options["out"] or f"out/sweep_{options['task']}"
     decays = parse_list("weight_decays", options["weight_decays"], float) or [None]
@@ -125,17 +140,57 @@ def check_grid_covers(out, runs):
 
 def train_stacks(runs, device, stack, overwrite=False):
     """CUDA: train runs of one shape and one text together (same width, weight decay, init scale and
-    held-out pair)."""
-    from stacked import train_stack
-    groups = {}
-    for _, _, config in runs:
-        if run_state(config, overwrite) != "finished":
-            groups.setdefault((config["n_embd"], config["weight_decay"], config["init_scale"], config["held_out"]), []).append(config)
-    failed = 0
-    for configs in groups.values():
-        for i in range(0, len(configs), stack):
-            failed += len(train_stack(configs[i:i + stack], device))  # runs that diverged
+    held-out pair), up to `stack` at once, each run held and decided as it is taken up
+    (pool.held_run). Runs other processes hold are taken up again, waiting for them, at the end.
+    Returns the number of runs that diverged."""
+    check_states(runs, overwrite)  # every refusal before any training
+    failed, pending = 0, list(runs)
+    for wait in (False, True):
+        if wait:
+            # waiting while holding other runs: every sweep takes runs up in one order (their
+            # folders' paths), so two sweeps never each wait for a run the other holds
+            pending.sort(key=lambda run: str(Path(run[2]["out_dir"]).resolve()))
+        groups = {}
+        for run in pending:
+            config = run[2]
+            groups.setdefault((config["n_embd"], config["weight_decay"], config["init_scale"], config["held_out"]),
+                              []).append(run)
+        pending = []
+        for group in groups.values():
+            diverged, held = train_group(group, device, stack, overwrite, wait)
+            failed, pending = failed + diverged, pending + held
+        if not pending:
+            break
     return failed
+
+
+def train_group(group, device, stack, overwrite, wait):
+    """(runs that diverged, runs another process holds) of one stackable group: its unfinished runs
+    trained `stack` at a time, each held from its decision to the end of its stack's training."""
+    from stacked import train_stack
+    diverged, held, todo = 0, [], list(group)
+    while todo:
+        with ExitStack() as holding:
+            chosen = []
+            while todo and len(chosen) < stack:
+                label, args, config = run = todo.pop(0)
+                state, _ = holding.enter_context(held_run(label, config, overwrite, wait))
+                if state == HELD:
+                    held.append(run)
+                elif state != "finished":
+                    chosen.append(config)
+            if chosen:
+                diverged += len(train_stack(chosen, device))  # a stack trains from scratch, partial runs too
+    return diverged, held
+
+
+def save_figure(figure, path):
+    """A figure written whole (runs.write_atomically): two sweeps may write one sweep's figures."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=path.suffix[1:])
+    write_atomically(path, buffer.getvalue())
+    import matplotlib.pyplot as plt
+    plt.close(figure)
 
 
 
@@ -159,10 +214,10 @@ def write_outputs(rows, out, task, n_runs, n_seeds, logged_norms=()):
                                 and any(row["evals_each_heldout_right"] for row in finished) else [])}
     for name, (figure, title, shown) in figures.items():
         if shown:
-            figure(shown, title).savefig(out / name)
+            save_figure(figure(shown, title), out / name)
             written.append(name)
     if logged_norms:
-        norms_figure(logged_norms, f"{task} sweep: the weight norm along training").savefig(out / "norms.png")
+        save_figure(norms_figure(logged_norms, f"{task} sweep: the weight norm along training"), out / "norms.png")
         written.append("norms.png")
     if rows[0]["facts_acc_at_best"] is not None:
         write_atomically(out / "capacity.md", capacity_report(rows, n_seeds))
@@ -191,20 +246,35 @@ def main(argv=None):
     if not options["summarize_only"]:
         mine = runs[shard[0]::shard[1]]
         try:
-            if device.startswith("cuda"):
-                failed = train_stacks(mine, device, options["stack"], options["overwrite"])
-            else:
-                failed = sum(code != 0 for code in train_all(mine, options["jobs"], options["threads"],
-                                                            options["overwrite"]))
+            # this sweep is training (see below); shared with other sweeps, waiting only while one
+            # writes the summary
+            with locked_folder(out, shared=True, wait=True):
+                if device.startswith("cuda"):
+                    failed = train_stacks(mine, device, options["stack"], options["overwrite"])
+                else:
+                    failed = sum(code != 0 for code in train_all(mine, options["jobs"], options["threads"],
+                                                                options["overwrite"]))
         except (ValueError, *MACHINE_ERRORS) as e:
             exit_with_error(e)
+    # the sweep folder alone: no other sweep still training (each holds it shared while it
+    # does), so what is on disk is every run's last word; else the last of them summarizes
+    with locked_folder(out, wait=False) as alone:
+        if not alone:
+            print(f"another sweep is still training runs in {out}: the summary is left to it, the last to end "
+                  f"(or run this with --summarize_only once it has)")
+            sys.exit(1 if failed else 0)
+        summarize(runs, out, options["task"], n_seeds, failed)
+
+
+def summarize(runs, out, task, n_seeds, failed):
+    """summary.csv, sizes.md and the figures from the run folders of the grid; exits 1 if a run failed."""
     summarized = [(Path(config["out_dir"]), summarize_run(config)) for _, _, config in runs]
     rows = [row for _, row in summarized if row is not None]
     if not rows:
         print(f"no run of this sweep has results yet under {out}")
         sys.exit(1 if failed else 0)
     logged_norms = [folder for folder, row in summarized if row and row["finished"] and (folder / "norms.csv").is_file()]
-    written = write_outputs(rows, out, options["task"], len(runs), n_seeds, logged_norms)
+    written = write_outputs(rows, out, task, len(runs), n_seeds, logged_norms)
     finished = sum(row["finished"] for row in rows)
     print(f"wrote {', '.join(str(out / w) for w in written)} from {len(rows)} of {len(runs)} runs"
           f" ({finished} finished)")

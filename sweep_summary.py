@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runs import PROTOCOL_MEASURES, best_row, first_fit, load_run, protocol_measures, read_items, write_atomically
+from files import write_atomically
+from runs import PROTOCOL_MEASURES, best_row, first_fit, load_run, protocol_measures, read_items
 from tasks import CAPITALS, get_task, held_out_expressions, held_out_label
 
 MEASURE_COLUMNS = ["number_line_at_best", "number_line_final", "probe_error_at_best", "probe_error_final"]

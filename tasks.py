@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from files import write_atomically
+
 
 REPO = Path(__file__).resolve().parent
 DATA_DIR = REPO / "data"
@@ -236,7 +238,6 @@ def prepare(dataset, data_dir=DATA_DIR):
     """Write nanoGPT's files for one task: input.txt, train.bin, val.bin (uint8 ids) and
     meta.pkl. Training itself builds the text in memory (train_with_eval.load_data), so
     these files are for reading and for other nanoGPT tools, never a stale input."""
-    from runs import write_atomically  # (runs.py reads tasks.py: imported here, not at the top)
     text = task_text(dataset)
     codec = CharCodec.from_text(text)
     folder = Path(data_dir) / dataset

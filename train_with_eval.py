@@ -13,6 +13,7 @@ continues as it was configured: only how it runs may change
 (training_config.CHANGEABLE_ON_RESUME).
 """
 import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
+import errno
 import os
 import shutil
 import sys
@@ -156,6 +157,12 @@ def train(config, checkpoint=None):
     except COMPILE_ERRORS as e:  # after the first evaluation, which is recorded: the run can go on without it
         raise RunError(f"torch.compile failed ({type(e).__name__}: {str(e).strip().splitlines()[0]}); continue "
                        f"without it: --init_from=resume --out_dir={run.path} --compile=False") from None
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        raise RunError(f"{e}: {run.path} keeps every evaluation up to the one its ckpt.pt holds (later writes are "
+                       f"made again on resume); free some space and continue with --init_from=resume "
+                       f"--out_dir={run.path}") from None
     finally:
         run.release()
 

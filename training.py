@@ -105,6 +105,14 @@ def rng_state(generator, device):
 
 
 def restore_rng_state(state, generator, device):
+    """Continue the random streams a checkpoint saved. A batch generator's state belongs to the
+    kind of device that drew it (a CUDA state is not a CPU one): a run is resumed on the kind
+    of device it was trained on, or its batches would not be the ones it was configured with."""
+    saved_on = "cuda" if "cuda" in state else "cpu"
+    if saved_on != device.split(":")[0] or state["batches"].numel() != generator.get_state().numel():
+        raise RunError(f"this run was trained on {saved_on} and cannot be resumed on {device}: its batch "
+                       f"generator's state is {saved_on}'s; resume it with --device={saved_on}, or train it again "
+                       f"from scratch (--init_from=scratch --overwrite)")
     generator.set_state(state["batches"])
     torch.set_rng_state(state["torch"])
     if "cuda" in state:
@@ -197,8 +205,5 @@ class Recorder:
                 "step": self.step_info, "iter_num": iter_num, "wall_time_s": round(elapsed, 2),
                 "finished": iter_num >= c["max_iters"]}
         self.run.record(row, checkpoint, info, {item.name: item.correct for item in items}, most_common_wrong(items),
-                        margins)
-        self.run.append_item_row("norms.csv", iter_num, weight_norms(model))
-        if c["keep_evals"]:
-            self.run.keep_weights(iter_num, checkpoint)
+                        margins, weight_norms(model), c["keep_evals"])
         return row

@@ -29,7 +29,8 @@ from mechanism import (check_arithmetic_model, chord_offset, component_ablations
                        order_patches, patch_report, reduced_models, result_organization, rows_of,
                        train_and_held_out)
 from readout import digit_readout, segment_walks
-from runs import heldout_share_late, load_run, write_atomically
+from files import write_atomically
+from runs import heldout_share_late, load_run
 from stats import (binomial_test, format_p, median_or_none, median_range, permutation_test, spearman_test,
                    stratified_spearman_test)
 from tasks import parse_held_out

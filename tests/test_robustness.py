@@ -120,7 +120,9 @@ def test_a_full_disk_during_a_save_is_one_line_and_the_run_resumes(tmp_path, mon
             raise OSError(28, "No space left on device", str(path))
         real_save(path, obj)
     monkeypatch.setattr(run_folder, "save_torch", save_until_full)
-    one_line_error(train(f"--out_dir={tmp_path}", "--max_iters=100"), "No space left on device")
+    result = train(f"--out_dir={tmp_path}", "--max_iters=100")
+    one_line_error(result, "No space left on device")
+    assert "keeps every evaluation up to the one its ckpt.pt holds" in result.stderr  # what was kept
     assert not list(tmp_path.glob("*.tmp"))
     monkeypatch.setattr(run_folder, "save_torch", real_save)
     result = train("--init_from=resume", f"--out_dir={tmp_path}", "--max_iters=100")
