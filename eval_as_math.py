@@ -10,10 +10,10 @@ import json
 import sys
 
 from configurator import exit_with_error, parse_args
-from devices import MACHINE_ERRORS
-from checkpoints import CLI_DEFAULTS, evaluate_checkpoint
-from evaluation import math_grids
-from tasks import DIGITS, held_out_expressions, held_out_label
+from toobig.core.devices import MACHINE_ERRORS
+from toobig.runs.scoring import CLI_DEFAULTS, evaluate_checkpoint
+from toobig.study.evaluation import math_grids
+from toobig.study.tasks import DIGITS, held_out_expressions, held_out_label
 
 OPERATION_SYMBOLS = {"addition": "+", "subtraction": "-", "both": "+-"}
 

@@ -14,8 +14,8 @@ import json
 import sys
 
 from configurator import exit_with_error, parse_args
-from devices import MACHINE_ERRORS
-from checkpoints import CLI_DEFAULTS, evaluate_checkpoint
+from toobig.core.devices import MACHINE_ERRORS
+from toobig.runs.scoring import CLI_DEFAULTS, evaluate_checkpoint
 
 
 def report(items, header):

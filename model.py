@@ -4,7 +4,7 @@ uses, plus one knob: `mlp_expansion` sets the MLP hidden size to m * n_embd
 (nanoGPT fixes m = 4). Class, method and state-dict names are nanoGPT's, so
 checkpoints stay interchangeable with nanoGPT tooling.
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
+import toobig  # noqa: F401  first, before torch: it pins the CPU kernels every run uses (toobig/core/reproducible.py)
 import math
 from dataclasses import dataclass
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from configurator import FAILURES, exit_with_error, parse_args
-from figures import DASH, format_params, make_figure
-from files import write_atomically
-from runs import best_row, heldout_share_late, heldout_values, load_run, read_item_table, selected_row
-from tasks import PAPER_MODELS, TASKS, task_named
+from toobig.reports.figures import DASH, format_params, make_figure
+from toobig.core.files import write_atomically
+from toobig.runs.reading import best_row, heldout_share_late, heldout_values, load_run, read_item_table, selected_row
+from toobig.study.tasks import PAPER_MODELS, TASKS, task_named
 
 DEFAULTS = dict(
     root="out",      # the folder holding the run folders ({math,facts,both}_{mini_14,mini_28,mini_56,mlt}{suffix})

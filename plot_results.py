@@ -14,9 +14,9 @@ import sys
 import numpy as np
 
 from configurator import FAILURES, exit_with_error, parse_args
-from figures import items_figure, make_figure, margins_figure, model_label
-from runs import find_run_folder, first_learned, load_run, read_item_table, read_items
-from tasks import PAPER_HELD_OUT, TASKS, held_out_expressions
+from toobig.reports.figures import items_figure, make_figure, margins_figure, model_label
+from toobig.runs.reading import find_run_folder, first_learned, load_run, read_item_table, read_items
+from toobig.study.tasks import PAPER_HELD_OUT, TASKS, held_out_expressions
 
 DEFAULTS = dict(
     model_folder="",  # a run folder holding results.csv (and run.json), e.g. out/math_mini_14

@@ -9,18 +9,19 @@ the last block_size tokens, and temperature 0 is true greedy (argmax) decoding.
 
 All samples are drawn in one batched call.
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
+import toobig  # noqa: F401  first, before torch: it pins the CPU kernels every run uses (toobig/core/reproducible.py)
 import sys
 from pathlib import Path
 
 import torch
 
-from checkpoints import CLI_DEFAULTS, load_model
+from toobig.runs.checkpoints import load_model
+from toobig.runs.scoring import CLI_DEFAULTS
 from configurator import exit_with_error, parse_args
-from devices import MACHINE_ERRORS, autocast, pick_device
-from evaluation import sample_ragged
-from runs import find_run_folder
-from tasks import EVAL_SAMPLING, check_sampling
+from toobig.core.devices import MACHINE_ERRORS, autocast, pick_device
+from toobig.study.evaluation import sample_ragged
+from toobig.runs.reading import find_run_folder
+from toobig.study.tasks import EVAL_SAMPLING, check_sampling
 
 # the evaluation tools' options; a free sample takes nanoGPT's sample.py temperature and seed
 DEFAULTS = {**{key: CLI_DEFAULTS[key] for key in ("out_dir", "ckpt", "device")},

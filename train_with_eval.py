@@ -12,7 +12,7 @@ The run's folder (out_dir) gets the files run_folder.py lists. A resumed run
 continues as it was configured: only how it runs may change
 (training_config.CHANGEABLE_ON_RESUME).
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
+import toobig  # noqa: F401  first, before torch: it pins the CPU kernels every run uses (toobig/core/reproducible.py)
 import errno
 import os
 import shutil
@@ -23,12 +23,12 @@ import torch
 from tqdm import tqdm
 
 from configurator import ConfigError, exit_with_error, parse_overrides
-from devices import COMPILE_ERRORS, MACHINE_ERRORS, autocast, configure_torch, pick_device
-from run_folder import RunError, RunFolder
-from runs import find_run_folder
-from training import (Recorder, check_finite, choose_step, describe, draw_starts, evaluation_due, get_batch, get_lr,
+from toobig.core.devices import COMPILE_ERRORS, MACHINE_ERRORS, autocast, configure_torch, pick_device
+from toobig.runs.run_folder import RunError, RunFolder
+from toobig.runs.reading import find_run_folder
+from toobig.training.step import (Recorder, check_finite, choose_step, describe, draw_starts, evaluation_due, get_batch, get_lr,
                       load_data, new_model, restore_rng_state, rng_state, set_lr, torch_step_info, train_step)
-from training_config import DEFAULTS, resolve, resume_config, validate
+from toobig.study.training_config import DEFAULTS, resolve, resume_config, validate
 
 
 def configure(given):

@@ -15,11 +15,11 @@ sys.path.insert(0, str(REPO))
 os.environ["FUSED_STEP_CACHE"] = tempfile.mkdtemp(prefix="fused_step_cache_")
 atexit.register(shutil.rmtree, os.environ["FUSED_STEP_CACHE"], ignore_errors=True)
 
-import reproducible  # noqa: E402  first, before torch: the CPU kernels every run uses (reproducible.py)
+from toobig.core import reproducible  # noqa: E402  first, before torch: the CPU kernels every run uses (reproducible.py)
 import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
-from tasks import CAPITALS, OPERATORS, CharCodec, fact_prompt, math_expressions, math_prompt, task_text  # noqa: E402
+from toobig.study.tasks import CAPITALS, OPERATORS, CharCodec, fact_prompt, math_expressions, math_prompt, task_text  # noqa: E402
 
 
 def run_cli(*args, timeout=300, cwd=REPO):

@@ -3,14 +3,14 @@ from conftest import REPO, run_main
 
 
 def test_the_committed_claims_table_regenerates_from_the_committed_runs(tmp_path):
-    import claims
+    from tools import claims
     result = run_main(claims.main, f"--root={REPO / 'results'}", f"--out={tmp_path / 'claims.md'}")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "claims.md").read_text() == (REPO / "results" / "claims.md").read_text()
 
 
 def test_verdicts_follow_the_stated_rule():
-    import findings
+    from toobig.reports import findings
     assert findings.verdict(0.01, True) == "holds"
     assert findings.verdict(0.01, True, selected=True).startswith("qualified: only with the evaluation selected")
     assert findings.verdict(0.2, True).startswith("qualified: not significant")
@@ -18,7 +18,7 @@ def test_verdicts_follow_the_stated_rule():
 
 
 def test_a_bad_output_path_is_one_line(tmp_path):
-    import claims
+    from tools import claims
     (tmp_path / "a_file").write_text("")
     result = run_main(claims.main, f"--root={REPO / 'results'}", f"--out={tmp_path / 'a_file' / 'claims.md'}")
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
@@ -26,7 +26,7 @@ def test_a_bad_output_path_is_one_line(tmp_path):
 
 def test_the_pre_registered_test_refuses_runs_outside_its_design(tmp_path):
     import pytest
-    import findings
+    from toobig.reports import findings
     folder = tmp_path / "sweeps" / "held_out_predicted"
     folder.mkdir(parents=True)
     lines = (REPO / "results/sweeps/held_out_predicted/summary.csv").read_text().splitlines(keepends=True)

@@ -133,9 +133,9 @@ def test_every_cli_answers_bad_input_in_one_line_in_its_own_process():
     for script, arg in [("train_with_eval.py", "--n_head=3"), ("sample.py", "--out_dir=out/no_such_run"),
                         ("eval_as_math.py", "--operation=division"), ("eval_capitals.py", "--top=1"),
                         ("plot_results.py", "--model_folder=out/no_such_run"), ("plot_all_models.py", "--root=/nope"),
-                        ("sweep.py", "--task=poetry"), ("run_configs.py", "--jobs=x"), ("bench.py", "--n_head=3"),
-                        ("margins.py", "out/no_such_run"), ("margins.py", "--seed=1"), ("claims.py", "--root=/nope"),
-                        ("intervene.py", "--site=nowhere"), ("why.py", "--runs=/nope")]:
+                        ("tools/sweep.py", "--task=poetry"), ("tools/run_configs.py", "--jobs=x"), ("tools/bench.py", "--n_head=3"),
+                        ("tools/margins.py", "out/no_such_run"), ("tools/margins.py", "--seed=1"), ("tools/claims.py", "--root=/nope"),
+                        ("tools/intervene.py", "--site=nowhere"), ("tools/why.py", "--runs=/nope")]:
         result = run_cli(script, arg)
         assert result.returncode == 2, (script, result.stderr)
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, (script, result.stderr)
@@ -144,8 +144,8 @@ def test_every_cli_answers_bad_input_in_one_line_in_its_own_process():
 def test_margins_scores_a_run_from_its_saved_weights(trained, tmp_path):
     """A run without margins.csv gets the rows of its best and last evaluation, as training
     would have logged them; a run with its own is left as it is."""
-    import margins
-    import runs
+    from tools import margins
+    from toobig.runs import reading as runs
     out_dir, _ = trained
     logged = runs.read_item_table(out_dir, "margins.csv")
     copy = tmp_path / "run"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from tasks import CAPITALS, TEXT_SHA256, CharCodec, held_out_expressions, math_lines, prepare, task_text, text_sha256
+from toobig.study.tasks import CAPITALS, TEXT_SHA256, CharCodec, held_out_expressions, math_lines, prepare, task_text, text_sha256
 
 
 def test_math_lines_are_the_196_training_expressions():
@@ -59,7 +59,7 @@ def test_joint_task_is_math_then_facts():
 
 
 def test_committed_text_matches_the_generator():
-    from tasks import DATA_DIR
+    from toobig.study.tasks import DATA_DIR
     for dataset in ("as_math", "facts_char", "both_math_and_facts"):
         assert (DATA_DIR / dataset / "input.txt").read_text() == task_text(dataset)
 

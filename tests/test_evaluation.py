@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from conftest import LookupModel, answer_key
-from evaluation import (Sampling, evaluate, evaluate_facts, evaluate_math, fact_answer, parse_integer,
+from toobig.study.evaluation import (Sampling, evaluate, evaluate_facts, evaluate_math, fact_answer, parse_integer,
                         split_loss, summarize)
 from model import GPT, GPTConfig
 
@@ -40,7 +40,7 @@ def test_wrong_model_scores_nothing(both_codec):
 
 def test_held_out_counted_on_their_own_and_inside_the_operations(both_codec):
     held = {(5, "+", 7), (7, "+", 5), (5, "-", 7), (7, "-", 5)}
-    from tasks import OPERATORS
+    from toobig.study.tasks import OPERATORS
     miss_held = LookupModel(both_codec, answer_key(lambda a, op, b: 99 if (a, op, b) in held else OPERATORS[op](a, b)))
     row, _ = evaluate(miss_held, both_codec, ("math",), Sampling(), seed=0)
     assert (row["add_correct"], row["sub_correct"], row["heldout_correct"]) == (980, 980, 0)
@@ -52,7 +52,7 @@ def test_held_out_counted_on_their_own_and_inside_the_operations(both_codec):
 
 def test_case_and_a_trailing_period_do_not_matter():
     import string
-    from tasks import CharCodec, task_text
+    from toobig.study.tasks import CharCodec, task_text
     codec = CharCodec.from_text(task_text("both_math_and_facts") + string.ascii_lowercase + ".")
     shouty = LookupModel(codec, answer_key(city_answer=lambda country, city: city.lower() + ". "))
     items = evaluate_facts(shouty, codec, Sampling(num_samples=2))
@@ -76,8 +76,8 @@ def test_split_loss_is_the_mean_over_every_window():
 def test_answer_margins_match_one_forward_per_token():
     """The batched teacher-forced margins against a direct computation: one forward per
     answer token, on the context sampling would give it (cropped to block_size)."""
-    from evaluation import answer_margins, answer_targets
-    from tasks import CharCodec, task_text
+    from toobig.study.evaluation import answer_margins, answer_targets
+    from toobig.study.tasks import CharCodec, task_text
     torch.manual_seed(0)
     codec = CharCodec.from_text(task_text("both_math_and_facts"))
     model = GPT(GPTConfig(block_size=24, vocab_size=codec.vocab_size, n_layer=1, n_head=1, n_embd=14, bias=False,
@@ -102,8 +102,8 @@ def test_answer_margins_match_one_forward_per_token():
 
 def test_a_positive_margin_means_greedy_decoding_answers_right():
     """On the committed n14 weights: at the end 5-7 is answered -1 (README), and its margin says so."""
-    from checkpoints import load_model
-    from evaluation import answer_margins
+    from toobig.runs.checkpoints import load_model
+    from toobig.study.evaluation import answer_margins
     from conftest import REPO
     model, codec, _ = load_model(REPO / "results" / "math_mini_14" / "model_last.pt")
     scores = {s.name: s.margin for s in answer_margins(model, codec, ("math",))}

@@ -6,12 +6,12 @@ import platform
 import pytest
 import torch
 
-import fused_step
+from toobig.training import fused_step
 import train_with_eval
 from conftest import REPO, run_main
 from model import GPT, GPTConfig
-from tasks import CharCodec
-from training import load_data
+from toobig.study.tasks import CharCodec
+from toobig.training.step import load_data
 
 MATH_14 = REPO / "config/train_math_mini_14.py"
 FAST = ["--device=cpu", "--quiet"]
@@ -65,8 +65,8 @@ def test_after_100_steps_the_parameters_are_the_torch_steps_up_to_float_rounding
     """The study's n14 run, its first 100 steps (warm-up, seed 1337's batches) with each step:
     close, and not equal, as two orders of adding floats give. (Through a loss spike, as a
     run has later, any two orders drift apart, as two thread counts of the torch step do.)"""
-    from training import get_lr, train_step
-    from training_config import DEFAULTS
+    from toobig.training.step import get_lr, train_step
+    from toobig.study.training_config import DEFAULTS
     torch.manual_seed(1337)
     data, codec = load_data("as_math", "cpu")
     model = GPT(GPTConfig(block_size=9, vocab_size=codec.vocab_size, n_embd=14, mlp_expansion=1))
@@ -90,7 +90,7 @@ def test_after_100_steps_the_parameters_are_the_torch_steps_up_to_float_rounding
 def test_weight_decay_on_the_gains_is_the_torch_steps_and_only_where_asked():
     """decay_gains puts the LayerNorm gains under weight decay in both steps (the weight-norm
     experiments); without it the gains are not decayed, as in nanoGPT."""
-    from training import train_step
+    from toobig.training.step import train_step
     data, codec = load_data("as_math", "cpu")
     gains = {}
     for decay_gains in (False, True):

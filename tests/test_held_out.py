@@ -5,11 +5,11 @@ import json
 import pytest
 
 import eval_as_math
-import sweep
+from tools import sweep
 import train_with_eval
 from conftest import REPO, LookupModel, answer_key, run_main
-from evaluation import Sampling, evaluate
-from tasks import OPERATORS, math_lines, parse_held_out, task_text
+from toobig.study.evaluation import Sampling, evaluate
+from toobig.study.tasks import OPERATORS, math_lines, parse_held_out, task_text
 
 
 def test_another_pair_swaps_its_four_lines_for_the_papers_in_place():
@@ -49,7 +49,7 @@ def test_a_run_with_another_pair_end_to_end(tmp_path):
     assert "(1,2) " in result.stdout  # the run's own pair, in its log lines
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["config"]["held_out"] == "2:1"
-    from tasks import text_sha256
+    from toobig.study.tasks import text_sha256
     assert run["train_text_sha256"] == text_sha256(task_text("as_math", "1:2"))
     report = json.loads(run_main(eval_as_math.main, f"--out_dir={tmp_path}", "--greedy", "--json").stdout)
     assert report["heldout"]["pair"] == "2:1" and set(report["heldout"]["items"]) == {"1+2", "2+1", "1-2", "2-1"}

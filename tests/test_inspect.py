@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-import inside
-import inspect_model
+from toobig.interp import inside
+from tools import inspect_model
 from conftest import REPO, run_main
 from model import GPT, GPTConfig
-from tasks import CharCodec, math_expressions, task_text
+from toobig.study.tasks import CharCodec, math_expressions, task_text
 
 
 def test_number_line_score_is_one_for_digits_in_order_on_a_line():

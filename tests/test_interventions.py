@@ -7,17 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-import circuits
-import intervene
-import mechanism
-import readout
-import why
-import wrong_answers
+from toobig.interp import circuits
+from tools import intervene
+from toobig.interp import mechanism
+from toobig.interp import readout
+from tools import why
+from toobig.analysis import wrong_answers
 from conftest import REPO, run_main
-from interventions import (ROLES, activations, answer_margin, answer_margins, math_batch, mean_of, patch_from,
+from toobig.interp.interventions import (ROLES, activations, answer_margin, answer_margins, math_batch, mean_of, patch_from,
                            uniform_pattern, zero_unit)
 from model import GPT, GPTConfig
-from tasks import OPERATORS, CharCodec, math_expressions, task_text
+from toobig.study.tasks import OPERATORS, CharCodec, math_expressions, task_text
 
 CODEC = CharCodec.from_text(task_text("as_math"))
 SOME = [(0, "+", 3), (9, "+", 9), (2, "-", 7), (7, "-", 2), (5, "-", 5)]
@@ -246,7 +246,7 @@ def test_a_readout_already_on_its_curve_is_kept_and_another_is_changed():
 
 
 def test_the_shipped_n14_decides_the_sign_along_its_order_direction():
-    from checkpoints import load_model
+    from toobig.runs.checkpoints import load_model
     model, codec, _ = load_model(REPO / "results/math_mini_14/model_best.pt")
     flips = mechanism.order_patches(model, codec, "5:7")
     assert flips["of"] == 88  # 90 subtractions a != b, less 5-7 and 7-5
@@ -257,9 +257,9 @@ def test_the_shipped_n14_decides_the_sign_along_its_order_direction():
 
 
 def test_neurons_needed_keeps_the_decisions_with_the_set_it_names():
-    from checkpoints import load_model
-    from interventions import math_batch
-    from mechanism import ablation, rows_of, training_reference
+    from toobig.runs.checkpoints import load_model
+    from toobig.interp.interventions import math_batch
+    from toobig.interp.mechanism import ablation, rows_of, training_reference
     model, codec, _ = load_model(REPO / "results/math_mini_14/model_best.pt")
     needed = circuits.neurons_needed(model, codec, "5:7", controls=2)
     assert len(needed["units"]["neurons"]) >= 12  # the units digit spreads over (nearly) every neuron
@@ -279,8 +279,8 @@ def test_neurons_needed_keeps_the_decisions_with_the_set_it_names():
 
 
 def test_decision_margins_count_both_sides_of_a_yes_no_decision(monkeypatch):
-    from checkpoints import load_model
-    from interventions import math_batch
+    from toobig.runs.checkpoints import load_model
+    from toobig.interp.interventions import math_batch
     _, codec, _ = load_model(REPO / "results/math_mini_14/model_best.pt")
     batch = math_batch(codec, [(1, "+", 2), (5, "+", 7), (2, "-", 3), (1, "+", 0), (7, "-", 5)])
     logits = torch.zeros(*batch.idx.shape, len(codec.stoi))
@@ -295,7 +295,7 @@ def test_decision_margins_count_both_sides_of_a_yes_no_decision(monkeypatch):
 
 def test_the_margins_match_the_ones_training_logged():
     # the same teacher-forced margin, computed by interventions.py and by the evaluation during training
-    from checkpoints import load_model
+    from toobig.runs.checkpoints import load_model
     folder = REPO / "results/math_mini_14"
     model, codec, checkpoint = load_model(folder / "model_best.pt")
     with open(folder / "margins.csv") as f:
@@ -342,7 +342,7 @@ def test_why_reports_each_width_with_its_tests(tmp_path):
 
 
 def test_a_progress_measures_rise_time_and_the_held_out_onset():
-    import progress
+    from tools import progress
     iters = np.arange(0, 1100, 100)
     trace = {"iters": iters, "held_out_margin": np.array([-5, -4, -3, -1, 0, 0.5, -0.2, 1, 2, 2, 2.0]),
              "up": np.array([0, 0, 1, 3, 6, 9, 10, 10, 10, 10, 10.0]), "down": 1 - iters / 1000.0,
@@ -404,7 +404,7 @@ def test_why_takes_a_held_out_pair_without_two_digit_sums(tmp_path):
 
 
 def test_steering_along_a_segment_walks_the_shipped_n14s_units_in_order():
-    from checkpoints import load_model
+    from toobig.runs.checkpoints import load_model
     assert CODEC.itos[int(math_batch(CODEC, [(5, "+", 7)]).idx[0, 5])] == "1"  # two-digit sums: the units after `1`
     walks = {}
     for width in (14, 28):

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from evaluation import Sampling, complete, sample_ragged
+from toobig.study.evaluation import Sampling, complete, sample_ragged
 from model import GPT, GPTConfig
-from tasks import CAPITALS, fact_prompt, math_expressions, math_prompt
+from toobig.study.tasks import CAPITALS, fact_prompt, math_expressions, math_prompt
 
 SMALL = dict(n_layer=1, n_head=1, mlp_expansion=1, bias=False)
 MLT = dict(n_layer=6, n_head=6, n_embd=384, mlp_expansion=4, bias=False)

@@ -12,11 +12,11 @@ import threading
 import pytest
 import torch
 
-import run_configs
-import sweep
+from tools import run_configs
+from tools import sweep
 import train_with_eval
 from conftest import REPO, run_main
-from run_folder import CLAIM_FILE, RunFolder
+from toobig.runs.run_folder import CLAIM_FILE, RunFolder
 
 HOLD_S = 3  # how long another process holds a run in these tests: longer than one look by a waiting pool
 TINY = ["--task=math", "--sizes=4", "--max_iters=20", "--device=cpu", "--compile=False", "--jobs=2"]
@@ -54,7 +54,7 @@ def summary_rows(folder):
 # --- KIND 3: two orchestrators on one folder ----------------------------------------
 def test_two_sweeps_started_together_train_each_run_once(tmp_path):
     out = tmp_path / "sweep"
-    cmd = [sys.executable, "sweep.py", *TINY, "--seeds=1,2", f"--out={out}"]
+    cmd = [sys.executable, "tools/sweep.py", *TINY, "--seeds=1,2", f"--out={out}"]
     procs = [subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     results = [p.communicate(timeout=600) + (p.returncode,) for p in procs]
@@ -140,12 +140,12 @@ def test_a_sweep_that_ends_while_another_trains_leaves_the_summary_to_it(tmp_pat
 def test_the_orchestrators_work_from_any_directory(tmp_path):
     # paths the user gives are the working directory's; the configs and scripts the tools use
     # of their own are the repository's
-    result = subprocess.run([sys.executable, str(REPO / "sweep.py"), *TINY, "--seeds=1", "--out=sweep"],
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "sweep.py"), *TINY, "--seeds=1", "--out=sweep"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "sweep" / "math_n4_s1" / "results.csv").is_file() and summary_rows(tmp_path / "sweep")
     config_file(tmp_path / "mine.py", "run")
-    result = subprocess.run([sys.executable, str(REPO / "run_configs.py"), "mine.py", "--jobs=1"],
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "run_configs.py"), "mine.py", "--jobs=1"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr + (tmp_path / "run" / "train.log").read_text()
     assert "mine.py: new -> train" in result.stdout and (tmp_path / "run" / "run.json").is_file()

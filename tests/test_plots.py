@@ -181,8 +181,8 @@ def test_tables_embedded_in_readme_match_their_files():
 
 def test_items_figure_sorts_items_by_when_they_are_first_learned(tmp_path):
     import numpy as np
-    import figures
-    import runs
+    from toobig.reports import figures
+    from toobig.runs import reading as runs
     (tmp_path / "items.csv").write_text("iter,1+1,5+7,9-9\n0,0,0,0\n250,10,0,3\n500,10,10,0\n750,4,10,0\n")
     iters, names, counts = runs.read_items(tmp_path)
     assert list(iters) == [0, 250, 500, 750] and names == ["1+1", "5+7", "9-9"]
@@ -196,9 +196,9 @@ def test_items_figure_sorts_items_by_when_they_are_first_learned(tmp_path):
 
 
 def test_facts_order_correlates_when_a_fact_is_learned_with_its_properties(tmp_path):
-    import facts_order
+    from tools import facts_order
     from conftest import run_main
-    from tasks import CAPITALS
+    from toobig.study.tasks import CAPITALS
     # a fact is learned (10/10) at evaluation = the length of its answer: a perfect correlation
     countries = [country for country, _ in CAPITALS]
     lengths = [len(city) for _, city in CAPITALS]

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-import run_folder
+from toobig.runs import run_folder
 import train_with_eval
 from conftest import REPO, run_main
 
@@ -125,7 +125,7 @@ def test_the_readers_name_a_damaged_cell_instead_of_reading_it(tmp_path, name, c
 
 
 def test_progress_refuses_a_run_whose_kept_weights_miss_an_evaluation(tmp_path):
-    import progress
+    from tools import progress
     assert run_main(train_with_eval.main, *RUN, f"--out_dir={tmp_path}").returncode == 0
     progress.run_trace(tmp_path)
     (tmp_path / "evals" / "iter_000005.pt").unlink()
@@ -156,6 +156,7 @@ def test_a_run_saved_on_a_gpu_is_refused_on_a_cpu_in_one_line(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+ENTRY_POINTS = ["eval_as_math", "eval_capitals", "plot_all_models", "plot_results", "sample", "train_with_eval"]
 CLIS = ["bench", "claims", "eval_as_math", "eval_capitals", "facts_order", "inspect_model", "intervene", "margins",
         "plot_all_models", "plot_results", "progress", "run_configs", "sample", "sweep", "train_with_eval", "why"]
 
@@ -163,7 +164,7 @@ CLIS = ["bench", "claims", "eval_as_math", "eval_capitals", "facts_order", "insp
 @pytest.mark.parametrize("name", CLIS)
 def test_every_cli_answers_the_machine_running_out_of_memory_in_one_line(name, monkeypatch):
     import importlib
-    module = importlib.import_module(name)
+    module = importlib.import_module(name if name in ENTRY_POINTS else f"tools.{name}")
 
     def out_of_memory(*args, **kwargs):
         raise MemoryError("out of memory (as the machine said it)")

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-import reproducible
+from toobig.core import reproducible
 from conftest import REPO, run_cli
 
 X86_WITH_AVX2 = platform.machine().lower() in ("x86_64", "amd64") and {"avx2", "fma"} <= reproducible.cpu_flags()
@@ -24,20 +24,21 @@ def imported_modules(path):
             yield node.module.split(".")[0]
 
 
-def test_every_module_that_imports_torch_imports_the_pin_first():
+def test_every_entry_point_that_imports_torch_imports_the_pin_first():
     """The variables torch reads when it first computes must be set before torch is
-    imported, whichever module of the repository a process imports first."""
-    repo_modules = {path.stem for path in REPO.glob("*.py")}
-    for path in sorted(REPO.glob("*.py")) + [REPO / "tests" / "conftest.py"]:
-        names = list(imported_modules(path))
-        if "torch" in names and path.name != "reproducible.py":
-            first = next(name for name in names if name == "torch" or name in repo_modules)
-            assert first == "reproducible", f"{path.name} imports {first} before reproducible"
+    imported, whichever file a process starts from: the library pins on import
+    (toobig/__init__.py), so every file outside it imports toobig before torch."""
+    entry_points = [*REPO.glob("*.py"), *REPO.glob("tools/*.py"), REPO / "tests" / "conftest.py"]
+    for path in sorted(entry_points):
+        names = [name for name in imported_modules(path) if name in ("torch", "toobig")]
+        if "torch" in names:
+            assert names[0] == "toobig", f"{path.name} imports torch before toobig"
+    assert list(imported_modules(REPO / "toobig" / "__init__.py")) == ["pathlib", "toobig"]
 
 
 @pytest.mark.skipif(not X86_WITH_AVX2, reason="the pin applies to x86-64 processors with AVX2")
 def test_a_cli_process_runs_the_avx2_kernels_whatever_the_processor_has():
-    code = ("import evaluation, os, torch; print(torch.backends.cpu.get_cpu_capability(), "
+    code = ("import toobig.study.evaluation, os, torch; print(torch.backends.cpu.get_cpu_capability(), "
             "os.environ['MKL_ENABLE_INSTRUCTIONS'], os.environ['ONEDNN_MAX_CPU_ISA'])")
     unpinned = {k: v for k, v in os.environ.items() if k not in reproducible.AVX2_PIN}
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=unpinned, capture_output=True, text=True)

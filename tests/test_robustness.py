@@ -10,10 +10,10 @@ import time
 import pytest
 import torch
 
-import run_configs
+from tools import run_configs
 import train_with_eval
 from conftest import REPO, run_cli, run_main
-from run_folder import RunError, RunFolder
+from toobig.runs.run_folder import RunError, RunFolder
 
 MATH_14 = REPO / "config/train_math_mini_14.py"
 FAST = ["--device=cpu", "--compile=False", "--quiet", "--eval_interval=20"]
@@ -47,7 +47,7 @@ def test_two_runs_started_together_never_share_a_folder(tmp_path):
 
 
 def test_a_claim_left_by_a_killed_process_does_not_block(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", f"from run_folder import RunFolder; import time; "
+    holder = subprocess.Popen([sys.executable, "-c", f"from toobig.runs.run_folder import RunFolder; import time; "
                                f"folder = RunFolder({str(tmp_path)!r}); folder.claim(); print('held', flush=True); time.sleep(120)"],
                               cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
@@ -111,7 +111,7 @@ def test_a_block_as_long_as_the_text_is_refused(tmp_path, block_size):
 
 # 5. the machine's failures: one line, exit 2, the folder resumable or empty
 def test_a_full_disk_during_a_save_is_one_line_and_the_run_resumes(tmp_path, monkeypatch):
-    import run_folder
+    from toobig.runs import run_folder
     real_save, calls = run_folder.save_torch, []
 
     def save_until_full(path, obj):
@@ -182,8 +182,8 @@ def test_sampling_settings_are_checked_alike_everywhere(script, args, tmp_path):
     one_line_error(result, "top_k=0 must be an integer of at least 1")
 
 
-@pytest.mark.parametrize("script", ["train_with_eval.py", "sample.py", "eval_as_math.py", "sweep.py", "run_configs.py",
-                                    "plot_results.py", "margins.py", "claims.py", "facts_order.py", "bench.py"])
+@pytest.mark.parametrize("script", ["train_with_eval.py", "sample.py", "eval_as_math.py", "tools/sweep.py", "tools/run_configs.py",
+                                    "plot_results.py", "tools/margins.py", "tools/claims.py", "tools/facts_order.py", "tools/bench.py"])
 def test_help_prints_the_usage_and_exits_0(script):
     result = run_cli(script, "--help")
     assert result.returncode == 0 and "options (default):" in result.stdout, result.stderr
@@ -211,8 +211,8 @@ def test_the_pool_keeps_the_log_of_the_run_it_replaces(tmp_path):
 
 
 def test_a_stack_touches_no_folder_until_it_holds_them_all(tmp_path):
-    import stacked
-    from training_config import DEFAULTS
+    from toobig.training import stacked
+    from toobig.study.training_config import DEFAULTS
     first, second = tmp_path / "s1", tmp_path / "s2"
     assert train(f"--out_dir={first}", "--max_iters=0").returncode == 0
     before = (first / "results.csv").read_text()
@@ -233,9 +233,9 @@ def test_the_tools_check_their_options_before_scoring(args, message):
 
 
 def test_a_summary_refuses_a_grid_that_leaves_out_runs(tmp_path):
-    result = run_cli("sweep.py", "--task=math", "--sizes=14", "--seeds=1", "--out=results/sweeps/math", "--summarize_only")
+    result = run_cli("tools/sweep.py", "--task=math", "--sizes=14", "--seeds=1", "--out=results/sweeps/math", "--summarize_only")
     one_line_error(result, "holds runs this grid leaves out")
-    one_line_error(run_cli("sweep.py", "--task=math", f"--out={tmp_path}", "--summarize_only"), "no run of this sweep")
+    one_line_error(run_cli("tools/sweep.py", "--task=math", f"--out={tmp_path}", "--summarize_only"), "no run of this sweep")
 
 
 @pytest.mark.parametrize("args,message", [(["--jobs=0"], "--jobs=0 must be at least 1"),

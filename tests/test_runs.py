@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-import runs
+from toobig.runs import reading as runs
 
 COLUMNS = ("iter", "train_loss", "add_correct", "add_total", "sub_correct", "sub_total", "heldout_correct",
            "heldout_total", "facts_correct", "facts_total", "combined_acc")
@@ -92,7 +92,7 @@ def test_item_tables_and_summaries_read_back(tmp_path):
 
 
 def test_a_scratch_start_removes_kept_weights_but_not_a_stranger_named_evals(tmp_path):
-    from run_folder import RunError, RunFolder
+    from toobig.runs.run_folder import RunError, RunFolder
     kept = tmp_path / "run" / "evals"
     kept.mkdir(parents=True)
     (kept / "iter_000250.pt").write_bytes(b"weights")

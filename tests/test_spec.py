@@ -5,9 +5,9 @@ from contextlib import nullcontext
 import pytest
 import torch
 
-from evaluation import Sampling
+from toobig.study.evaluation import Sampling
 from model import GPT, GPTConfig
-from tasks import FACT_ANSWER_TOKENS, MATH_ANSWER_TOKENS, TASKS
+from toobig.study.tasks import FACT_ANSWER_TOKENS, MATH_ANSWER_TOKENS, TASKS
 from train_with_eval import DEFAULTS, get_lr, resolve, train_step
 
 

@@ -4,10 +4,10 @@ import csv
 import pytest
 import torch
 
-import stacked
+from toobig.training import stacked
 import train_with_eval
-from run_folder import RESULT_COLUMNS
-from stacked import clip_grad_norm_per_model, train_stack
+from toobig.runs.run_folder import RESULT_COLUMNS
+from toobig.training.stacked import clip_grad_norm_per_model, train_stack
 
 SEEDS = (1, 2, 3)
 

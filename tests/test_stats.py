@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-import stats
+from toobig.core import stats
 
 
 def test_spearman_gives_tied_values_their_mean_rank():

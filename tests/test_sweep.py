@@ -2,10 +2,10 @@ import csv
 
 import pytest
 
-import runs
-import sweep
-import sweep_figures
-import sweep_summary
+from toobig.runs import reading as runs
+from tools import sweep
+from toobig.reports import sweep_figures
+from toobig.analysis import sweep_summary
 from conftest import run_cli, run_main
 
 TINY = ["--max_iters=20", "--device=cpu", "--compile=False", "--jobs=2"]
@@ -18,7 +18,7 @@ def summary(folder):
 
 def test_math_sweep_trains_skips_and_summarizes(tmp_path):
     out = tmp_path / "sweep_math"
-    args = ["sweep.py", "--task=math", "--sizes=8,14", "--seeds=1,2", f"--out={out}", *TINY]
+    args = ["tools/sweep.py", "--task=math", "--sizes=8,14", "--seeds=1,2", f"--out={out}", *TINY]
     result = run_cli(*args, "--shard=1/2")
     assert result.returncode == 0, result.stderr
     # the second of two interleaved shards: runs 1 and 3 of (n8 s1, n8 s2, n14 s1, n14 s2)
@@ -73,7 +73,7 @@ def test_a_sweep_checks_every_run_before_any_starts(tmp_path, flag, message):
 
 def test_facts_sweep_reports_capacity(tmp_path):
     out = tmp_path / "sweep_facts"
-    result = run_cli("sweep.py", "--task=facts", "--sizes=10", "--seeds=1", f"--out={out}", *TINY)
+    result = run_cli("tools/sweep.py", "--task=facts", "--sizes=10", "--seeds=1", f"--out={out}", *TINY)
     assert result.returncode == 0, result.stderr
     (row,) = summary(out)
     assert row["heldout_at_best"] == row["held_out"] == "" and 0 <= float(row["facts_acc_at_best"]) <= 1
@@ -90,7 +90,7 @@ def test_bad_sweep_options(tmp_path):
 
 
 def test_bench_pool_compares_processes_with_threads():
-    result = run_cli("bench.py", "--pool=2", "--iters=20", "--compile=False", "--device=cpu")
+    result = run_cli("tools/bench.py", "--pool=2", "--iters=20", "--compile=False", "--device=cpu")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "1 process x 2 threads" in lines[-2] and "2 processes x 1 thread" in lines[-1]
@@ -99,7 +99,7 @@ def test_bench_pool_compares_processes_with_threads():
 
 
 def test_capacity_threshold_counts_only_sizes_whose_seeds_all_finished():
-    from sweep_summary import capacity_report
+    from toobig.analysis.sweep_summary import capacity_report
 
     def run(n_embd, n_params, acc, finished=True):
         return {"n_embd": n_embd, "n_params": n_params, "weight_decay": 0.0, "held_out": "5:7",
@@ -117,7 +117,7 @@ def test_capacity_threshold_counts_only_sizes_whose_seeds_all_finished():
 
 
 def test_sizes_table_counts_finished_seeds():
-    from sweep_summary import sizes_table
+    from toobig.analysis.sweep_summary import sizes_table
 
     def run(seed, first, at_best, chosen, final, share, finished=True):
         return {"n_embd": 14, "n_params": 1456, "weight_decay": 0.0, "held_out": "5:7", "seed": seed,
@@ -185,7 +185,7 @@ def test_a_width_has_one_colour_in_every_figure():
 
 
 def test_summary_counts_each_held_out_expression_and_the_table_takes_the_median(tmp_path):
-    from sweep_summary import evals_each_heldout_right, sizes_table
+    from toobig.analysis.sweep_summary import evals_each_heldout_right, sizes_table
     names = [f"{a}{op}{b}" for op in "+-" for a in range(10) for b in range(10)]
     right = {"1+2": [10, 10, 10], "2+1": [10, 10, 9], "1-2": [0, 3, 0], "2-1": [10, 0, 10]}  # three evaluations
     table = [[250 * e] + [right.get(name, [10] * 3)[e] for name in names] for e in range(3)]

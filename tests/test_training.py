@@ -63,7 +63,7 @@ def test_short_run_learns_and_writes_its_files(run_300):
 
 
 def test_a_run_keeps_each_items_score_its_wrong_answers_and_its_weights(run_300):
-    from checkpoints import load_model
+    from toobig.runs.checkpoints import load_model
     with open(run_300 / "items.csv") as f:
         items = list(csv.DictReader(f))
     assert [r["iter"] for r in items] == ["0", "100", "200", "300"]
@@ -87,7 +87,7 @@ def test_a_run_keeps_each_items_score_its_wrong_answers_and_its_weights(run_300)
 
 
 def test_a_run_logs_each_items_margin_and_log_probability(run_300):
-    import runs
+    from toobig.runs import reading as runs
     items = runs.read_item_table(run_300, "items.csv")
     for name in ("margins.csv", "logprobs.csv"):
         iters, names, values = runs.read_item_table(run_300, name)
@@ -283,7 +283,7 @@ def test_the_torch_step_repeats_a_committed_torch_step_run_row_for_row(tmp_path)
 
 
 def test_keep_evals_keeps_every_evaluations_weights_and_overwrite_removes_them(tmp_path):
-    import progress
+    from tools import progress
     out_dir = tmp_path / "math_n14_s1"
     train(out_dir, "--max_iters=200", "--keep_evals")
     kept = sorted(p.name for p in (out_dir / "evals").iterdir())

@@ -12,22 +12,26 @@ iterations, after warm-up) and seconds per full evaluation (loss + sampling).
 Where the fused C++ step covers the run (fused_step.py), it is timed beside the
 torch step, block after block, and their ratio printed (--step=torch: torch only).
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for python tools/<tool>.py from anywhere
+
+import toobig  # noqa: F401  first, before torch: it pins the CPU kernels every run uses (toobig/core/reproducible.py)
 import multiprocessing
 import queue
 import statistics
-import sys
 import time
 
 import torch
 
 from configurator import exit_with_error, parse_args
-from devices import MACHINE_ERRORS, autocast, configure_torch, pick_device
-from evaluation import Sampling, evaluate, split_loss
-from tasks import get_task
-from fused_step import FusedStep, FusedStepUnavailable, uncovered
-from training import draw_starts, get_batch, get_lr, load_data, model_args_from, new_model, train_step
-from training_config import DEFAULTS, resolve, validate
+from toobig.core.devices import MACHINE_ERRORS, autocast, configure_torch, pick_device
+from toobig.study.evaluation import Sampling, evaluate, split_loss
+from toobig.study.tasks import get_task
+from toobig.training.fused_step import FusedStep, FusedStepUnavailable, uncovered
+from toobig.training.step import draw_starts, get_batch, get_lr, load_data, model_args_from, new_model, train_step
+from toobig.study.training_config import DEFAULTS, resolve, validate
 
 OPTIONS = {"iters": 300, "eval_repeats": 10, "stack": 0, "pool": 0}
 
@@ -181,7 +185,7 @@ def bench_pool(config):
 
 def bench_stack(config, data, codec, device, ctx, single_block):
     """ms per iteration of K stacked models (stacked.py) against one plain model, same run."""
-    from stacked import build_stack, stack_step
+    from toobig.training.stacked import build_stack, stack_step
     configs = [{**config, "seed": seed, "out_dir": f"stack_{seed}"} for seed in range(config["stack"])]
     _, params, _, stacked_optimizer, stacked_loss = build_stack(
         configs, model_args_from(config, codec.vocab_size), device)

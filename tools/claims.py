@@ -11,14 +11,16 @@ sweeps' summary.csv only; no torch.
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for python tools/<tool>.py from anywhere
+
 import numpy as np
 
 from configurator import FAILURES, exit_with_error, parse_args
-from findings import ALPHA, FINDINGS, VERDICT_RULE, contrast, frac, row, sweep_runs, verdict
-from files import write_atomically
-from runs import digest, read_item_table, read_items
-from stats import format_p, mean_interval, permutation_test
-from tasks import held_out_expressions
+from toobig.reports.findings import ALPHA, FINDINGS, VERDICT_RULE, contrast, frac, row, sweep_runs, verdict
+from toobig.core.files import write_atomically
+from toobig.runs.reading import digest, read_item_table, read_items
+from toobig.core.stats import format_p, mean_interval, permutation_test
+from toobig.study.tasks import held_out_expressions
 
 OPTIONS = {"root": "results", "out": "results/claims.md"}
 

@@ -18,13 +18,15 @@ iterations): runs with one seed share their batches, so compare across seeds.
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for python tools/<tool>.py from anywhere
+
 import numpy as np
 
 from configurator import FAILURES, exit_with_error, parse_args
-from files import write_atomically
-from runs import find_run_folder, first_learned, read_items
-from stats import spearman
-from tasks import CAPITALS
+from toobig.core.files import write_atomically
+from toobig.runs.reading import find_run_folder, first_learned, read_items
+from toobig.core.stats import spearman
+from toobig.study.tasks import CAPITALS
 
 OPTIONS = {"out": ""}  # also write the table to this markdown file
 CITY = dict(CAPITALS)

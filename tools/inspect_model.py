@@ -22,22 +22,26 @@ as one JSON object (the measures are inside.py's):
 - grids: per operation, the right samples of each a, b out of 10 (the
   training evaluation's sampling).
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
-import json
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for python tools/<tool>.py from anywhere
+
+import toobig  # noqa: F401  first, before torch: it pins the CPU kernels every run uses (toobig/core/reproducible.py)
+import json
 
 import numpy as np
 import torch
 
 from configurator import exit_with_error, parse_args
-from checkpoints import CLI_DEFAULTS, load_model, sampling_as_trained
-from devices import MACHINE_ERRORS, autocast, pick_device
+from toobig.runs.checkpoints import load_model
+from toobig.runs.scoring import CLI_DEFAULTS, sampling_as_trained
+from toobig.core.devices import MACHINE_ERRORS, autocast, pick_device
 
-from inside import POSITIONS, look_inside
-from runs import find_run_folder
-from tasks import DIGITS
-from training_config import saved_config
+from toobig.interp.inside import POSITIONS, look_inside
+from toobig.runs.reading import find_run_folder
+from toobig.study.tasks import DIGITS
+from toobig.study.training_config import saved_config
 
 DEFAULTS = {key: CLI_DEFAULTS[key] for key in ("out_dir", "ckpt", "seed", "json", "device")}
 

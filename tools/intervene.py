@@ -20,24 +20,28 @@ from prompt s run on t's answer. In a 1-layer model attention is the only path
 by which a, b and the operator reach the answer, so an attention-output patch
 asks whether s's a, op, b give t's answer.
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
-import json
-import re
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for python tools/<tool>.py from anywhere
+
+import toobig  # noqa: F401  first, before torch: it pins the CPU kernels every run uses (toobig/core/reproducible.py)
+import json
+import re
 
 import numpy as np
 import torch
 
-from checkpoints import CLI_DEFAULTS, load_model
+from toobig.runs.checkpoints import load_model
+from toobig.runs.scoring import CLI_DEFAULTS
 from configurator import exit_with_error, parse_args
-from devices import MACHINE_ERRORS
-from interventions import SITES, answer_margin, answer_margins, math_batch
-from mechanism import (check_arithmetic_model, chord_offset, component_ablations, neuron_ablations, order_patches, patch_report,
+from toobig.core.devices import MACHINE_ERRORS
+from toobig.interp.interventions import SITES, answer_margin, answer_margins, math_batch
+from toobig.interp.mechanism import (check_arithmetic_model, chord_offset, component_ablations, neuron_ablations, order_patches, patch_report,
                        reduced_models, result_organization, rows_of, train_and_held_out)
-from readout import segment_walks
-from runs import find_run_folder
-from training_config import saved_config
+from toobig.interp.readout import segment_walks
+from toobig.runs.reading import find_run_folder
+from toobig.study.training_config import saved_config
 
 DEFAULTS = {**{key: CLI_DEFAULTS[key] for key in ("out_dir", "ckpt", "json")}, "kind": "mean", "patch": "",
             "site": "attn_out"}

@@ -11,20 +11,23 @@ now writes at every evaluation.
 A run that already has margins.csv keeps it (a run logged since has every
 evaluation there). Prints, per run, the held-out four's margins at each row.
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for python tools/<tool>.py from anywhere
+
+import toobig  # noqa: F401  first, before torch: it pins the CPU kernels every run uses (toobig/core/reproducible.py)
 
 import torch
 
 from configurator import exit_with_error, parse_args
-from devices import MACHINE_ERRORS
-from checkpoints import load_model
-from evaluation import answer_margins
-from run_folder import RunFolder
-from runs import find_run_folder, heldout_values, load_run, read_item_table
-from tasks import get_task, held_out_expressions
-from training_config import saved_config
+from toobig.core.devices import MACHINE_ERRORS
+from toobig.runs.checkpoints import load_model
+from toobig.study.evaluation import answer_margins
+from toobig.runs.run_folder import RunFolder
+from toobig.runs.reading import find_run_folder, heldout_values, load_run, read_item_table
+from toobig.study.tasks import get_task, held_out_expressions
+from toobig.study.training_config import saved_config
 
 WEIGHTS = ("model_best.pt", "model_last.pt")
 

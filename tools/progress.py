@@ -23,23 +23,26 @@ over the second half of training; and, over the second half, how each measure go
 with the held-out margin (Spearman within the run, a sign test across runs). Writes
 progress.csv (every run and evaluation), progress.md and progress.png.
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for python tools/<tool>.py from anywhere
+
+import toobig  # noqa: F401  first, before torch: it pins the CPU kernels every run uses (toobig/core/reproducible.py)
 
 import numpy as np
 import torch
 
-from checkpoints import load_model
+from toobig.runs.checkpoints import load_model
 from configurator import exit_with_error, parse_args
-from devices import MACHINE_ERRORS
-from interventions import answer_margin, answer_margins, math_batch
-from mechanism import check_arithmetic_model, result_organization, rows_of
-from readout import digit_readout
-from files import write_atomically
-from runs import read_item_table
-from stats import binomial_test, format_p, permutation_test, spearman, spearman_test
-from training_config import saved_config
+from toobig.core.devices import MACHINE_ERRORS
+from toobig.interp.interventions import answer_margin, answer_margins, math_batch
+from toobig.interp.mechanism import check_arithmetic_model, result_organization, rows_of
+from toobig.interp.readout import digit_readout
+from toobig.core.files import write_atomically
+from toobig.runs.reading import read_item_table
+from toobig.core.stats import binomial_test, format_p, permutation_test, spearman, spearman_test
+from toobig.study.training_config import saved_config
 
 OPTIONS = dict(runs="out/sweep_progress", out="out/progress")
 MEASURES = ("readout_r2", "readout_kept", "organization", "train_right")

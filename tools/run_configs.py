@@ -12,10 +12,13 @@ as the pool takes it up (pool.py), so two of these, or one beside a sweep, never
 one run twice; --dry_run only forecasts the states.
 """
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for python tools/<tool>.py from anywhere
 
 from configurator import FAILURES, exit_with_error, load_config_file, parse_args
-from pool import check_pool, run_state, train_all
-from training_config import DEFAULTS, resolve
+from toobig.training.pool import check_pool, run_state, train_all
+from toobig.study.training_config import DEFAULTS, resolve
 
 OPTIONS = {"jobs": 2, "threads": 1, "dry_run": False,
            "overwrite": False}  # replace a run made with another config in a config's out_dir

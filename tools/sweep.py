@@ -33,22 +33,25 @@ against the held-out count) and timing.png (is the held-out rule found before or
 after the training sums are fit?), and for facts capacity.md, computed from every
 run folder of the grid that exists; figures and counts use finished runs only.
 """
-import io
-import itertools
 import sys
-from contextlib import ExitStack
 from pathlib import Path
 
-from configurator import exit_with_error, load_config_file, parse_args
-from devices import MACHINE_ERRORS, pick_device
-from pool import HELD, check_pool, check_states, held_run, locked_folder, train_all
-from files import write_atomically
-from sweep_figures import inside_figure, norms_figure, pairs_figure, phase_figure, timing_figure
-from sweep_summary import capacity_report, sizes_table, summarize_run, write_summary
-from tasks import parse_held_out, task_named
-from training_config import DEFAULTS, resolve, validate
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for python tools/<tool>.py from anywhere
 
-REPO = Path(__file__).resolve().parent  # the base configs are the repository's, whatever the working directory
+import io
+import itertools
+from contextlib import ExitStack
+
+from configurator import exit_with_error, load_config_file, parse_args
+from toobig import REPO
+from toobig.core.devices import MACHINE_ERRORS, pick_device
+from toobig.training.pool import HELD, check_pool, check_states, held_run, locked_folder, train_all
+from toobig.core.files import write_atomically
+from toobig.reports.sweep_figures import inside_figure, norms_figure, pairs_figure, phase_figure, timing_figure
+from toobig.analysis.sweep_summary import capacity_report, sizes_table, summarize_run, write_summary
+from toobig.study.tasks import parse_held_out, task_named
+from toobig.study.training_config import DEFAULTS, resolve, validate
+
 
 OPTIONS = dict(
     task="math",          # math, facts or both: the base config is the repository's config/train_<task>_mini_14.py
@@ -92,7 +95,8 @@ def grid(options):
         task_named(options["task"])
     except ValueError:
         raise ValueError(f"--task={options['task']} is not allowed; choose one of math, facts, both") from None
-    base = str(REPO / "config" / f"train_{options['task']}_mini_14.py")
+    base = str(REPO / "config" /  # the repository's, whatever the working directory
+               f"train_{options['task']}_mini_14.py")
     base_config = resolve({**DEFAULTS, **load_config_file(base, DEFAULTS)})
     out = options["out"] or f"out/sweep_{options['task']}"
     decays = parse_list("weight_decays", options["weight_decays"], float) or [None]
@@ -167,7 +171,7 @@ def train_stacks(runs, device, stack, overwrite=False):
 def train_group(group, device, stack, overwrite, wait):
     """(runs that diverged, runs another process holds) of one stackable group: its unfinished runs
     trained `stack` at a time, each held from its decision to the end of its stack's training."""
-    from stacked import train_stack
+    from toobig.training.stacked import train_stack
     diverged, held, todo = 0, [], list(group)
     while todo:
         with ExitStack() as holding:

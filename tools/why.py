@@ -12,30 +12,33 @@ with the same difference and with a difference one away. --errors: a sweep over 
 whose final answers are tallied and tested against what the mechanism predicts. Writes why.json
 (every run's report), why.md and why.png.
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
-import json
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for python tools/<tool>.py from anywhere
+
+import toobig  # noqa: F401  first, before torch: it pins the CPU kernels every run uses (toobig/core/reproducible.py)
+import json
 
 import numpy as np
 import torch
 
-from checkpoints import load_model
+from toobig.runs.checkpoints import load_model
 from configurator import exit_with_error, parse_args
-from devices import MACHINE_ERRORS
-from interventions import answer_margins, math_batch
-from circuits import DECISIONS, neurons_needed
-from mechanism import (check_arithmetic_model, chord_offset, component_ablations, digit_attention, neuron_ablations,
+from toobig.core.devices import MACHINE_ERRORS
+from toobig.interp.interventions import answer_margins, math_batch
+from toobig.interp.circuits import DECISIONS, neurons_needed
+from toobig.interp.mechanism import (check_arithmetic_model, chord_offset, component_ablations, digit_attention, neuron_ablations,
                        order_patches, patch_report, reduced_models, result_organization, rows_of,
                        train_and_held_out)
-from readout import digit_readout, segment_walks
-from files import write_atomically
-from runs import heldout_share_late, load_run
-from stats import (binomial_test, format_p, median_or_none, median_range, permutation_test, spearman_test,
+from toobig.interp.readout import digit_readout, segment_walks
+from toobig.core.files import write_atomically
+from toobig.runs.reading import heldout_share_late, load_run
+from toobig.core.stats import (binomial_test, format_p, median_or_none, median_range, permutation_test, spearman_test,
                    stratified_spearman_test)
-from tasks import parse_held_out
-from training_config import saved_config
-from wrong_answers import errors_section, held_out_answers
+from toobig.study.tasks import parse_held_out
+from toobig.study.training_config import saved_config
+from toobig.analysis.wrong_answers import errors_section, held_out_answers
 
 OPTIONS = dict(runs="results/sweeps/math", ckpt="model_last.pt", errors="results/sweeps/held_out", out="out/why", kind="mean")
 COMPONENTS = ("attention output", "attention pattern, uniform", "MLP output")

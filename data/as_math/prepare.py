@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tasks import DATA_DIR, prepare  # noqa: E402
+from toobig.study.tasks import DATA_DIR, prepare  # noqa: E402
 
 if __name__ == "__main__":
     print(f"wrote {prepare('as_math', sys.argv[1] if len(sys.argv) > 1 else DATA_DIR)}")

@@ -11,9 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from files import write_atomically
-from runs import PROTOCOL_MEASURES, best_row, first_fit, load_run, protocol_measures, read_items
-from tasks import CAPITALS, get_task, held_out_expressions, held_out_label
+from toobig.core.files import write_atomically
+from toobig.runs.reading import (
+    PROTOCOL_MEASURES,
+    best_row,
+    first_fit,
+    load_run,
+    protocol_measures,
+    read_items,
+)
+from toobig.study.tasks import CAPITALS, get_task, held_out_expressions, held_out_label
 
 MEASURE_COLUMNS = ["number_line_at_best", "number_line_final", "probe_error_at_best", "probe_error_final"]
 SUMMARY_COLUMNS = ["task", "n_embd", "n_params", "seed", "weight_decay", "init_scale", "held_out", "finished",
@@ -70,7 +77,7 @@ def inside_measures(config):
     """What inspect_model.py measures inside the run's saved models (model_best.pt, model_last.pt):
     the digits' number-line score and the answer probe's error on the held-out four. None
     for a run without them or without arithmetic."""
-    from inside import measures_of  # torch: only when a summary is made
+    from toobig.interp.inside import measures_of  # torch: only when a summary is made
     row = dict.fromkeys(MEASURE_COLUMNS)
     if "math" not in get_task(config["dataset"]).parts:
         return row

@@ -7,10 +7,15 @@ held-out pairs fail. why.py writes them into its report.
 import json
 from pathlib import Path
 
-from runs import read_run_json
-from stats import binomial_test, fisher_exact, format_p
-from tasks import OPERATORS, get_task, held_out_expressions, math_expressions
-from training_config import saved_config
+from toobig.core.stats import binomial_test, fisher_exact, format_p
+from toobig.runs.reading import read_run_json
+from toobig.study.tasks import (
+    OPERATORS,
+    get_task,
+    held_out_expressions,
+    math_expressions,
+)
+from toobig.study.training_config import saved_config
 
 
 def held_out_answers(sweep):

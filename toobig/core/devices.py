@@ -4,7 +4,6 @@ machine; the autocast a device uses; threads and deterministic kernels; the
 device's name for run.json. Shared by training, stacked runs, bench.py and
 every tool that loads a model.
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import os
 import platform
 from contextlib import nullcontext
@@ -12,7 +11,7 @@ from contextlib import nullcontext
 import torch
 
 from configurator import FAILURES
-
+from toobig.core import reproducible
 
 # Failures of the machine, not of the code: a full disk or a missing file (OSError), memory,
 # a C++ compiler that torch.compile cannot use. The CLIs answer them in one line, exit 2.

@@ -5,12 +5,11 @@ with every other neuron mean-ablated, and whether that set, chosen on the traini
 prompts, also makes the decision on the held-out ones. results/README.md's "Why"
 section; why.py reports it per run.
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import torch
 
-from interventions import EQUALS, ROLES, math_batch
-from mechanism import ablation, answer_logits, rows_of, training_reference
-from tasks import OPERATORS
+from toobig.interp.interventions import EQUALS, ROLES, math_batch
+from toobig.interp.mechanism import ablation, answer_logits, rows_of, training_reference
+from toobig.study.tasks import OPERATORS
 
 DECISIONS = ("sign", "carry", "units")
 

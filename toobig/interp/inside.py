@@ -12,17 +12,23 @@ causes):
   (before the last LayerNorm) to the true result, fitted on the 196 training
   expressions and tried on the held-out four.
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import math
 
 import numpy as np
 import torch
 
-from checkpoints import load_model
-from evaluation import Sampling, evaluate_math, math_grids
-from stats import spearman
-from tasks import DIGITS, OPERATORS, PAPER_HELD_OUT, held_out_expressions, math_expressions, math_prompt
-from training_config import saved_config
+from toobig.core.stats import spearman
+from toobig.runs.checkpoints import load_model
+from toobig.study.evaluation import Sampling, evaluate_math, math_grids
+from toobig.study.tasks import (
+    DIGITS,
+    OPERATORS,
+    PAPER_HELD_OUT,
+    held_out_expressions,
+    math_expressions,
+    math_prompt,
+)
+from toobig.study.training_config import saved_config
 
 POSITIONS = ["<", "a", "op", "b", "="]
 

@@ -22,13 +22,12 @@ Sites, per layer (activations are (batch, tokens, width) unless said):
 Method names are the interpretability literature's: zero and mean ablation, activation
 patching (Meng et al. 2022; Heimersheim and Nanda 2024), logit margin.
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 
-from tasks import OPERATORS, math_prompt
+from toobig.study.tasks import OPERATORS, math_prompt
 
 EQUALS = 4  # the position of `=` in `<a+b=`: its logits predict the answer's first token
 SITES = ("embed", "attn_pattern", "attn_out", "resid_mid", "mlp_pre", "mlp_hidden", "mlp_out", "resid_post")

@@ -9,15 +9,24 @@ writes it), the smallest over the answer's tokens unless a role is named. Rows a
 expressions in math_expressions() order; "train" are the 196 a run trained on, "held_out"
 its four.
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import numpy as np
 import torch
 
-from interventions import (EQUALS, ROLES, activations, answer_margin, answer_margins, hooked, math_batch, mean_of,
-                           patch_from, uniform_pattern, zero_unit)
-from readout import READOUT_DEGREE, digit_readout
-from tasks import OPERATORS, held_out_expressions, math_expressions
-
+from toobig.interp.interventions import (
+    EQUALS,
+    ROLES,
+    activations,
+    answer_margin,
+    answer_margins,
+    hooked,
+    math_batch,
+    mean_of,
+    patch_from,
+    uniform_pattern,
+    zero_unit,
+)
+from toobig.interp.readout import READOUT_DEGREE, digit_readout
+from toobig.study.tasks import OPERATORS, held_out_expressions, math_expressions
 
 
 def check_arithmetic_model(model, codec, path):

@@ -5,14 +5,19 @@ principal directions), and activation steering along the attention's segments (d
 the readout walk the units digit through every value in order, as a number line does?).
 results/README.md's "Why" section; mechanism.py uses the reduction as a reduced model.
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import copy
 
 import numpy as np
 import torch
 
-from interventions import EQUALS, activations, hooked, math_batch, patch_from
-from tasks import math_expressions
+from toobig.interp.interventions import (
+    EQUALS,
+    activations,
+    hooked,
+    math_batch,
+    patch_from,
+)
+from toobig.study.tasks import math_expressions
 
 READOUT_DEGREE = 4  # digit_readout's polynomial: 5 coefficients for the 10 digits
 

@@ -8,15 +8,16 @@ the held-out four's logit margins (margins.png). Needs no checkpoint and no torc
 import re
 
 import matplotlib
+
 matplotlib.use("Agg")  # figures go to files, never to a window
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from runs import first_learned, training_expressions
-from tasks import PAPER_HELD_OUT, held_out_expressions, held_out_label
-from training_config import DEFAULTS as TRAINING
+from toobig.runs.reading import first_learned, training_expressions
+from toobig.study.tasks import PAPER_HELD_OUT, held_out_expressions, held_out_label
+from toobig.study.training_config import DEFAULTS as TRAINING
 
 DASH = "–"  # what a figure or table shows for a run, or a value, that does not exist
 MAX_ITERS = TRAINING["max_iters"]  # the x range of a panel whose run.json does not say

@@ -9,12 +9,30 @@ from pathlib import Path
 
 import numpy as np
 
-from runs import (digest, first_learned, matrix_norm, read_item_table, read_items, read_summary, strictly_between,
-                  training_expressions)
-from stats import (binomial_interval, binomial_test, bootstrap_interval, fisher_exact, format_p, mean_interval,
-                   permutation_test, spearman, spearman_test, stratified_spearman_test)
-from tasks import CAPITALS
-from wrong_answers import held_out_answers
+from toobig.analysis.wrong_answers import held_out_answers
+from toobig.core.stats import (
+    binomial_interval,
+    binomial_test,
+    bootstrap_interval,
+    fisher_exact,
+    format_p,
+    mean_interval,
+    permutation_test,
+    spearman,
+    spearman_test,
+    stratified_spearman_test,
+)
+from toobig.runs.reading import (
+    digest,
+    first_learned,
+    matrix_norm,
+    read_item_table,
+    read_items,
+    read_summary,
+    strictly_between,
+    training_expressions,
+)
+from toobig.study.tasks import CAPITALS
 
 ALPHA = 0.05
 VERDICT_RULE = ("*holds* when the claimed direction shows at p < 0.05 (for a single run: as stated) under a "

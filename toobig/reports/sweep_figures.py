@@ -13,10 +13,21 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from model import GPT, GPTConfig
-from runs import load_run, matrix_norm
-from stats import format_p, spearman_test
-from sweep_summary import by_size, init_scale, memorized_all_facts, variants
-from tasks import PAPER_MODELS, CharCodec, held_out_label, parse_held_out, task_text
+from toobig.analysis.sweep_summary import (
+    by_size,
+    init_scale,
+    memorized_all_facts,
+    variants,
+)
+from toobig.core.stats import format_p, spearman_test
+from toobig.runs.reading import load_run, matrix_norm
+from toobig.study.tasks import (
+    PAPER_MODELS,
+    CharCodec,
+    held_out_label,
+    parse_held_out,
+    task_text,
+)
 
 PAPER_SIZES = [int(name[1:]) for name in PAPER_MODELS if name != "MLT"]  # 14, 28, 56
 

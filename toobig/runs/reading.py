@@ -20,9 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from files import finite_number
-from tasks import DIGITS, PAPER_HELD_OUT, held_out_expressions, math_expressions, parse_held_out
-from training_config import saved_config
+from toobig.core.files import finite_number
+from toobig.study.tasks import (
+    DIGITS,
+    PAPER_HELD_OUT,
+    held_out_expressions,
+    math_expressions,
+    parse_held_out,
+)
+from toobig.study.training_config import saved_config
 
 TRAIN_LOG = "train.log"  # what a run trained by the pool (pool.py) printed; kept when --overwrite empties the folder
 NEEDED = ("iter", "train_loss", "add_correct", "add_total", "sub_correct", "sub_total", "heldout_correct",

@@ -21,7 +21,6 @@ starting from scratch in a folder that holds a run is refused unless the old
 run is to be replaced (--overwrite), and it is removed only once every check
 has passed.
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import csv
 import io
 import json
@@ -33,17 +32,16 @@ from pathlib import Path
 
 import torch
 
-from files import append_csv_row, write_atomically
-from runs import TRAIN_LOG
+from toobig.core.files import append_csv_row, write_atomically
+from toobig.runs.reading import TRAIN_LOG
+from toobig.study.evaluation import SCORE_COLUMNS
 
 try:
     import fcntl  # Linux and macOS: flock, dropped by the kernel when the holder ends (local disks; NFS varies)
 except ImportError:  # Windows: runs go unclaimed there
     fcntl = None
 
-# results.csv: the counts and accuracies (evaluation.summarize) between the losses and the time
-SCORE_COLUMNS = ["add_correct", "add_total", "sub_correct", "sub_total", "heldout_correct", "heldout_total",
-                 "facts_correct", "facts_total", "math_acc", "facts_acc", "combined_acc"]
+# results.csv: the counts and accuracies (evaluation.SCORE_COLUMNS) between the losses and the time
 RESULT_COLUMNS = ["iter", "train_loss", "val_loss", "lr", *SCORE_COLUMNS, "elapsed_s"]
 # the score each best checkpoint keeps the best of (ties keep the earliest evaluation)
 BEST_CHECKPOINTS = {"math_acc": "ckpt_best_math.pt", "facts_acc": "ckpt_best_facts.pt",
@@ -150,7 +148,11 @@ class RunFolder:
 
     def load_checkpoint(self):
         """ckpt.pt, checked whole (checkpoints.load_checkpoint), on the CPU (the trainer moves what it needs)."""
-        from checkpoints import RESUME_KEYS, CheckpointError, load_checkpoint
+        from toobig.runs.checkpoints import (
+            RESUME_KEYS,
+            CheckpointError,
+            load_checkpoint,
+        )
         path = self.path / "ckpt.pt"
         if not path.is_file():
             where = "" if self.path.is_dir() else " (a file, not a folder)" if self.path.exists() else " (no such folder)"

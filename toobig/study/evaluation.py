@@ -7,7 +7,6 @@ that are identical so far share one forward. Identical completions are decoded
 and judged once (at temperature 0.01 nearly all ten samples of a prompt agree),
 so Python only ever loops over distinct answers, never over samples.
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import math
 import re
 from collections import Counter
@@ -16,10 +15,19 @@ from dataclasses import dataclass, field
 import torch
 from torch.nn import functional as F
 
-from run_folder import SCORE_COLUMNS
-from tasks import (CAPITALS, EVAL_SAMPLING, FACT_ANSWER_TOKENS, MATH_ANSWER_TOKENS, OPERATORS, PAPER_HELD_OUT,
-                   check_sampling,
-                   fact_prompt, held_out_expressions, math_expressions, math_prompt)
+from toobig.study.tasks import (
+    CAPITALS,
+    EVAL_SAMPLING,
+    FACT_ANSWER_TOKENS,
+    MATH_ANSWER_TOKENS,
+    OPERATORS,
+    PAPER_HELD_OUT,
+    check_sampling,
+    fact_prompt,
+    held_out_expressions,
+    math_expressions,
+    math_prompt,
+)
 
 # Below this, logits / temperature can overflow float32 (a logit of 10 over 1e-38); sample_ragged
 # then takes the largest logit out before dividing. At and above it, the division is the plain one
@@ -200,6 +208,11 @@ def _sum(items, keep=lambda item: True):
 
 def _ratio(correct, total):
     return correct / total if total else ""
+
+
+# what one evaluation counts, as results.csv's columns (run_folder.RESULT_COLUMNS) hold them
+SCORE_COLUMNS = ["add_correct", "add_total", "sub_correct", "sub_total", "heldout_correct", "heldout_total",
+                 "facts_correct", "facts_total", "math_acc", "facts_acc", "combined_acc"]
 
 
 def summarize(math_items=None, fact_items=None, held_out=PAPER_HELD_OUT):

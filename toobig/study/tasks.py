@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from files import write_atomically
+from toobig import REPO
+from toobig.core.files import write_atomically
 
-
-REPO = Path(__file__).resolve().parent
 DATA_DIR = REPO / "data"
 
 # --- arithmetic ---------------------------------------------------------------

@@ -8,7 +8,14 @@ import math
 from pathlib import Path
 
 from configurator import ConfigError
-from tasks import EVAL_SAMPLING, TASKS, check_sampling, get_task, parse_held_out, task_text
+from toobig.study.tasks import (
+    EVAL_SAMPLING,
+    TASKS,
+    check_sampling,
+    get_task,
+    parse_held_out,
+    task_text,
+)
 
 # Defaults: the settings shared by every run of the study (STUDY.md §2-4) and the
 # n14 arithmetic model; config files hold only what differs.
@@ -122,7 +129,9 @@ def validate(config):
                        names=("eval_samples", "eval_temperature", "eval_top_k"))
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    from devices import pick_device  # torch: only where a run is about to start
+    from toobig.core.devices import (
+        pick_device,  # torch: only where a run is about to start
+    )
     pick_device(config["device"])  # raises for a device this machine lacks
 
 

@@ -13,7 +13,6 @@ the same order (fused_step.cpp), so a run repeats bit for bit across machines. T
 state tensors are views of the step's moments: checkpoints keep nanoGPT's format, and a run
 saved with one step resumes with the other.
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import ctypes
 import hashlib
 import os
@@ -23,6 +22,8 @@ import subprocess
 from pathlib import Path
 
 import torch
+
+from toobig.core import reproducible
 
 SOURCE = Path(__file__).resolve().with_name("fused_step.cpp")
 # fixed flags, never -march=native or -ffast-math: the float operations are the source's

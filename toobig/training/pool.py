@@ -26,17 +26,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from configurator import ConfigError
-from run_folder import RunFolder, RunInUse
-from runs import TRAIN_LOG, read_run_json
-from training_config import changed_keys, saved_config
+from toobig import REPO
+from toobig.runs.reading import TRAIN_LOG, read_run_json
+from toobig.runs.run_folder import RunFolder, RunInUse
+from toobig.study.training_config import changed_keys, saved_config
 
 try:
     import fcntl  # flock, as run_folder.py uses it; dropped by the kernel when the holder ends
 except ImportError:  # Windows: folders go unlocked there, as run folders go unclaimed
     fcntl = None
 
-REPO = Path(__file__).resolve().parent
-TRAINER = REPO / "train_with_eval.py"  # found beside this file, whatever the working directory
+TRAINER = REPO / "train_with_eval.py"  # the repository's, whatever the working directory
 HELD = "held"  # a run another process holds: left for later, then waited for
 WAIT_POLL_S = 2  # how often a pool waiting for a run another process holds looks again
 

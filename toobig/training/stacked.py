@@ -6,7 +6,7 @@ launches; here every step is one forward/backward of the K models together
 (torch.func.vmap over the stacked parameters and the stacked (K, B, T) batches)
 and one fused AdamW step for all of them.
 
-    from stacked import train_stack
+    from toobig.training.stacked import train_stack
     train_stack([{**config, "seed": s, "out_dir": f"out/sweep/n14_s{s}"} for s in (1, 2, 3)], "cuda")
 
 Each model is trained as its own train_with_eval.py run would train it: its
@@ -21,7 +21,6 @@ A stack always trains from scratch (it cannot resume mid-way; a sweep skips
 finished runs and restarts the others). elapsed_s and wall_time_s are the
 stack's time, shared by its K runs. torch.compile is not used.
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import time
 from pathlib import Path
 
@@ -29,12 +28,25 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 from tqdm import tqdm
 
-from devices import autocast, configure_torch, pick_device
 from model import GPT, GPTConfig
-from run_folder import RunFolder
-from training import (Recorder, new_model, TrainingDiverged, check_finite, describe, evaluation_due, get_batch, get_lr, load_data,
-                      model_args_from, rng_state, set_lr, train_step)
-from training_config import resolve, validate
+from toobig.core.devices import autocast, configure_torch, pick_device
+from toobig.runs.run_folder import RunFolder
+from toobig.study.training_config import resolve, validate
+from toobig.training.step import (
+    Recorder,
+    TrainingDiverged,
+    check_finite,
+    describe,
+    evaluation_due,
+    get_batch,
+    get_lr,
+    load_data,
+    model_args_from,
+    new_model,
+    rng_state,
+    set_lr,
+    train_step,
+)
 
 PER_MODEL_KEYS = ("seed", "out_dir")  # everything else is one setting for the whole stack
 

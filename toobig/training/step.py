@@ -4,7 +4,6 @@ share: the learning-rate schedule, the batches, the data, the step, the random
 state a checkpoint keeps, and the Recorder that evaluates a model and writes
 the evaluation to its run folder.
 """
-import reproducible  # first, before torch: the CPU kernels every run uses (reproducible.py)
 import math
 import platform
 import sys
@@ -12,11 +11,25 @@ from dataclasses import asdict
 
 import torch
 
-from devices import autocast, device_name
-from evaluation import Sampling, answer_margins, evaluate, most_common_wrong, split_loss
 from configurator import ConfigError
-from run_folder import RunError
-from tasks import PAPER_HELD_OUT, CharCodec, get_task, held_out_label, task_text, text_sha256
+from toobig.core import reproducible
+from toobig.core.devices import autocast, device_name
+from toobig.runs.run_folder import RunError
+from toobig.study.evaluation import (
+    Sampling,
+    answer_margins,
+    evaluate,
+    most_common_wrong,
+    split_loss,
+)
+from toobig.study.tasks import (
+    PAPER_HELD_OUT,
+    CharCodec,
+    get_task,
+    held_out_label,
+    task_text,
+    text_sha256,
+)
 
 
 class TrainingDiverged(RunError):
@@ -146,7 +159,7 @@ def choose_step(config, model, optimizer, data, device, world_size=1):
     """The fused C++ step (fused_step.py) where it covers the run and config["step"] allows it,
     else None: the torch step. With step='fused' a run it cannot take is a ConfigError; with
     'auto' the torch step takes over, with a one-line notice where the fused one cannot build."""
-    from fused_step import FusedStep, FusedStepUnavailable, uncovered
+    from toobig.training.fused_step import FusedStep, FusedStepUnavailable, uncovered
     if config["step"] == "torch":
         return None
     reason = uncovered(config, device, world_size)

@@ -1,0 +1,15 @@
+"""
+The tools beyond the design card, run from the repository's root as `python -m tools.<name>`:
+
+    sweep         a grid of runs (widths x seeds x settings) and its summary
+    run_configs   the paper's configs through the resuming pool
+    claims        results/claims.md from the committed runs
+    why           the interventions report over a sweep (results/why*)
+    progress      measures along training from kept weights (--keep_evals)
+    intervene     one model's components ablated and patched
+    inspect_model one model's attention and embeddings
+    margins       per-item logit margins of a checkpoint
+    facts_order   which facts are learned first
+    bench         the training step's speed
+    gpu_job.sh    the MLT runs on a lent GPU
+"""
