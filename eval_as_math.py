@@ -1,5 +1,5 @@
 """
-Score a checkpoint on every arithmetic expression (STUDY.md §4): a 10x10 grid per
+Score a checkpoint on every arithmetic expression (docs/STUDY.md §4): a 10x10 grid per
 operation (rows a, columns b, cell = correct samples out of num_samples), the
 held-out cells (the run's held-out pair) in brackets, and totals.
 
@@ -11,7 +11,7 @@ import sys
 
 from configurator import exit_with_error, parse_args
 from toobig.core.devices import MACHINE_ERRORS
-from toobig.runs.scoring import CLI_DEFAULTS, evaluate_checkpoint
+from toobig.runs.scoring import CLI_DEFAULTS, evaluate_checkpoint, scored_line
 from toobig.study.evaluation import math_grids
 from toobig.study.tasks import DIGITS, held_out_expressions, held_out_label
 
@@ -33,7 +33,7 @@ def report(items, header):
 
 
 def print_report(result):
-    print(f"{result['checkpoint']} (iteration {result['iter']}), {result['sampling']}")
+    print(f"{scored_line(result)}, {result['sampling']}")
     withheld = held_out_expressions(result["held_out"])
     for name, op in (("addition", "+"), ("subtraction", "-")):
         if name not in result:

@@ -1,5 +1,5 @@
 """
-Score a checkpoint on the 50 capital-city facts (STUDY.md §4): per country the
+Score a checkpoint on the 50 capital-city facts (docs/STUDY.md §4): per country the
 correct samples, and for each miss what the model wrote.
 
     python eval_capitals.py --out_dir=out/facts_mini_28 --ckpt=ckpt_best_facts.pt
@@ -15,7 +15,7 @@ import sys
 
 from configurator import exit_with_error, parse_args
 from toobig.core.devices import MACHINE_ERRORS
-from toobig.runs.scoring import CLI_DEFAULTS, evaluate_checkpoint
+from toobig.runs.scoring import CLI_DEFAULTS, evaluate_checkpoint, scored_line
 
 
 def report(items, header):
@@ -26,7 +26,7 @@ def report(items, header):
 
 
 def print_report(result):
-    print(f"{result['checkpoint']} (iteration {result['iter']}), {result['sampling']}\n")
+    print(f"{scored_line(result)}, {result['sampling']}\n")
     for c in result["countries"]:
         wrote = "; ".join(f"{text!r} x{n}" for text, n in c["wrote"].items())
         print(f"{c['country']:<16} {c['capital']:<14} {c['correct']:>3}/{c['total']}"

@@ -24,7 +24,7 @@ class CausalSelfAttention(nn.Module):
         self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
         # the attention pattern (B, nh, T, T) passes through here: a forward hook on it reads
-        # it (inside.py), or replaces it (ablation, activation patching); it has no parameters
+        # it (toobig/interp/inside.py), or replaces it (ablation, activation patching); it has no parameters
         self.pattern = nn.Identity()
         self.n_head = config.n_head
         self.n_embd = config.n_embd
@@ -36,8 +36,8 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         # nanoGPT's manual attention, not its flash path: for blocks of 9-24 tokens it makes
-        # a compiled CPU run faster (SPEED.md), its CUDA backward is
-        # deterministic (cuDNN's is not), and torch.func.vmap batches it (stacked.py)
+        # a compiled CPU run faster (docs/SPEED.md), its CUDA backward is
+        # deterministic (cuDNN's is not), and torch.func.vmap batches it (toobig/training/stacked.py)
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
         causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
         att = self.pattern(att.masked_fill(~causal, float('-inf')).softmax(dim=-1))
@@ -78,7 +78,7 @@ class Block(nn.Module):
 
 @dataclass
 class GPTConfig:
-    """The model's shape; the defaults are the paper's n14 arithmetic model (STUDY.md §2)."""
+    """The model's shape; the defaults are the paper's n14 arithmetic model (docs/STUDY.md §2)."""
     block_size: int = 9
     vocab_size: int = 17
     n_layer: int = 1

@@ -1,5 +1,5 @@
 """
-The study's figures and tables from the runs under --root (STUDY.md §5):
+The study's figures and tables from the runs under --root (docs/STUDY.md §5):
 grid_math.png, grid_facts.png, grid_combined.png, each a 2x2 grid of n14, n28,
 n56 and MLT, and tables.md with Tables 2-4, our numbers beside the paper's.
 
@@ -18,15 +18,32 @@ import numpy as np
 from configurator import FAILURES, exit_with_error, parse_args
 from toobig.reports.figures import DASH, format_params, make_figure
 from toobig.core.files import write_atomically
-from toobig.runs.reading import best_row, heldout_share_late, heldout_values, load_run, read_item_table, selected_row
+from toobig.runs.reading import (best_row, heldout_share_late, heldout_values, is_committed, load_run, read_item_table,
+                                  selected_row)
 from toobig.study.tasks import PAPER_MODELS, TASKS, task_named
 
 DEFAULTS = dict(
     root="out",      # the folder holding the run folders ({math,facts,both}_{mini_14,mini_28,mini_56,mlt}{suffix})
-    out="results",   # where the figures and tables.md go
+    out="",          # where the figures and tables.md go; "" = the --root folder (output_folder)
     suffix="",       # run-name suffix, e.g. _wd; also added to the output names
 )
 PARTS = {"addition": "add", "subtraction": "sub", "facts": "facts"}
+FIGURES = Path("out") / "figures"  # the default --out where the --root folder is the committed results
+
+
+def output_folder(root, out):
+    """Where the figures go: --out where given, else the --root folder beside the runs drawn,
+    except the repository's committed results/ (reading.is_committed): its figures are
+    rewritten only where --out names it, and otherwise go to FIGURES."""
+    if out:
+        return Path(out)
+    return FIGURES if is_committed(root) else Path(root)
+
+
+def not_run(root, runs, suffix):
+    """The run folders a grid lacks (drawn "not run"): missing, or without an evaluation in results.csv."""
+    return [str(Path(root) / f"{name}_{PAPER_MODELS[model]}{suffix}") for (name, model), run in runs.items()
+            if run is None]
 
 
 def load_runs(root, suffix):
@@ -54,7 +71,7 @@ def cell(results, i, column):
 
 def unselected_cells(run, task):
     """The columns beside the paper's: what a run shows without choosing an evaluation on the
-    held-out four (runs.PROTOCOLS), and the four's smallest logit margin at the best and the
+    held-out four (reading.PROTOCOLS), and the four's smallest logit margin at the best and the
     last evaluation where margins.csv has them."""
     r = run["results"]
     if "math" not in task.parts:
@@ -83,7 +100,7 @@ def tables_markdown(runs, suffix=""):
              "Up to the `(paper)` columns, each entry is the evaluation with the best combined accuracy over the "
              "run (ties: the earliest), at iteration `best iter`: the paper's protocol, which chooses the "
              "evaluation with the held-out (5,7) four included; `(paper)` columns are Barron & White (2025), "
-             "STUDY.md §5."
+             "docs/STUDY.md §5."
              + (" The paper reports numbers for its main runs only, so beside these runs they are a reference, "
                 "not the same experiment." if suffix else "")
              + " The columns after them choose nothing on the held-out four: the evaluation with the best "
@@ -124,7 +141,8 @@ def tables_markdown(runs, suffix=""):
 def main(argv=None):
     try:
         config = parse_args(DEFAULTS, sys.argv[1:] if argv is None else argv, allow_config_files=False)
-        root, out, suffix = Path(config["root"]), Path(config["out"]), config["suffix"]
+        root, suffix = Path(config["root"]), config["suffix"]
+        out = output_folder(root, config["out"])
         if not root.is_dir():
             raise ValueError(f"--root={root} is not a folder")
         runs = load_runs(root, suffix)
@@ -136,10 +154,12 @@ def main(argv=None):
         write_atomically(out / f"tables{suffix}.md", tables_markdown(runs, suffix))
     except FAILURES as e:
         exit_with_error(e)
-    missing = [f"{name}_{PAPER_MODELS[model]}{suffix}" for (name, model), run in runs.items() if run is None]
+    missing = not_run(root, runs, suffix)
     print(f"wrote {out}/grid_{{math,facts,combined}}{suffix}.png and {out / f'tables{suffix}.md'} "
-          f"from {len(runs) - len(missing)} of {len(runs)} runs"
-          + (f"; not run: {', '.join(missing)}" if missing else ""))
+          f"from {len(runs) - len(missing)} of {len(runs)} runs under {root}")
+    if missing:
+        print(f"drawn as \"not run\" and dashes in the tables, {len(missing)} run folder(s) without an evaluation "
+              f"(no folder, or no row in its results.csv): {', '.join(missing)}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """
-One run's figure (STUDY.md §5): addition, subtraction and facts accuracy over the
+One run's figure (docs/STUDY.md §5): addition, subtraction and facts accuracy over the
 iterations, the train loss on a second axis, and a red marker at every
 evaluation where all the held-out samples (the paper's (5,7), or the run's pair) were right.
 
@@ -7,7 +7,7 @@ evaluation where all the held-out samples (the paper's (5,7), or the run's pair)
 
 With items.csv it also writes items.png (every item over the iterations) and
 prints a line on the items; with margins.csv, margins.png (the held-out four's
-logit margins). Needs only the run's files, never a checkpoint (figures.py).
+logit margins). Needs only the run's files, never a checkpoint (toobig/reports/figures.py).
 """
 import sys
 
@@ -51,7 +51,8 @@ def main(argv=None):
         config = parse_args(DEFAULTS, sys.argv[1:] if argv is None else argv, allow_config_files=False)
         if not config["model_folder"]:
             raise ValueError("--model_folder is required, e.g. --model_folder=out/math_mini_14")
-        print(f"wrote {', '.join(map(str, plot_run(find_run_folder(config['model_folder']))))}")
+        # the figures go into the run's folder: a committed one only where its path is named (find_run_folder)
+        print(f"wrote {', '.join(map(str, plot_run(find_run_folder(config['model_folder'], writes=True))))}")
     except FAILURES as e:  # a damaged file, a read-only folder, memory: one line
         exit_with_error(e)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from toobig.runs.checkpoints import load_model
-from toobig.runs.scoring import CLI_DEFAULTS
+from toobig.runs.scoring import CLI_DEFAULTS, checkpoint_path, scored, scored_line
 from configurator import exit_with_error, parse_args
 from toobig.core.devices import MACHINE_ERRORS, autocast, pick_device
 from toobig.study.evaluation import sample_ragged
@@ -52,10 +52,13 @@ def main(argv=None):
         if config["max_new_tokens"] < 1:
             raise ValueError(f"--max_new_tokens={config['max_new_tokens']} must be at least 1")
         device = pick_device(config["device"])
-        model, codec, _ = load_model(find_run_folder(config["out_dir"]) / config["ckpt"], device)
+        path = checkpoint_path(find_run_folder(config["out_dir"]), config["ckpt"])
+        model, codec, checkpoint = load_model(path, device)
         prompt = codec.encode(start)
     except (ValueError, *MACHINE_ERRORS) as e:
         exit_with_error(e)
+    # on stderr: stdout holds the samples alone, as nanoGPT's sample.py prints them
+    print(scored_line(scored(path, checkpoint), verb="sampling"), file=sys.stderr)
     generator = torch.Generator(device=device).manual_seed(config["seed"])
     x = torch.tensor([prompt], device=device).repeat(config["num_samples"], 1)
     lengths = torch.full((config["num_samples"],), len(prompt), device=device)

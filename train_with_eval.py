@@ -1,6 +1,6 @@
 """
 Train a character-level GPT on one task of the study and evaluate it every
-`eval_interval` iterations (STUDY.md §3-4): nanoGPT's train.py with the paper's
+`eval_interval` iterations (docs/STUDY.md §3-4): nanoGPT's train.py with the paper's
 evaluation inside the loop.
 
     python train_with_eval.py config/train_math_mini_14.py
@@ -8,7 +8,7 @@ evaluation inside the loop.
     python train_with_eval.py --init_from=resume --out_dir=out/math_mini_14 --max_iters=40000
     torchrun --standalone --nproc_per_node=2 train_with_eval.py config/train_math_mini_14.py
 
-The run's folder (out_dir) gets the files run_folder.py lists. A resumed run
+The run's folder (out_dir) gets the files toobig/runs/run_folder.py lists. A resumed run
 continues as it was configured: only how it runs may change
 (training_config.CHANGEABLE_ON_RESUME).
 """
@@ -26,15 +26,19 @@ from configurator import ConfigError, exit_with_error, parse_overrides
 from toobig.core.devices import COMPILE_ERRORS, MACHINE_ERRORS, autocast, configure_torch, pick_device
 from toobig.runs.run_folder import RunError, RunFolder
 from toobig.runs.reading import find_run_folder
-from toobig.training.step import (Recorder, check_finite, choose_step, describe, draw_starts, evaluation_due, get_batch, get_lr,
-                      load_data, new_model, restore_rng_state, rng_state, set_lr, torch_step_info, train_step)
+from toobig.training.step import (Recorder, check_finite, choose_step, describe, draw_starts, evaluation_due, get_batch,
+                                  get_lr, hold_norm, load_data, new_model, restore_rng_state, rng_state, set_lr,
+                                  torch_step_info, train_step)
 from toobig.study.training_config import DEFAULTS, resolve, resume_config, validate
 
 
 def configure(given):
     """(config, checkpoint or None) from the keys given on the command line and in config files."""
     if given.get("init_from") == "resume":
-        run = RunFolder(find_run_folder(given.get("out_dir", DEFAULTS["out_dir"])))
+        try:  # a resumed run writes into its folder: a bare name never takes the committed run
+            run = RunFolder(find_run_folder(given.get("out_dir", DEFAULTS["out_dir"]), writes=True))
+        except ValueError as e:
+            raise RunError(f"cannot resume: {e}") from None
         checkpoint = run.load_checkpoint()
         config = resume_config(checkpoint["config"], {**given, "out_dir": str(run.path)})
         if config["max_iters"] < checkpoint["iter_num"]:
@@ -169,18 +173,28 @@ def train(config, checkpoint=None):
 
 def make_step(config, model, optimizer, data, batch_gen, device, ddp, world_size):
     """(step: lr -> loss, the fused step or None): the fused C++ step where it covers the run,
-    else the torch step (compiled and DDP-wrapped as configured). Both draw the same batches."""
+    else the torch step (compiled and DDP-wrapped as configured). Both draw the same batches;
+    with weight_norm, either is followed by hold_norm."""
     check_compiler(config, device)  # first: the fused step needs the same compiler
     fused = choose_step(config, model, optimizer, data, device, world_size)
     if fused:
-        return (lambda lr: fused(draw_starts(data, config["block_size"], config["batch_size"], batch_gen), lr)), fused
-    step_model, ctx = for_training(model, config, device, ddp), autocast(device, config["dtype"])
+        step = lambda lr: fused(draw_starts(data, config["block_size"], config["batch_size"], batch_gen), lr)  # noqa: E731
+    else:
+        step_model, ctx = for_training(model, config, device, ddp), autocast(device, config["dtype"])
 
-    def torch_step(lr):
-        X, Y = get_batch(data, config["block_size"], config["batch_size"] // world_size, batch_gen)
-        return train_step(lambda x, y: step_model(x, y)[1], step_model.parameters(), optimizer, X, Y, ctx,
-                          config["grad_clip"])
-    return torch_step, None
+        def step(lr):
+            X, Y = get_batch(data, config["block_size"], config["batch_size"] // world_size, batch_gen)
+            return train_step(lambda x, y: step_model(x, y)[1], step_model.parameters(), optimizer, X, Y, ctx,
+                              config["grad_clip"])
+    if not config["weight_norm"]:
+        return step, fused
+    params = list(model.parameters())  # the fused step's are views of its buffer: one rescale serves both
+
+    def step_at_norm(lr):
+        loss = step(lr)
+        hold_norm(params, config["weight_norm"])
+        return loss
+    return step_at_norm, fused
 
 
 def run_loop(config, checkpoint, run, ddp, rank, world_size, device):
@@ -189,7 +203,7 @@ def run_loop(config, checkpoint, run, ddp, rank, world_size, device):
     data, codec = load_data(config["dataset"], device, config["held_out"])
     recorder = Recorder(config, data, codec, device, run, world_size)
     if checkpoint and checkpoint.get("train_text_sha256", recorder.sha256) != recorder.sha256:
-        raise RunError(f"{run.path} was trained on another text than tasks.py's {config['dataset']} now: "
+        raise RunError(f"{run.path} was trained on another text than toobig/study/tasks.py's {config['dataset']} now: "
                        f"resuming it would change its data; train it again from scratch")
     model, optimizer, batch_gen, iter_num, elapsed_before = build(config, codec, device, rank, checkpoint)
     step, fused = make_step(config, model, optimizer, data, batch_gen, device, ddp, world_size)

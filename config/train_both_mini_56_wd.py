@@ -1,4 +1,4 @@
-# n56 on arithmetic and facts jointly: 22,680 parameters (STUDY.md §2-3)
+# n56 on arithmetic and facts jointly: 22,680 parameters (docs/STUDY.md §2-3)
 # controlled-regularization variant: weight decay 0.1, no dropout
 out_dir = 'out/both_mini_56_wd'
 dataset = 'both_math_and_facts'

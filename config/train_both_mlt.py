@@ -1,4 +1,4 @@
-# MLT on arithmetic and facts jointly: 10,647,168 parameters (STUDY.md §2-3)
+# MLT on arithmetic and facts jointly: 10,647,168 parameters (docs/STUDY.md §2-3)
 out_dir = 'out/both_mlt'
 dataset = 'both_math_and_facts'
 n_layer = 6

@@ -1,4 +1,4 @@
-# MLT on arithmetic and facts jointly: 10,647,168 parameters (STUDY.md §2-3)
+# MLT on arithmetic and facts jointly: 10,647,168 parameters (docs/STUDY.md §2-3)
 # controlled-regularization variant: weight decay 0.1, no dropout
 out_dir = 'out/both_mlt_wd'
 dataset = 'both_math_and_facts'

@@ -1,4 +1,4 @@
-# n14 on the 50 capital facts: 1,932 parameters (STUDY.md §2-3)
+# n14 on the 50 capital facts: 1,932 parameters (docs/STUDY.md §2-3)
 # controlled-regularization variant: weight decay 0.1, no dropout
 out_dir = 'out/facts_mini_14_wd'
 dataset = 'facts_char'

@@ -1,4 +1,4 @@
-# MLT on the 50 capital facts: 10,641,408 parameters (STUDY.md §2-3)
+# MLT on the 50 capital facts: 10,641,408 parameters (docs/STUDY.md §2-3)
 # controlled-regularization variant: weight decay 0.1, no dropout
 out_dir = 'out/facts_mlt_wd'
 dataset = 'facts_char'

@@ -1,4 +1,4 @@
-# n14 on arithmetic: 1,456 parameters (STUDY.md §2-3)
+# n14 on arithmetic: 1,456 parameters (docs/STUDY.md §2-3)
 # controlled-regularization variant: weight decay 0.1, no dropout
 out_dir = 'out/math_mini_14_wd'
 dataset = 'as_math'

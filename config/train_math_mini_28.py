@@ -1,4 +1,4 @@
-# n28 on arithmetic: 5,264 parameters (STUDY.md §2-3)
+# n28 on arithmetic: 5,264 parameters (docs/STUDY.md §2-3)
 out_dir = 'out/math_mini_28'
 dataset = 'as_math'
 n_embd = 28

@@ -1,4 +1,4 @@
-# MLT on arithmetic: 10,628,352 parameters (STUDY.md §2-3)
+# MLT on arithmetic: 10,628,352 parameters (docs/STUDY.md §2-3)
 out_dir = 'out/math_mlt'
 dataset = 'as_math'
 n_layer = 6

@@ -1,4 +1,4 @@
-# MLT on arithmetic: 10,628,352 parameters (STUDY.md §2-3)
+# MLT on arithmetic: 10,628,352 parameters (docs/STUDY.md §2-3)
 # controlled-regularization variant: weight decay 0.1, no dropout
 out_dir = 'out/math_mlt_wd'
 dataset = 'as_math'

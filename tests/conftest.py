@@ -15,7 +15,7 @@ sys.path.insert(0, str(REPO))
 os.environ["FUSED_STEP_CACHE"] = tempfile.mkdtemp(prefix="fused_step_cache_")
 atexit.register(shutil.rmtree, os.environ["FUSED_STEP_CACHE"], ignore_errors=True)
 
-from toobig.core import reproducible  # noqa: E402  first, before torch: the CPU kernels every run uses (reproducible.py)
+from toobig.core import reproducible  # noqa: E402  first, before torch: the CPU kernels every run uses (toobig/core/reproducible.py)
 import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
@@ -79,3 +79,8 @@ def answer_key(math_answer=None, city_answer=None):
 @pytest.fixture(scope="session")
 def both_codec():
     return CharCodec.from_text(task_text("both_math_and_facts"))
+
+
+def pytest_configure(config):
+    # `-m "not slow"` for a quick pass while working; the README's test command (and CI) runs them all
+    config.addinivalue_line("markers", "slow: takes more than a few seconds (real training, subprocesses)")

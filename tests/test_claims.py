@@ -1,4 +1,4 @@
-"""claims.py: the committed claims table is what the code computes from the committed runs."""
+"""tools/claims.py: the committed claims table is what the code computes from the committed runs."""
 from conftest import REPO, run_main
 
 
@@ -33,3 +33,10 @@ def test_the_pre_registered_test_refuses_runs_outside_its_design(tmp_path):
     (folder / "summary.csv").write_text("".join(lines[:-1]))  # one run short of 12 pairs x 3 seeds
     with pytest.raises(ValueError, match="pre-registered"):
         findings.predicted_pairs(tmp_path)
+
+
+def test_the_front_pages_findings_are_the_claims_tables():
+    from tools import claims
+    readme = (REPO / "README.md").read_text()
+    assert readme == claims.with_findings(readme, (REPO / "results" / "claims.md").read_text())
+    assert readme.count("\n- **") >= len(claims.HEADLINE)

@@ -165,3 +165,62 @@ def test_margins_scores_a_run_from_its_saved_weights(trained, tmp_path):
     (copy / "margins.csv").unlink()
     result = run_main(margins.main, str(copy))
     assert result.returncode == 2 and "has neither model_best.pt nor model_last.pt" in result.stderr
+
+
+# issue 36: a new user's first commands
+def test_a_bare_run_name_finds_the_committed_run_and_says_what_it_scored(tmp_path, monkeypatch):
+    """`--out_dir=facts_mini_28` (the paper's folder name) in a fresh clone: no out/, the committed
+    run is scored; its default ckpt.pt is not committed, its weights (model_last.pt) are."""
+    monkeypatch.chdir(tmp_path)
+    committed = REPO / "results" / "facts_mini_28"
+    result = run("eval_capitals.py", "--out_dir=facts_mini_28", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    with open(committed / "results.csv") as f:
+        last = list(csv.DictReader(f))[-1]
+    assert report["correct"] == int(last["facts_correct"])  # as training scored its last evaluation
+    assert report["checkpoint"] == str(committed / "model_last.pt") and report["iter"] == int(last["iter"])
+    best = json.loads((committed / "run.json").read_text())["best"]["combined_acc"]["iter"]
+    assert report["checkpoint_holds"] == "the last evaluation"
+    assert (report["best_checkpoint"], report["best_iter"]) == (str(committed / "model_best.pt"), best)
+
+
+def test_the_scoring_tools_name_the_file_and_iteration_they_scored(trained, tmp_path):
+    out_dir, last = trained
+    first = run("eval_as_math.py", f"--out_dir={out_dir}").stdout.splitlines()[0]
+    best = json.loads((out_dir / "run.json").read_text())["best"]["combined_acc"]["iter"]
+    assert first.startswith(f"scored {out_dir / 'ckpt.pt'} (iteration {int(last['iter']):,}: the last evaluation")
+    assert f"(iteration {best:,}" in first or "also the best-combined evaluation" in first
+    text = run("eval_capitals.py", f"--out_dir={out_dir}", "--ckpt=ckpt_best_facts.pt").stdout
+    assert text.startswith(f"scored {out_dir / 'ckpt_best_facts.pt'} (iteration ")
+    assert "the best-facts evaluation" in text.splitlines()[0]
+    result = run("sample.py", f"--out_dir={out_dir}", "--ckpt=model_best.pt", "--start=<7-5", "--max_new_tokens=2")
+    assert result.returncode == 0 and result.stdout.startswith("<7-5")  # stdout: the samples alone
+    assert result.stderr.startswith(f"sampling {out_dir / 'model_best.pt'} (iteration {best:,}: "
+                                    f"the best-combined evaluation)")
+    from tools import margins
+    copy = tmp_path / "run"
+    shutil.copytree(out_dir, copy)
+    (copy / "margins.csv").unlink()
+    (copy / "logprobs.csv").unlink()
+    result = run_main(margins.main, str(copy))
+    assert result.returncode == 0, result.stderr
+    assert f"scored {copy / 'model_best.pt'} (iteration {best:,}: the best-combined evaluation)" in result.stdout
+    assert f"scored {copy / 'model_last.pt'} (iteration {int(last['iter']):,}: the last evaluation)" in result.stdout
+
+
+def test_a_run_folder_not_found_says_where_it_looked_and_a_bare_name_never_writes_into_results(tmp_path, monkeypatch):
+    import plot_results
+    from tools import margins
+    monkeypatch.chdir(tmp_path)
+    result = run("eval_capitals.py", "--out_dir=facts_mini_99")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert f"looked in facts_mini_99, out/facts_mini_99, {REPO / 'results' / 'facts_mini_99'}" in result.stderr
+    before = sorted(p.name for p in (REPO / "results" / "math_mlt").iterdir())
+    for main, args in ((plot_results.main, ["--model_folder=math_mini_14"]), (margins.main, ["math_mlt"])):
+        result = run_main(main, *args)  # both write into the folder: math_mlt has no margins.csv to keep
+        assert result.returncode == 2, result.stdout
+        assert f"takes the committed run {REPO / 'results' / args[0].split('=')[-1]} only where that path is given" \
+            in result.stderr, result.stderr
+    assert not (REPO / "results" / "math_mini_14" / "plot.png").exists()
+    assert sorted(p.name for p in (REPO / "results" / "math_mlt").iterdir()) == before

@@ -50,7 +50,7 @@ def test_prepare_writes_nanogpt_files_that_round_trip(tmp_path, dataset, vocab_s
     ("both_math_and_facts", "078ebbe290ef4e78ee33da82b58ec8c1b2504d30f9b47597aa2cb873dcb12fb1")])
 def test_texts_are_byte_identical_to_the_papers(dataset, sha256):
     # the hashes of the paper authors' files, written out here so that a change to
-    # tasks.py and its TEXT_SHA256 together cannot pass
+    # toobig/study/tasks.py and its TEXT_SHA256 together cannot pass
     assert text_sha256(task_text(dataset)) == sha256 == TEXT_SHA256[dataset]
 
 

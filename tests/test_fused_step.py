@@ -1,4 +1,4 @@
-"""The fused CPU step (fused_step.cpp): its gradients against autograd, its two builds against
+"""The fused CPU step (toobig/training/fused_step.cpp): its gradients against autograd, its two builds against
 each other, and its place in training (default, fallback, resume across steps)."""
 import json
 import platform
@@ -168,3 +168,30 @@ def test_without_a_compiler_the_torch_step_trains_with_a_notice(tmp_path, monkey
     result = run_main(train_with_eval.main, MATH_14, *FAST, "--compile=False", f"--out_dir={tmp_path}", "--max_iters=0")
     assert result.returncode == 0 and "notice: the fused step cannot run here" in result.stderr
     assert json.loads((tmp_path / "run.json").read_text())["step"]["kind"] == "torch"
+
+
+def test_a_held_weight_norm_is_the_same_in_both_steps_and_stays_held():
+    """weight_norm (Omnigrok's fixed norm): after each step of either kind hold_norm rescales every
+    weight together to the norm; the two steps stay within float rounding of each other."""
+    from toobig.training.step import hold_norm, train_step
+    data, codec = load_data("as_math", "cpu")
+    torch.manual_seed(2)
+    model = GPT(GPTConfig(block_size=9, vocab_size=codec.vocab_size, n_embd=14, mlp_expansion=1))
+    hold_norm(list(model.parameters()), 20.0)
+    twin = GPT(model.config)
+    twin.load_state_dict(model.state_dict())
+    step = fused_step.FusedStep(model, model.configure_optimizers(0.0, 1e-2, (0.9, 0.99), "cpu"), {"grad_clip": 1.0},
+                                data)
+    twin_optimizer = twin.configure_optimizers(0.0, 1e-2, (0.9, 0.99), "cpu")
+    generator, offsets = torch.Generator().manual_seed(2), torch.arange(9)
+    for _ in range(20):
+        starts = torch.randint(len(data) - 9, (64, 1), generator=generator)
+        step(starts, 1e-2)
+        hold_norm(list(model.parameters()), 20.0)
+        train_step(lambda x, y: twin(x, y)[1], twin.parameters(), twin_optimizer, data[starts + offsets],
+                   data[starts + offsets + 1], torch.autocast("cpu", enabled=False), 1.0)
+        hold_norm(list(twin.parameters()), 20.0)
+    for m in (model, twin):
+        total = torch.linalg.vector_norm(torch.cat([p.detach().reshape(-1) for p in m.parameters()]))
+        assert abs(total.item() - 20.0) < 1e-4
+    assert max((p - q).abs().max().item() for p, q in zip(model.parameters(), twin.parameters())) < 1e-5

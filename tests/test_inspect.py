@@ -1,4 +1,4 @@
-"""inside.py and inspect_model.py: the measures on constructed inputs, the hooked attention against the model's, the CLI."""
+"""toobig/interp/inside.py and tools/inspect_model.py: the measures on constructed inputs, the hooked attention against the model's, the CLI."""
 import json
 
 import numpy as np
@@ -79,3 +79,13 @@ def test_a_facts_model_is_refused_in_one_line(tmp_path):
              "--compile=False", "--quiet", "--max_iters=0")
     result = run_main(inspect_model.main, f"--out_dir={tmp_path}")
     assert result.returncode == 2 and "is not an arithmetic model" in result.stderr
+
+
+def test_the_cli_says_which_checkpoint_and_iteration_it_looked_inside(small_run):
+    """issue 36: the file and the iteration, in the text and as --json fields."""
+    best = json.loads((small_run / "run.json").read_text())["best"]["combined_acc"]["iter"]
+    report = json.loads(run_main(inspect_model.main, f"--out_dir={small_run}", "--ckpt=model_best.pt", "--json").stdout)
+    assert (report["checkpoint"], report["iter"], report["checkpoint_holds"]) == \
+        (str(small_run / "model_best.pt"), best, "the best-combined evaluation")
+    text = run_main(inspect_model.main, f"--out_dir={small_run}").stdout
+    assert text.startswith(f"scored {small_run / 'ckpt.pt'} (iteration 300: the last evaluation")

@@ -1,4 +1,4 @@
-"""interventions.py, mechanism.py and intervene.py: each intervention against a model whose
+"""toobig/interp/interventions.py, toobig/interp/mechanism.py and tools/intervene.py: each intervention against a model whose
 answer to it is known (hand-set weights, or the same change made in the weights)."""
 import csv
 import json
@@ -14,7 +14,7 @@ from toobig.interp import readout
 from tools import why
 from toobig.analysis import wrong_answers
 from conftest import REPO, run_main
-from toobig.interp.interventions import (ROLES, activations, answer_margin, answer_margins, math_batch, mean_of, patch_from,
+from toobig.interp.interventions import (ROLES, activations, answer_margin, answer_token_margins, math_batch, mean_of, patch_from,
                            uniform_pattern, zero_unit)
 from model import GPT, GPTConfig
 from toobig.study.tasks import OPERATORS, CharCodec, math_expressions, task_text
@@ -58,7 +58,7 @@ def test_answer_margin_of_a_model_with_hand_set_logits():
         model.lm_head.weight.copy_(torch.randn(CODEC.vocab_size, 8))
     logits = (model.lm_head.weight @ model.transformer.ln_f.bias).detach()
     batch = math_batch(CODEC, SOME)
-    margins = answer_margins(model, batch)
+    margins = answer_token_margins(model, batch)
     for i in range(len(SOME)):
         for k in range(len(ROLES)):
             if batch.positions[i, k] < 0:
@@ -72,37 +72,37 @@ def test_answer_margin_of_a_model_with_hand_set_logits():
 
 def test_ablating_a_neuron_is_zeroing_its_output_weights():
     model, batch = random_model(), math_batch(CODEC, math_expressions())
-    ablated = answer_margins(model, batch, [zero_unit("mlp_hidden", 3)])
+    ablated = answer_token_margins(model, batch, [zero_unit("mlp_hidden", 3)])
     with torch.no_grad():
         model.transformer.h[0].mlp.c_proj.weight[:, 3] = 0
-    torch.testing.assert_close(ablated, answer_margins(model, batch), equal_nan=True)
+    torch.testing.assert_close(ablated, answer_token_margins(model, batch), equal_nan=True)
 
 
 def test_ablating_the_attention_output_is_zeroing_its_projection():
     model, batch = random_model(), math_batch(CODEC, math_expressions())
-    ablated = answer_margins(model, batch, [zero_unit("attn_out")])
-    assert not torch.allclose(ablated, answer_margins(model, batch), equal_nan=True)
+    ablated = answer_token_margins(model, batch, [zero_unit("attn_out")])
+    assert not torch.allclose(ablated, answer_token_margins(model, batch), equal_nan=True)
     with torch.no_grad():
         model.transformer.h[0].attn.c_proj.weight.zero_()
-    torch.testing.assert_close(ablated, answer_margins(model, batch), equal_nan=True)
+    torch.testing.assert_close(ablated, answer_token_margins(model, batch), equal_nan=True)
 
 
 def test_a_uniform_pattern_is_a_model_whose_queries_are_zero():
     model, batch = random_model(), math_batch(CODEC, math_expressions())
-    uniform = answer_margins(model, batch, [uniform_pattern()])
+    uniform = answer_token_margins(model, batch, [uniform_pattern()])
     with torch.no_grad():
         model.transformer.h[0].attn.c_attn.weight[:8] = 0  # q = 0: every score equal, softmax uniform
-    torch.testing.assert_close(uniform, answer_margins(model, batch), equal_nan=True)
+    torch.testing.assert_close(uniform, answer_token_margins(model, batch), equal_nan=True)
 
 
 @pytest.mark.parametrize("site", ["embed", "attn_pattern", "attn_out", "resid_mid", "mlp_pre", "mlp_hidden", "mlp_out",
                                   "resid_post"])
 def test_patching_a_prompts_own_activations_or_its_own_mean_changes_nothing(site):
     model, batch = random_model(), math_batch(CODEC, SOME[:1])
-    base = answer_margins(model, batch)
+    base = answer_token_margins(model, batch)
     own = activations(model, batch, [(site, 0)])[(site, 0)]
-    torch.testing.assert_close(answer_margins(model, batch, [patch_from(site, own)]), base, equal_nan=True)
-    torch.testing.assert_close(answer_margins(model, batch, [mean_of(site, own)]), base, equal_nan=True)
+    torch.testing.assert_close(answer_token_margins(model, batch, [patch_from(site, own)]), base, equal_nan=True)
+    torch.testing.assert_close(answer_token_margins(model, batch, [mean_of(site, own)]), base, equal_nan=True)
 
 
 @pytest.mark.parametrize("site", ["resid_mid", "resid_post"])
@@ -111,7 +111,7 @@ def test_patching_the_whole_residual_stream_gives_the_source_prompts_logits(site
     model = random_model()
     source, target = math_batch(CODEC, [(4, "-", 6)]), math_batch(CODEC, [(5, "-", 7)])
     acts = activations(model, source, [(site, 0)])[(site, 0)]
-    torch.testing.assert_close(answer_margins(model, target, [patch_from(site, acts)]), answer_margins(model, source),
+    torch.testing.assert_close(answer_token_margins(model, target, [patch_from(site, acts)]), answer_token_margins(model, source),
                                equal_nan=True)
 
 
@@ -123,22 +123,22 @@ def test_resid_mid_is_each_layers_input_plus_its_attention_output():
     acts = activations(model, batch, sites)
     torch.testing.assert_close(acts[("resid_mid", 0)], acts[("embed", 0)] + acts[("attn_out", 0)])
     torch.testing.assert_close(acts[("resid_mid", 1)], acts[("resid_post", 0)] + acts[("attn_out", 1)])
-    base = answer_margins(model, batch)
+    base = answer_token_margins(model, batch)
     clean = patch_from("resid_mid", acts[("resid_mid", 1)], layer=1)
     broken = zero_unit("mlp_out", layer=0)
-    assert not torch.allclose(answer_margins(model, batch, [broken]), base, equal_nan=True)
+    assert not torch.allclose(answer_token_margins(model, batch, [broken]), base, equal_nan=True)
     # all that reaches layer 1's MLP and the head is layer 1's resid_mid: the clean one restores the output
-    torch.testing.assert_close(answer_margins(model, batch, [broken, clean]), base, equal_nan=True)
+    torch.testing.assert_close(answer_token_margins(model, batch, [broken, clean]), base, equal_nan=True)
 
 
 def test_a_bad_site_or_layer_is_refused_and_leaves_no_hook_behind():
     model, batch = random_model(), math_batch(CODEC, SOME)
-    base = answer_margins(model, batch)
+    base = answer_token_margins(model, batch)
     for bad, named in (((zero_unit("attn_out"), zero_unit("mlp_out", layer=3)), "layer 3"),
                        ((zero_unit("attn_out"), zero_unit("nowhere")), "'nowhere'")):
         with pytest.raises(ValueError, match=named):
-            answer_margins(model, batch, bad)
-        torch.testing.assert_close(answer_margins(model, batch), base, equal_nan=True)
+            answer_token_margins(model, batch, bad)
+        torch.testing.assert_close(answer_token_margins(model, batch), base, equal_nan=True)
     with pytest.raises(ValueError, match="no units"):
         zero_unit("attn_pattern", unit=2)
 
@@ -149,11 +149,11 @@ def test_a_mean_ablation_averages_tokens_not_padding():
     target, reference = math_batch(CODEC, [(9, "+", 9)]), math_batch(CODEC, [(9, "+", 9), (9, "+", 9), (0, "+", 3)])
     assert reference.real.tolist()[2] == [True] * 6 + [False]
     acts = activations(model, reference, [("attn_out", 0)])[("attn_out", 0)]
-    base = answer_margins(model, target)
+    base = answer_token_margins(model, target)
     masked = mean_of("attn_out", acts, positions=[6], real=reference.real)
-    torch.testing.assert_close(answer_margins(model, target, [masked]), base, equal_nan=True)
+    torch.testing.assert_close(answer_token_margins(model, target, [masked]), base, equal_nan=True)
     padded = mean_of("attn_out", acts, positions=[6])  # the padding's activation pulls the mean away
-    assert not torch.allclose(answer_margins(model, target, [padded]), base, equal_nan=True)
+    assert not torch.allclose(answer_token_margins(model, target, [padded]), base, equal_nan=True)
 
 
 def test_patching_a_prompt_into_itself_changes_nothing_and_another_prompt_into_it_does():
@@ -235,7 +235,7 @@ def test_a_readout_already_on_its_curve_is_kept_and_another_is_changed():
     for basis in ("polynomial", "principal"):  # either fit is then exact
         reduced, r2 = readout.digit_readout(model, CODEC, basis)
         assert r2 > 0.9999
-        torch.testing.assert_close(answer_margins(reduced, batch), answer_margins(model, batch), equal_nan=True)
+        torch.testing.assert_close(answer_token_margins(reduced, batch), answer_token_margins(model, batch), equal_nan=True)
     with torch.no_grad():
         model.lm_head.weight[digits[3]] += 5.0  # one digit off the curve
     reduced, r2 = readout.digit_readout(model, CODEC)
@@ -294,14 +294,14 @@ def test_decision_margins_count_both_sides_of_a_yes_no_decision(monkeypatch):
 
 
 def test_the_margins_match_the_ones_training_logged():
-    # the same teacher-forced margin, computed by interventions.py and by the evaluation during training
+    # the same teacher-forced margin, computed by toobig/interp/interventions.py and by the evaluation during training
     from toobig.runs.checkpoints import load_model
     folder = REPO / "results/math_mini_14"
     model, codec, checkpoint = load_model(folder / "model_best.pt")
     with open(folder / "margins.csv") as f:
         row = next(r for r in csv.DictReader(f) if int(r["iter"]) == checkpoint["iter_num"])
     expressions = math_expressions()
-    ours = answer_margin(answer_margins(model, math_batch(codec, expressions)))
+    ours = answer_margin(answer_token_margins(model, math_batch(codec, expressions)))
     logged = torch.tensor([float(row[f"{a}{op}{b}"]) for a, op, b in expressions])
     torch.testing.assert_close(ours, logged, atol=0.006, rtol=0)
 
@@ -422,3 +422,17 @@ def test_steering_along_a_segment_walks_the_shipped_n14s_units_in_order():
         model.lm_head.weight[digits] = model.lm_head.weight[[digits[i] for i in (3, 7, 1, 9, 0, 5, 2, 8, 4, 6)]]
     assert sum(w["in order"] for w in readout.segment_walks(model, codec).values()) <= 2
     assert readout.dedup([8, 8, 7, 6, 4, 3, 1]) == [8, 7, 6, 4, 3, 1] != readout.dedup([8, 9, 9, 1])
+
+
+def test_the_cli_says_which_checkpoint_and_iteration_it_intervened_on(tmp_path):
+    """issue 36: the file and the iteration, in the text and as --json fields; a copy, since the
+    text report writes its figure beside the checkpoint."""
+    import shutil
+    run = tmp_path / "math_mini_14"
+    shutil.copytree(REPO / "results" / "math_mini_14", run)
+    result = run_main(intervene.main, f"--out_dir={run}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"scored {run / 'model_last.pt'} (iteration 30,000: the last evaluation; the "
+                                    f"best-combined evaluation is in {run / 'model_best.pt'}, iteration 16,500: --ckpt=model_best.pt)")
+    report = json.loads(run_main(intervene.main, f"--out_dir={run}", "--ckpt=model_best.pt", "--json").stdout)
+    assert (report["iter"], report["checkpoint_holds"]) == (16500, "the best-combined evaluation")

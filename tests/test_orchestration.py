@@ -1,4 +1,4 @@
-"""Orchestrators (sweep.py, run_configs.py, pool.py) beside one another and away from the
+"""Orchestrators (tools/sweep.py, tools/run_configs.py, toobig/training/pool.py) beside one another and away from the
 repository (issue 35): a run's state is decided while the run is held, so no finished run is
 trained again, and every script the tools start or config they pick is the repository's."""
 import csv
@@ -82,7 +82,7 @@ def test_a_run_finished_after_its_state_was_first_read_is_not_trained_again(tmp_
 
 
 def test_a_stacked_sweep_decides_each_run_when_it_holds_it(tmp_path):
-    # the CUDA path (stacked.py), run on the CPU: the same run twice is one stack's run, then finished
+    # the CUDA path (toobig/training/stacked.py), run on the CPU: the same run twice is one stack's run, then finished
     runs, _ = sweep.grid({**sweep.OPTIONS, "sizes": "4", "seeds": "1", "max_iters": 20, "device": "cpu",
                           "compile": False, "out": str(tmp_path / "sweep")})
     (name, args, config), = runs
@@ -120,7 +120,7 @@ def test_a_sweep_that_ends_while_another_trains_leaves_the_summary_to_it(tmp_pat
     args = [*TINY, "--seeds=1", "--max_iters=0", f"--out={out}"]
     assert run_main(sweep.main, *args).returncode == 0
     (out / "summary.csv").unlink()
-    # another sweep, still training runs of this folder, holds it shared (sweep.py's docstring)
+    # another sweep, still training runs of this folder, holds it shared (tools/sweep.py's docstring)
     folder = os.open(out, os.O_RDONLY)
     fcntl.flock(folder, fcntl.LOCK_SH)
     try:
@@ -150,3 +150,12 @@ def test_the_orchestrators_work_from_any_directory(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr + (tmp_path / "run" / "train.log").read_text()
     assert "mine.py: new -> train" in result.stdout and (tmp_path / "run" / "run.json").is_file()
     assert not (REPO / "sweep").exists() and not (REPO / "run").exists()
+
+
+def test_a_sweep_leaves_no_claim_file_in_its_runs(tmp_path):
+    """issue 36: the pool's decision and the trainer each claim a run and let it go; neither
+    leaves its claim file behind (the sweep folder's own lock is a flock on the folder, no file)."""
+    out = tmp_path / "sweep"
+    assert run_main(sweep.main, *TINY, "--seeds=1,2", f"--out={out}").returncode == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["math_n4_s1", "math_n4_s2"]
+    assert not list(out.rglob(CLAIM_FILE))

@@ -238,3 +238,37 @@ def test_items_summary_counts_fit_lapses_and_held_out_items():
     assert line == ("items: 3 of 3 ever all right; all 2 outside the held-out four first at iteration 500, then at "
                     "1 of 4 evaluations; a learned item is wrong again at 0.5 later evaluations on average; "
                     "held-out items all right at 5+7 2 of 4 evaluations")
+
+
+def test_plot_all_models_writes_beside_the_runs_and_names_the_folders_it_lacks(tmp_path, monkeypatch):
+    """issue 36: with no arguments after one run of one's own, the figures go beside the runs
+    (--root, out/), never over the committed results/; the runs not there are named as folders."""
+    import shutil
+    from conftest import REPO, run_main
+    run = tmp_path / "out" / "math_mini_14"
+    run.mkdir(parents=True)
+    for name in ("results.csv", "run.json"):
+        shutil.copy(REPO / "results" / "math_mini_14" / name, run / name)
+    monkeypatch.chdir(tmp_path)
+    result = run_main(plot_all_models.main)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == \
+        ["grid_combined.png", "grid_facts.png", "grid_math.png", "math_mini_14", "tables.md"]
+    assert not (tmp_path / "results").exists()
+    assert "from 1 of 12 runs under out" in result.stdout
+    assert "11 run folder(s) without an evaluation" in result.stdout
+    assert "out/math_mini_28, out/math_mini_56, out/math_mlt, out/facts_mini_14" in result.stdout
+
+
+def test_the_committed_figures_are_rewritten_only_where_out_names_them(tmp_path, monkeypatch):
+    from conftest import REPO, run_main
+    committed = REPO / "results"
+    before = {p.name: p.stat().st_mtime_ns for p in committed.glob("grid_*")}
+    monkeypatch.chdir(tmp_path)
+    result = run_main(plot_all_models.main, f"--root={committed}", "--suffix=_wd")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out" / "figures").iterdir()) == \
+        ["grid_combined_wd.png", "grid_facts_wd.png", "grid_math_wd.png", "tables_wd.md"]
+    assert (tmp_path / "out" / "figures" / "tables_wd.md").read_text().startswith("# Tables 2-4 (runs *_wd)")
+    assert {p.name: p.stat().st_mtime_ns for p in committed.glob("grid_*")} == before
+    assert not (tmp_path / "results").exists()

@@ -1,4 +1,4 @@
-"""The CPU-kernel pin (reproducible.py): in force in every process that trains or evaluates."""
+"""The CPU-kernel pin (toobig/core/reproducible.py): in force in every process that trains or evaluates."""
 import ast
 import json
 import os

@@ -242,3 +242,44 @@ def test_a_summary_refuses_a_grid_that_leaves_out_runs(tmp_path):
                                           (["--threads=-1"], "--threads=-1 must be at least 0")])
 def test_the_pool_checks_its_sizes_first(args, message):
     one_line_error(run_main(run_configs.main, MATH_14, "--dry_run", *args), message)
+
+
+# issue 36: no lock file is left once a run ends
+def test_a_run_leaves_no_claim_file_once_it_ends(tmp_path):
+    from toobig.runs.run_folder import CLAIM_FILE
+    assert train(f"--out_dir={tmp_path}", "--max_iters=20").returncode == 0
+    assert not (tmp_path / CLAIM_FILE).exists()
+    one_line_error(train(f"--out_dir={tmp_path}", "--max_iters=20"), "already holds a run")  # refused, after its claim
+    assert not (tmp_path / CLAIM_FILE).exists()
+    folder = RunFolder(tmp_path)
+    folder.claim()
+    assert (tmp_path / CLAIM_FILE).exists()
+    folder.release()
+    assert not (tmp_path / CLAIM_FILE).exists()
+    folder.claim()  # and the folder is free to claim again
+    folder.release()
+
+
+def test_a_claim_taken_as_its_holder_releases_is_never_shared(tmp_path, monkeypatch):
+    """The holder unlinks the claim file as it lets go: a process that opened that file just before
+    holds a lock on a file no longer at the path, which holds nothing; claim() sees it and
+    takes the file now at the path, so that a third process is refused, not let in beside it."""
+    from toobig.runs import run_folder
+    holder = RunFolder(tmp_path)
+    holder.claim()
+    flock = run_folder.fcntl.flock
+    released = []
+
+    def flock_as_the_holder_lets_go(handle, operation):  # between the taker's open and its lock
+        if not released:
+            released.append(True)
+            holder.release()
+        return flock(handle, operation)
+    monkeypatch.setattr(run_folder.fcntl, "flock", flock_as_the_holder_lets_go)
+    taker = RunFolder(tmp_path)
+    taker.claim()
+    monkeypatch.setattr(run_folder.fcntl, "flock", flock)
+    with pytest.raises(RunError, match=f"is in use by process {os.getpid()}"):
+        RunFolder(tmp_path).claim()
+    taker.release()
+    assert not (tmp_path / run_folder.CLAIM_FILE).exists()

@@ -1,4 +1,4 @@
-"""runs.py: the protocols and measures, on hand-made run files whose answers are known."""
+"""toobig/runs/reading.py: the protocols and measures, on hand-made run files whose answers are known."""
 import math
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""What the study fixes (STUDY.md §2-4), pinned: a change to any of these changes the experiment."""
+"""What the study fixes (docs/STUDY.md §2-4), pinned: a change to any of these changes the experiment."""
 import math
 from contextlib import nullcontext
 

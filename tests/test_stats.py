@@ -1,4 +1,4 @@
-"""stats.py on cases whose answers are known."""
+"""toobig/core/stats.py on cases whose answers are known."""
 import math
 
 import numpy as np

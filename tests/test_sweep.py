@@ -129,7 +129,10 @@ def test_sizes_table_counts_finished_seeds():
             run(4, 1000, 40, 40, 40, 1.0, finished=False)]
     table = sizes_table(rows, n_seeds=4).splitlines()
     assert len(table) == 3 and "facts" not in table[0]
-    assert "40/40 at best (test-selected) | 40/40 at train-best | 40/40 at end" in table[0]
+    # issue 36: each label says what it counts, so that "any evaluation" and "the best-combined
+    # evaluation" (one evaluation, chosen on combined accuracy) may differ without contradiction
+    assert ("seeds with held-out 40/40 at any evaluation | 40/40 at the best-combined evaluation (test-selected) | "
+            "40/40 at the train-best evaluation | 40/40 at the last evaluation") in table[0]
     assert table[2] == "| n14 | 1,456 | 0 | 3 of 4 | 2/3 | 2/3 | 1/3 | 1/3 | 70% (50-90) | 4,000 | 99.0-99.0% |"
 
 
@@ -209,3 +212,26 @@ def test_keep_evals_reaches_every_run_and_leaves_the_names_alone():
     assert [name for name, _, _ in kept] == [name for name, _, _ in plain] == ["math_n8_s1", "math_n14_s1"]
     assert all("--keep_evals=True" in args and config["keep_evals"] for _, args, config in kept)
     assert not any(config["keep_evals"] for _, _, config in plain)
+
+
+def test_a_sweep_figure_without_data_says_so_and_never_shows_nan():
+    """issue 36: a short sweep (no run fits, none gets the held-out four) drew empty panels titled
+    "Spearman +nan"; a panel whose correlation is undefined says why."""
+    def run(seed, fit=None, evals=0, rank=None, number_line=None):
+        return {"n_embd": 14, "seed": seed, "first_iter_train_all_right": fit, "evals_heldout_all_right": evals,
+                "heldout_quadruple_rank": rank, "number_line_at_best": number_line, "number_line_final": number_line,
+                "probe_error_at_best": None, "probe_error_final": None, "heldout_at_best": 0, "final_heldout": 0}
+
+    def texts(fig):
+        return [ax.get_title() for ax in fig.axes] + [t.get_text() for ax in fig.axes for t in ax.texts]
+    for short in ([run(1, rank=40), run(2)], [run(1), run(2)]):  # the held-out four once, or never
+        shown = texts(sweep_figures.timing_figure(short, "short"))
+        assert not [t for t in shown if "nan" in t], shown
+        assert "no data:\nno run gets every training expression right" in shown
+    assert "no data:\nno run gets the held-out four all right" in shown
+    fitted = [run(s, fit=1000 * s, number_line=0.1 * s) for s in (1, 2, 3)]  # held-out never right: rho undefined
+    shown = texts(sweep_figures.timing_figure(fitted, "fitted")) + texts(sweep_figures.inside_figure(fitted, "inside"))
+    assert not [t for t in shown if "nan" in t], shown
+    assert "all 3 runs that fit: no Spearman (held-out evaluations constant)" in shown
+    assert "at the best evaluation: no Spearman (held-out count constant) over 3 runs" in shown
+    assert "no data:\nno run has the probe error measured" in shown

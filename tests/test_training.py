@@ -264,7 +264,7 @@ def test_run_json_records_threads_and_the_text(tmp_path):
 
 def test_the_quick_start_repeats_the_committed_n14_run_row_for_row(tmp_path):
     """results/math_mini_14 was made with the defaults (the fused step, one thread): its first
-    evaluations come out again to the last bit, losses included, on any CPU (fused_step.cpp)."""
+    evaluations come out again to the last bit, losses included, on any CPU (toobig/training/fused_step.cpp)."""
     result = train_main(MATH_14, f"--out_dir={tmp_path}", "--max_iters=1000", "--device=cpu", "--quiet")
     assert result.returncode == 0, result.stderr
     assert without_time(rows(tmp_path)) == without_time(rows(REPO / "results" / "math_mini_14")[:5])
@@ -272,7 +272,7 @@ def test_the_quick_start_repeats_the_committed_n14_run_row_for_row(tmp_path):
 
 def test_the_torch_step_repeats_a_committed_torch_step_run_row_for_row(tmp_path):
     """The held-out sweep's (5,7) n14 seed 1 was made with the torch step, compiled, one thread,
-    on an AVX2-only machine: with the CPU kernels pinned (reproducible.py) it repeats on AVX-512
+    on an AVX2-only machine: with the CPU kernels pinned (toobig/core/reproducible.py) it repeats on AVX-512
     machines too. Without the oneDNN part of the pin an AVX-512 machine drifts at iteration
     1,000; without the rest, at 250."""
     result = train_main(MATH_14, f"--out_dir={tmp_path}", "--max_iters=1000", "--device=cpu", "--quiet", "--seed=1",
@@ -309,3 +309,21 @@ def test_keep_evals_keeps_every_evaluations_weights_and_overwrite_removes_them(t
     assert not (out_dir / "evals").exists()  # the replaced run's weights go with it
     result = run_main(progress.main, f"--runs={tmp_path}", f"--out={tmp_path / 'progress'}")
     assert result.returncode == 2 and "no run folder there has evals/" in result.stderr
+
+
+def test_the_progress_line_counts_samples_not_items():
+    """issue 36: "facts 0/500" read as 500 facts; the counts are samples (eval_samples per item)."""
+    from toobig.training.step import describe
+    row = {"add_total": 1000, "add_correct": 990, "sub_total": 1000, "sub_correct": 998, "heldout_total": 40,
+           "heldout_correct": 30, "facts_total": 500, "facts_correct": 0}
+    assert describe(row) == "add 990/1000 sub 998/1000 (5,7) 30/40 samples, facts 0/500 samples"
+    assert describe({**row, "add_total": 0}) == "facts 0/500 samples"
+
+
+def test_a_run_with_a_held_weight_norm_logs_that_norm_at_every_evaluation(tmp_path):
+    train(tmp_path, "--max_iters=200", "--weight_norm=12")
+    with open(tmp_path / "norms.csv") as f:
+        assert {round(float(row["total"]), 3) for row in csv.DictReader(f)} == {12.0}
+    assert json.loads((tmp_path / "run.json").read_text())["config"]["weight_norm"] == 12.0
+    result = train_main(MATH_14, f"--out_dir={tmp_path / 'bad'}", *FAST, "--weight_norm=-1")
+    assert result.returncode == 2 and "weight_norm=-1" in result.stderr

@@ -11,5 +11,5 @@ The tools beyond the design card, run from the repository's root as `python -m t
     margins       per-item logit margins of a checkpoint
     facts_order   which facts are learned first
     bench         the training step's speed
-    gpu_job.sh    the MLT runs on a lent GPU
+    tools/gpu_job.sh    the MLT runs on a lent GPU
 """

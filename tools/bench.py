@@ -1,15 +1,15 @@
 """
-Speed of the training step and of one full evaluation, as nanoGPT's bench.py.
+Speed of the training step and of one full evaluation, as nanoGPT's tools/bench.py.
 
-    python bench.py                                   # n14 arithmetic on the default device
-    python bench.py config/train_facts_mini_56.py --device=cpu --iters=200
-    python bench.py --stack=64 --device=cuda          # 64 stacked n14 models against one (stacked.py)
-    python bench.py --pool=2 --device=cpu             # a CPU sweep's throughput: 2 one-thread processes vs one
-    python bench.py config/train_facts_mlt.py --pool=3 --device=cuda   # 3 runs sharing one GPU vs one alone
+    python tools/bench.py                                   # n14 arithmetic on the default device
+    python tools/bench.py config/train_facts_mini_56.py --device=cpu --iters=200
+    python tools/bench.py --stack=64 --device=cuda          # 64 stacked n14 models against one (toobig/training/stacked.py)
+    python tools/bench.py --pool=2 --device=cpu             # a CPU sweep's throughput: 2 one-thread processes vs one
+    python tools/bench.py config/train_facts_mlt.py --pool=3 --device=cuda   # 3 runs sharing one GPU vs one alone
 
 Prints medians: ms per training iteration (measured over blocks of 10
 iterations, after warm-up) and seconds per full evaluation (loss + sampling).
-Where the fused C++ step covers the run (fused_step.py), it is timed beside the
+Where the fused C++ step covers the run (toobig/training/fused_step.py), it is timed beside the
 torch step, block after block, and their ratio printed (--step=torch: torch only).
 """
 import sys
@@ -55,8 +55,8 @@ def timed(fn, device, repeats):
 def build(config, fused=False):
     """The model, optimizer and a 10-iteration training block of one run, set up as
     train_with_eval.train sets it up (at the learning rate of the middle of the run's
-    schedule), stepped by the torch step (training.train_step, compiled as configured) or,
-    with fused, by the fused C++ step (fused_step.py)."""
+    schedule), stepped by the torch step (step.train_step, compiled as configured) or,
+    with fused, by the fused C++ step (toobig/training/fused_step.py)."""
     device = pick_device(config["device"])
     configure_torch(device, config["threads"])
     data, codec = load_data(config["dataset"], device, config["held_out"])
@@ -168,7 +168,7 @@ def step_ms_of_processes(config, n_processes, threads):
 
 def bench_pool(config):
     """Model-iterations per second of `pool` runs trained at once, one process each, against the
-    same runs one after another. CPU (sweep.py, run_configs.py): one-thread processes against one
+    same runs one after another. CPU (tools/sweep.py, tools/run_configs.py): one-thread processes against one
     process with `pool` threads. GPU: processes sharing the device against one process alone."""
     n = config["pool"]
     on_cpu = pick_device(config["device"]) == "cpu"
@@ -184,7 +184,7 @@ def bench_pool(config):
 
 
 def bench_stack(config, data, codec, device, ctx, single_block):
-    """ms per iteration of K stacked models (stacked.py) against one plain model, same run."""
+    """ms per iteration of K stacked models (toobig/training/stacked.py) against one plain model, same run."""
     from toobig.training.stacked import build_stack, stack_step
     configs = [{**config, "seed": seed, "out_dir": f"stack_{seed}"} for seed in range(config["stack"])]
     _, params, _, stacked_optimizer, stacked_loss = build_stack(

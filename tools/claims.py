@@ -1,12 +1,13 @@
 """
 The claims table at the top of results/README.md (results/claims.md), computed
 from the committed runs: each claim the paper (here) or this repository
-(findings.py) makes about what the runs show, its protocol, n, effect, test or
+(toobig/reports/findings.py) makes about what the runs show, its protocol, n, effect, test or
 interval, and a verdict by findings.VERDICT_RULE. Reads run folders and the
 sweeps' summary.csv only; no torch.
 
-    python claims.py                                    # writes results/claims.md
-    python claims.py --root=results --out=results/claims.md
+    python tools/claims.py                                    # writes results/claims.md
+    python tools/claims.py --root=results --out=results/claims.md
+    python tools/claims.py --readme=README.md                 # and README.md's findings from the table
 """
 import sys
 from pathlib import Path
@@ -16,13 +17,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for py
 import numpy as np
 
 from configurator import FAILURES, exit_with_error, parse_args
-from toobig.reports.findings import ALPHA, FINDINGS, VERDICT_RULE, contrast, frac, row, sweep_runs, verdict
+from toobig.reports.findings import ALPHA, FINDINGS, VERDICT_RULE, fisher_contrast, frac, row, sweep_runs, verdict
 from toobig.core.files import write_atomically
 from toobig.runs.reading import digest, read_item_table, read_items
 from toobig.core.stats import format_p, mean_interval, permutation_test
 from toobig.study.tasks import held_out_expressions
 
-OPTIONS = {"root": "results", "out": "results/claims.md"}
+OPTIONS = {"root": "results", "out": "results/claims.md",
+           "readme": ""}  # a README.md whose findings block (README_START .. README_END) to rewrite from the table
+README_START, README_END = "<!-- findings: from results/claims.md by tools/claims.py -->", "<!-- end of findings -->"
+# the front page's findings: (the claim's first words, the protocol's first words) of the rows it shows
+HEADLINE = [("Paper: n14 gets the held-out (5,7) four right", "best"),
+            ("... as a share, with no evaluation selected", "held-out samples right over the 2nd half"),
+            ("Whatever pair is held out", ""),
+            ("Paper: n14 cannot memorize the 50 facts", "best facts accuracy"),
+            ("Paper: trained on both tasks", "held-out four all right at some evaluation"),
+            ("Pre-registered, 12 new pairs: n14 does worse on held-out pairs with a difference of 1 (1, primary)", ""),
+            ("Weight decay 0.1 on n28: on every weight", "")]
 
 
 def paper_single_run(root):
@@ -75,7 +86,7 @@ def size_contrast(root):
             ("held-out four all right at the train-best evaluation (the first with the best training accuracy)",
              lambda d: d["heldout_at_train_best"] == 40, False),
             ("held-out four all right at the last evaluation", lambda d: d["at_last"] == 40, False)):
-        a, b, p = contrast(n14, n28, test_fn)
+        a, b, p = fisher_contrast(n14, n28, test_fn)
         rows.append(row("n14 generalizes to (5,7), n28 does not (seeds 1-5 and 1337)", protocol, f"{a[1]} + {b[1]} runs",
                         f"n14 {frac(a, interval=True)}, n28 {frac(b, interval=True)}", f"Fisher {format_p(p)}",
                         verdict(p, a[0] > b[0], selected)))
@@ -100,7 +111,7 @@ def facts_capacity(root):
     """The paper's claim 2: n14 cannot memorize the 50 facts, n28 can."""
     n14 = [digest(root / "facts_mini_14")] + sweep_runs(root, "sweeps/facts", "facts", [14], range(1, 4))
     n28 = [digest(root / "facts_mini_28")] + sweep_runs(root, "seeds_facts_28", "facts", [28], range(1, 6))
-    a, b, p = contrast(n28, n14, lambda d: d["facts_at_best"] == 1.0)
+    a, b, p = fisher_contrast(n28, n14, lambda d: d["facts_at_best"] == 1.0)
     x, y = [d["facts_last"] for d in n28], [d["facts_last"] for d in n14]
     p_last = permutation_test(x, y)
     return [row("Paper: n14 cannot memorize the 50 facts, n28 can (seeds 1-5 / 1-3, and 1337)",
@@ -118,8 +129,8 @@ def joint_training(root):
     joint = {0.0: [digest(root / "both_mini_14")],
              0.1: [digest(root / "both_mini_14_wd")] + sweep_runs(root, "seeds_both_14_wd", "both", [14], range(1, 6),
                                                                   "_wd0.1")}
-    a, b, p = contrast(alone[0.0] + alone[0.1], joint[0.0] + joint[0.1], lambda d: d["ever"])
-    strata = [(wd, *contrast(alone[wd], joint[wd], lambda d: d["ever"])) for wd in (0.0, 0.1)]
+    a, b, p = fisher_contrast(alone[0.0] + alone[0.1], joint[0.0] + joint[0.1], lambda d: d["ever"])
+    strata = [(wd, *fisher_contrast(alone[wd], joint[wd], lambda d: d["ever"])) for wd in (0.0, 0.1)]
     larger_joint = [digest(root / f"both_mini_{n}{s}") for n in (28, 56) for s in ("", "_wd")]
     larger_alone = [digest(root / f"math_mini_{n}{s}") for n in (28, 56) for s in ("", "_wd")]
     return [row("Paper: trained on both tasks, no model generalizes (n14; n28 and n56 as well)",
@@ -140,7 +151,7 @@ CLAIMS = [paper_single_run, size_contrast, facts_capacity, joint_training, *FIND
 def claims_markdown(rows):
     header = ["claim", "protocol", "n", "effect", "test or interval", "verdict"]
     lines = ["# Claims and the evidence for them", "",
-             "Computed by `python claims.py` from the committed runs. Protocols: *best* is the paper's (the "
+             "Computed by `python tools/claims.py` from the committed runs. Protocols: *best* is the paper's (the "
              "evaluation with the best combined accuracy, the held-out four included, so selected on the test "
              "items); *train-best* is the evaluation with the best accuracy on the training items alone (the "
              "first of equal ones); *last* is the last evaluation; the *share over the 2nd half* selects nothing. "
@@ -155,6 +166,35 @@ def claims_markdown(rows):
     return "\n".join(lines) + "\n"
 
 
+def table_rows(markdown):
+    """The rows of a claims table (claims_markdown's) as dicts of its columns."""
+    lines = [line for line in markdown.splitlines() if line.startswith("| ")]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    return [dict(zip(header, (cell.strip() for cell in line.strip("|").split("|")))) for line in lines[1:]]
+
+
+def headline_findings(markdown):
+    """The front page's findings (HEADLINE) from a claims table, one bullet each with its
+    protocol, n, test and verdict as the table states them. Raises ValueError for a missing row."""
+    rows, bullets = table_rows(markdown), []
+    for claim, protocol in HEADLINE:
+        found = [r for r in rows if r["claim"].startswith(claim) and r["protocol"].startswith(protocol)]
+        if not found:
+            raise ValueError(f"the claims table has no row {claim!r} under protocol {protocol!r}")
+        r = found[0]
+        bullets.append(f"- **{r['claim']}**: {r['verdict']}. {r['effect']} ({r['protocol']}; {r['n']}; "
+                       f"{r['test or interval']}).")
+    return "\n".join(bullets)
+
+
+def with_findings(readme, markdown):
+    """README text with its findings block rewritten from the claims table."""
+    start, end = readme.find(README_START), readme.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"the README has no findings block ({README_START} ... {README_END})")
+    return readme[:start + len(README_START)] + "\n" + headline_findings(markdown) + "\n" + readme[end:]
+
+
 def main(argv=None):
     try:
         options = parse_args(OPTIONS, sys.argv[1:] if argv is None else argv, allow_config_files=False)
@@ -162,7 +202,12 @@ def main(argv=None):
         if not root.is_dir():
             raise ValueError(f"--root={root} is not a folder")
         rows = [r for claim in CLAIMS for r in claim(root)]
-        write_atomically(Path(options["out"]), claims_markdown(rows))
+        markdown = claims_markdown(rows)
+        readme = Path(options["readme"]) if options["readme"] else None
+        new_readme = with_findings(readme.read_text(), markdown) if readme else None  # checked before any write
+        write_atomically(Path(options["out"]), markdown)
+        if readme:
+            write_atomically(readme, new_readme)
     except (*FAILURES, KeyError) as e:
         exit_with_error(e)
     print(f"wrote {options['out']}: {len(rows)} claims")

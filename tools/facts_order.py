@@ -1,8 +1,8 @@
 """
 Which capitals a model memorizes first, and whether something simple predicts it.
 
-    python facts_order.py results/facts_mini_28 results/facts_mini_56 results/both_mini_28
-    python facts_order.py results/facts_mini_* --out=results/facts_order.md
+    python tools/facts_order.py results/facts_mini_28 results/facts_mini_56 results/both_mini_28
+    python tools/facts_order.py results/facts_mini_* --out=results/facts_order.md
 
 For each run folder (its items.csv, written by train_with_eval.py), a fact is
 "learned" at the first evaluation where all its samples are right. Over the
@@ -106,7 +106,7 @@ def main(argv=None):
     try:
         options = parse_args(OPTIONS, sys.argv[1:] if argv is None else argv, positional=folders)
         if not folders:
-            raise ValueError("no run folders given; e.g. python facts_order.py results/facts_mini_28")
+            raise ValueError("no run folders given; e.g. python tools/facts_order.py results/facts_mini_28")
         folders = [find_run_folder(folder) for folder in folders]
         text = table([facts_order(folder) for folder in folders])
         if len(folders) > 1:

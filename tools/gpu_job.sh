@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The GPU work of one lease, as one script (the README's GPU results come from it):
 #
-#   bash gpu_job.sh start [config ...]   # benchmarks, then the runs in the background, then smoke tests
-#   bash gpu_job.sh collect 560          # wait up to 560 s for the runs, then pack their results
+#   bash tools/gpu_job.sh start [config ...]   # benchmarks, then the runs in the background, then smoke tests
+#   bash tools/gpu_job.sh collect 560          # wait up to 560 s for the runs, then pack their results
 #
 # `start` times the training step and the evaluation first, on an idle GPU; then
 # it starts the runs (by default the six MLT configs, config/train_*_mlt*.py,
@@ -14,7 +14,7 @@
 # lands in $OUT as a log and one archive per call.
 # TINY=1 runs the same steps on the CPU with tiny settings, to try the script.
 set -u
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/.."  # the repository's root
 OUT=${OUT:-/tmp/gpu_job_out}
 mkdir -p "$OUT" out
 export PYTHONUNBUFFERED=1
@@ -42,13 +42,13 @@ start() {
   if [ "$DEV" = cuda ] && [ ! -e out/gpu ]; then mkdir -p /dev/shm/gpu && ln -s /dev/shm/gpu out/gpu; fi
 
   # --- speed, on an idle GPU ---------------------------------------------------
-  step 150 python bench.py config/train_math_mini_14.py --device=$DEV $BENCH
-  step 150 python bench.py config/train_math_mini_14.py --device=$DEV $BENCH --compile_mode=reduce-overhead
-  step 100 python bench.py config/train_math_mini_14.py --device=$DEV $BENCH --compile=False
-  step 150 python bench.py config/train_math_mlt.py --device=$DEV $MLT_BENCH $MLT_SMALL
-  step 150 python bench.py config/train_facts_mlt.py --device=$DEV $MLT_BENCH $MLT_SMALL
-  step 100 python bench.py config/train_math_mini_14.py --device=$DEV $BENCH --stack=$STACK --iters=200
-  step 200 python bench.py config/train_both_mlt.py --device=$DEV $MLT_BENCH --iters=100 --pool=$POOL $MLT_SMALL
+  step 150 python tools/bench.py config/train_math_mini_14.py --device=$DEV $BENCH
+  step 150 python tools/bench.py config/train_math_mini_14.py --device=$DEV $BENCH --compile_mode=reduce-overhead
+  step 100 python tools/bench.py config/train_math_mini_14.py --device=$DEV $BENCH --compile=False
+  step 150 python tools/bench.py config/train_math_mlt.py --device=$DEV $MLT_BENCH $MLT_SMALL
+  step 150 python tools/bench.py config/train_facts_mlt.py --device=$DEV $MLT_BENCH $MLT_SMALL
+  step 100 python tools/bench.py config/train_math_mini_14.py --device=$DEV $BENCH --stack=$STACK --iters=200
+  step 200 python tools/bench.py config/train_both_mlt.py --device=$DEV $MLT_BENCH --iters=100 --pool=$POOL $MLT_SMALL
 
   # --- the runs, all at once, each in its own session ----------------------------------
   for cfg in ${RUNS:-$MLT_CONFIGS}; do
@@ -103,5 +103,5 @@ collect() {
 case "${1:-}" in
   start) shift; RUNS="$*"; start 2>&1 | tee "$OUT/start.log" ;;
   collect) collect "${2:-560}" 2>&1 | tee "$OUT/collect.log" ;;
-  *) echo "usage: bash gpu_job.sh start|collect [seconds]" >&2; exit 2 ;;
+  *) echo "usage: bash tools/gpu_job.sh start|collect [seconds]" >&2; exit 2 ;;
 esac

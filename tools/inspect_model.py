@@ -3,11 +3,11 @@ Look inside a trained arithmetic model: where it puts the ten digits, what the
 answer position attends to, whether the answer can be read off it linearly, and
 which sums it gets right.
 
-    python inspect_model.py --out_dir=results/math_mini_14 --ckpt=model_best.pt
-    python inspect_model.py --out_dir=results/math_mini_28 --ckpt=model_best.pt --json
+    python tools/inspect_model.py --out_dir=results/math_mini_14 --ckpt=model_best.pt
+    python tools/inspect_model.py --out_dir=results/math_mini_28 --ckpt=model_best.pt --json
 
 Writes <out_dir>/inspect_<ckpt name>.png, or with --json prints the same numbers
-as one JSON object (the measures are inside.py's):
+as one JSON object (the measures are toobig/interp/inside.py's):
 - digits: the embeddings of the tokens 0-9 on their first two principal
   components, and the number-line score: over the directions of that plane, the
   largest |Spearman correlation| between a digit's position along it and its
@@ -35,7 +35,7 @@ import torch
 
 from configurator import exit_with_error, parse_args
 from toobig.runs.checkpoints import load_model
-from toobig.runs.scoring import CLI_DEFAULTS, sampling_as_trained
+from toobig.runs.scoring import CLI_DEFAULTS, checkpoint_path, sampling_as_trained, scored, scored_line
 from toobig.core.devices import MACHINE_ERRORS, autocast, pick_device
 
 from toobig.interp.inside import POSITIONS, look_inside
@@ -96,7 +96,8 @@ def main(argv=None):
     try:
         config = parse_args(DEFAULTS, sys.argv[1:] if argv is None else argv, allow_config_files=False)
         device = pick_device(config["device"])
-        path = find_run_folder(config["out_dir"]) / config["ckpt"]
+        # the figure goes into the run's folder: a committed one only where its path is named
+        path = checkpoint_path(find_run_folder(config["out_dir"], writes=not config["json"]), config["ckpt"])
         model, codec, checkpoint = load_model(path, device)
         missing = [str(d) for d in DIGITS if str(d) not in codec.stoi]
         if missing:
@@ -109,10 +110,11 @@ def main(argv=None):
             result = look_inside(model, codec, sampling, torch.Generator(device=device).manual_seed(seed), held_out)
     except (ValueError, *MACHINE_ERRORS) as e:
         exit_with_error(e)
-    result = {"checkpoint": str(path), "iter": checkpoint.get("iter_num"), "held_out": held_out, **result}
+    result = {**scored(path, checkpoint), "held_out": held_out, **result}
     if config["json"]:
         print(json.dumps(result))
         return
+    print(scored_line(result))
     out = Path(path).parent / f"inspect_{Path(path).stem}.png"
     figure(result, f"{path} (iteration {result['iter']})").savefig(out)
     print(f"digits: number-line score {result['digits']['number_line_score']:.2f}; answer probe on the held-out "

@@ -1,13 +1,13 @@
 """
 What the parts of a trained arithmetic model do, by intervening on them
-(interventions.py, mechanism.py): ablate each component and each MLP neuron and see
+(toobig/interp/interventions.py, toobig/interp/mechanism.py): ablate each component and each MLP neuron and see
 which answers break, test descriptions of the mechanism as reduced models, and
-patch activations from one prompt into another (mechanism.py's order_patches: where the
+patch activations from one prompt into another (toobig/interp/mechanism.py's order_patches: where the
 sign is decided).
 
-    python intervene.py --out_dir=results/math_mini_14 --ckpt=model_best.pt        # intervene_model_best.png, a summary
-    python intervene.py --out_dir=results/math_mini_28 --ckpt=model_last.pt --json # the same as one JSON object
-    python intervene.py --out_dir=results/math_mini_14 --ckpt=model_best.pt --patch=4-6:5-7,4-7:5-7 --site=mlp_hidden
+    python tools/intervene.py --out_dir=results/math_mini_14 --ckpt=model_best.pt        # intervene_model_best.png, a summary
+    python tools/intervene.py --out_dir=results/math_mini_28 --ckpt=model_last.pt --json # the same as one JSON object
+    python tools/intervene.py --out_dir=results/math_mini_14 --ckpt=model_best.pt --patch=4-6:5-7,4-7:5-7 --site=mlp_hidden
 
 Every number is a teacher-forced logit margin of the right answer (> 0: greedy
 decoding writes it), per answer token (sign, tens, units, end) or the smallest
@@ -33,10 +33,10 @@ import numpy as np
 import torch
 
 from toobig.runs.checkpoints import load_model
-from toobig.runs.scoring import CLI_DEFAULTS
+from toobig.runs.scoring import CLI_DEFAULTS, checkpoint_path, scored, scored_line
 from configurator import exit_with_error, parse_args
 from toobig.core.devices import MACHINE_ERRORS
-from toobig.interp.interventions import SITES, answer_margin, answer_margins, math_batch
+from toobig.interp.interventions import SITES, answer_margin, answer_token_margins, math_batch
 from toobig.interp.mechanism import (check_arithmetic_model, chord_offset, component_ablations, neuron_ablations, order_patches, patch_report,
                        reduced_models, result_organization, rows_of, train_and_held_out)
 from toobig.interp.readout import segment_walks
@@ -66,7 +66,7 @@ def parse_patches(text):
 def intervene(model, codec, held_out, kind="mean", patches=(), site="attn_out"):
     """The report of the module docstring, as one dict."""
     expressions, _, held = rows_of(held_out)
-    base = answer_margins(model, math_batch(codec, expressions))
+    base = answer_token_margins(model, math_batch(codec, expressions))
     return {"baseline": {**train_and_held_out(base, held_out),
                          "held_out_margins": {"".join(map(str, expressions[i])): round(float(answer_margin(base[[i]])), 3)
                                               for i in held}},
@@ -134,12 +134,13 @@ def main(argv=None):
         patches = parse_patches(config["patch"])
         if config["site"] != DEFAULTS["site"] and not patches:
             raise ValueError(f"--site={config['site']} applies to --patch, and no --patch was given")
-        path = find_run_folder(config["out_dir"]) / config["ckpt"]
+        # the figure goes into the run's folder: a committed one only where its path is named
+        path = checkpoint_path(find_run_folder(config["out_dir"], writes=not config["json"]), config["ckpt"])
         model, codec, checkpoint = load_model(path)
         check_arithmetic_model(model, codec, path)
         torch.set_num_threads(1)
         report = intervene(model, codec, saved_config(checkpoint)["held_out"], config["kind"], patches, config["site"])
-        report = {"checkpoint": str(path), "iter": checkpoint.get("iter_num"), "kind": config["kind"], **report}
+        report = {**scored(path, checkpoint), "kind": config["kind"], **report}
         out = Path(path).parent / f"intervene_{Path(path).stem}.png"
         if not config["json"]:
             figure(report, f"{path} (iteration {report['iter']}): {config['kind']} ablations").savefig(out)
@@ -148,6 +149,7 @@ def main(argv=None):
     if config["json"]:
         print(json.dumps(report))
         return
+    print(scored_line(report))
     print_report(report)
     print(f"wrote {out}")
 

@@ -5,8 +5,8 @@ log-probability of its right answer (evaluation.answer_margins), written as the
 rows of those two evaluations in margins.csv and logprobs.csv, the files a run
 now writes at every evaluation.
 
-    python margins.py results/math_mini_14
-    python margins.py results/*_mini_* results/sweeps/math/math_n*     # every run with weights
+    python tools/margins.py results/math_mini_14
+    python tools/margins.py results/*_mini_* results/sweeps/math/math_n*     # every run with weights
 
 A run that already has margins.csv keeps it (a run logged since has every
 evaluation there). Prints, per run, the held-out four's margins at each row.
@@ -25,6 +25,7 @@ from toobig.core.devices import MACHINE_ERRORS
 from toobig.runs.checkpoints import load_model
 from toobig.study.evaluation import answer_margins
 from toobig.runs.run_folder import RunFolder
+from toobig.runs.scoring import HOLDS, scored_line
 from toobig.runs.reading import find_run_folder, heldout_values, load_run, read_item_table
 from toobig.study.tasks import get_task, held_out_expressions
 from toobig.study.training_config import saved_config
@@ -34,23 +35,25 @@ WEIGHTS = ("model_best.pt", "model_last.pt")
 
 def backfill(folder):
     """Write margins.csv and logprobs.csv rows for the evaluations whose weights the run
-    kept; returns the iterations written ([] if the run has its own margins)."""
+    kept; returns the lines naming the files scored and their iterations ([] if the run has its own margins)."""
     folder = Path(folder)
     if (folder / "margins.csv").exists():
         return []
-    scored = {}
+    scored, files = {}, []
     for name in WEIGHTS:
         if (folder / name).is_file():
             model, codec, checkpoint = load_model(folder / name)
             dataset = saved_config(checkpoint)["dataset"]
             scored[checkpoint["iter_num"]] = answer_margins(model, codec, get_task(dataset).parts)
+            files.append(scored_line({"checkpoint": str(folder / name), "iter": checkpoint["iter_num"],
+                                      "checkpoint_holds": HOLDS[name]}))
     if not scored:
         raise ValueError(f"{folder} has neither {' nor '.join(WEIGHTS)}: nothing to score")
     run = RunFolder(folder)
     for iter_num in sorted(scored):
         run.append_item_row("margins.csv", iter_num, {m.name: m.margin for m in scored[iter_num]})
         run.append_item_row("logprobs.csv", iter_num, {m.name: m.logprob for m in scored[iter_num]})
-    return sorted(scored)
+    return files
 
 
 def describe(folder):
@@ -70,16 +73,20 @@ def main(argv=None):
     names = []
     try:
         parse_args({}, sys.argv[1:] if argv is None else argv, positional=names)  # no options but --help
+        # a run without margins.csv gets rows written into its folder: a committed one only where its path is named
         folders = [find_run_folder(name) for name in names]
+        folders = [f if (f / "margins.csv").exists() else find_run_folder(name, writes=True)
+                   for f, name in zip(folders, names)]
         if not folders:
-            raise ValueError("name one or more run folders, e.g. python margins.py results/math_mini_14")
+            raise ValueError("name one or more run folders, e.g. python tools/margins.py results/math_mini_14")
         missing = [str(f) for f in folders if not (f / "results.csv").is_file()]
         if missing:
             raise ValueError(f"not a run folder (no results.csv): {', '.join(missing)}")
         torch.set_num_threads(1)
         for folder in folders:
-            written = backfill(folder)
-            print(describe(folder) + (f" (rows {', '.join(map(str, written))} written)" if written else ""))
+            for line in backfill(folder):
+                print(line + ": its margins.csv and logprobs.csv rows written")
+            print(describe(folder))
     except (ValueError, *MACHINE_ERRORS) as e:
         exit_with_error(e)
 

@@ -4,10 +4,10 @@ prompts only, at every evaluation of runs trained with --keep_evals, against the
 held-out four's logit margins that each run logged at that evaluation (margins.csv).
 Does any of them rise before the held-out answers turn right, within a width?
 
-    python sweep.py --task=math --sizes=14,28 --seeds=1,2,3,4,5 --keep_evals --out=out/sweep_progress
-    python progress.py --runs=out/sweep_progress --out=results/progress
+    python tools/sweep.py --task=math --sizes=14,28 --seeds=1,2,3,4,5 --keep_evals --out=out/sweep_progress
+    python tools/progress.py --runs=out/sweep_progress --out=results/progress
 
-Measures, per evaluation (mechanism.py, readout.py; none reads a held-out item):
+Measures, per evaluation (toobig/interp/mechanism.py, toobig/interp/readout.py; none reads a held-out item):
   readout_r2     the output head's ten digit rows explained by a polynomial of degree
                  READOUT_DEGREE in the digit, R^2 (the weights alone)
   readout_kept   the share of the training answers greedy decoding gets right with the
@@ -36,7 +36,7 @@ import torch
 from toobig.runs.checkpoints import load_model
 from configurator import exit_with_error, parse_args
 from toobig.core.devices import MACHINE_ERRORS
-from toobig.interp.interventions import answer_margin, answer_margins, math_batch
+from toobig.interp.interventions import answer_margin, answer_token_margins, math_batch
 from toobig.interp.mechanism import check_arithmetic_model, result_organization, rows_of
 from toobig.interp.readout import digit_readout
 from toobig.core.files import write_atomically
@@ -58,7 +58,7 @@ def measures(path):
     reduced, r2 = digit_readout(model, codec)
 
     def right(m):
-        return float((answer_margin(answer_margins(m, batch)[train]) > 0).float().mean())
+        return float((answer_margin(answer_token_margins(m, batch)[train]) > 0).float().mean())
     return checkpoint["iter_num"], model.config.n_embd, held_out, {
         "readout_r2": r2, "readout_kept": right(reduced),
         "organization": float(np.median(result_organization(model, codec, held_out))), "train_right": right(model)}
@@ -215,7 +215,7 @@ def main(argv=None):
                                    *(round(float(t[m][n]), 4) for m in MEASURES)]))
                 for t in traces for n, i in enumerate(t["iters"])]
         write_atomically(out / "progress.csv", "\n".join([",".join(header), *rows]) + "\n")
-        command = "python progress.py " + " ".join(f"--{k}={v}" for k, v in options.items())
+        command = "python tools/progress.py " + " ".join(f"--{k}={v}" for k, v in options.items())
         text = f"# Looking for a progress measure: {len(traces)} runs\n\nMade by `{command}`.\n\n" + report(traces)
         write_atomically(out / "progress.md", text)
         figure(traces).savefig(out / "progress.png")

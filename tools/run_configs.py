@@ -1,14 +1,14 @@
 """
 Train a set of configs to completion, a few at a time, skipping finished runs.
 
-    python run_configs.py config/train_*_mini_*.py               # 2 processes x 1 thread
-    python run_configs.py config/train_math_mini_14.py --jobs=1 --threads=2
+    python tools/run_configs.py config/train_*_mini_*.py               # 2 processes x 1 thread
+    python tools/run_configs.py config/train_math_mini_14.py --jobs=1 --threads=2
 
---jobs is the number of processes at once, --threads each one's threads (pool.py,
-which sweep.py uses too). An interrupted run resumes from its ckpt.pt; each run's
+--jobs is the number of processes at once, --threads each one's threads (toobig/training/pool.py,
+which tools/sweep.py uses too). An interrupted run resumes from its ckpt.pt; each run's
 output goes to <out_dir>/train.log. Config files and their out_dirs are the working
 directory's; train_with_eval.py is found beside this file. Each run's state is decided
-as the pool takes it up (pool.py), so two of these, or one beside a sweep, never train
+as the pool takes it up (toobig/training/pool.py), so two of these, or one beside a sweep, never train
 one run twice; --dry_run only forecasts the states.
 """
 import sys
@@ -31,7 +31,7 @@ def main(argv=None):
         check_pool(options["jobs"], options["threads"])
         runs = [(path, [path], resolve({**DEFAULTS, **load_config_file(path, DEFAULTS)})) for path in paths]
         if not paths:
-            raise ValueError("no config files given; e.g. python run_configs.py config/train_*_mini_*.py")
+            raise ValueError("no config files given; e.g. python tools/run_configs.py config/train_*_mini_*.py")
         if options["dry_run"]:
             for label, _, config in runs:
                 print(f"{label}: {run_state(config, options['overwrite'])}")

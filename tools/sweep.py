@@ -3,19 +3,19 @@ Train a grid of runs built from a task's small-model config, varying the width
 (n_embd) and the seed, then summarize them: is n14's generalization a property
 of its size or the luck of one seed, and where do the transitions lie?
 
-    python sweep.py --task=math --sizes=8,10,12,14,16,20,28 --seeds=1,2,3,4,5 --out=out/sweep_math
-    python sweep.py --task=facts --sizes=10,12,14,16,18,20,24,28 --seeds=1,2,3 --out=out/sweep_facts
-    python sweep.py --task=math --sizes=14 --seeds=1,2 --weight_decays=0.0,0.1 --max_iters=5000
-    python sweep.py --task=math --sizes=28 --seeds=1,2,3 --init_scales=0.25,0.5 --out=out/sweep_init_scale
-    python sweep.py --task=math --sizes=14,28 --seeds=1,2,3 --held_outs=1:2,0:9,3:8 --out=out/sweep_held_out
-    python sweep.py --task=math --sizes=14,28 --seeds=1,2,3,4,5 --keep_evals --out=out/sweep_progress
-    python sweep.py ... --shard=3/8     # only the 4th of 8 interleaved parts (e.g. a Slurm array task)
-    python sweep.py ... --summarize_only
+    python tools/sweep.py --task=math --sizes=8,10,12,14,16,20,28 --seeds=1,2,3,4,5 --out=out/sweep_math
+    python tools/sweep.py --task=facts --sizes=10,12,14,16,18,20,24,28 --seeds=1,2,3 --out=out/sweep_facts
+    python tools/sweep.py --task=math --sizes=14 --seeds=1,2 --weight_decays=0.0,0.1 --max_iters=5000
+    python tools/sweep.py --task=math --sizes=28 --seeds=1,2,3 --init_scales=0.25,0.5 --out=out/sweep_init_scale
+    python tools/sweep.py --task=math --sizes=14,28 --seeds=1,2,3 --held_outs=1:2,0:9,3:8 --out=out/sweep_held_out
+    python tools/sweep.py --task=math --sizes=14,28 --seeds=1,2,3,4,5 --keep_evals --out=out/sweep_progress
+    python tools/sweep.py ... --shard=3/8     # only the 4th of 8 interleaved parts (e.g. a Slurm array task)
+    python tools/sweep.py ... --summarize_only
 
 Each run is an ordinary run folder <out>/<task>_n<size>_s<seed>[_wd<wd>][_is<scale>][_ho<ab>] with
 results.csv and run.json; finished runs are skipped, partial ones resume. On
 CPU the runs go through a process pool (--jobs processes, --threads each); on
-CUDA, runs of one shape are trained together as one stacked model (stacked.py).
+CUDA, runs of one shape are trained together as one stacked model (toobig/training/stacked.py).
 The base config and train_with_eval.py are found beside this file, whatever the
 working directory; --out is relative to the working directory.
 
@@ -28,7 +28,7 @@ folder (shared) while it trains, and the summary is written by the sweep that
 ends last, from what is on disk then: one that ends while another is still
 training runs of the folder says so and leaves the summary to that one.
 Afterwards the sweep folder gets summary.csv, phase.png, sizes.md (the seeds
-of each size, counted), for arithmetic inside.png (inspect_model.py's measures
+of each size, counted), for arithmetic inside.png (tools/inspect_model.py's measures
 against the held-out count) and timing.png (is the held-out rule found before or
 after the training sums are fit?), and for facts capacity.md, computed from every
 run folder of the grid that exists; figures and counts use finished runs only.
@@ -61,7 +61,7 @@ OPTIONS = dict(
     init_scales="",       # e.g. 0.25,0.5 (run names get _is0.25); empty: the config's, 1
     held_outs="",         # held-out pairs, e.g. 5:7,1:2 (run names get _ho57, _ho12); empty: the config's, 5:7
     decay_gains=False,    # weight decay on the LayerNorm gains too (run names get _dg)
-    keep_evals=False,     # also keep every evaluation's weights, <run>/evals/ (progress.py)
+    keep_evals=False,     # also keep every evaluation's weights, <run>/evals/ (tools/progress.py)
     max_iters=30000,
     out="",               # default: out/sweep_<task> (in the working directory, as every path given)
     jobs=2,               # CPU: processes in the pool
@@ -189,7 +189,7 @@ def train_group(group, device, stack, overwrite, wait):
 
 
 def save_figure(figure, path):
-    """A figure written whole (runs.write_atomically): two sweeps may write one sweep's figures."""
+    """A figure written whole (files.write_atomically): two sweeps may write one sweep's figures."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format=path.suffix[1:])
     write_atomically(path, buffer.getvalue())

@@ -1,10 +1,10 @@
 """
-Why the small model generalizes, causally: the interventions of mechanism.py, readout.py
-and circuits.py over many 1-layer arithmetic runs, grouped by width, and the wrong answers
+Why the small model generalizes, causally: the interventions of toobig/interp/mechanism.py, toobig/interp/readout.py
+and toobig/interp/circuits.py over many 1-layer arithmetic runs, grouped by width, and the wrong answers
 of a held-out sweep, in one report (results/README.md's "Why" section is written from it).
 
-    python why.py --runs=results/sweeps/math --out=results/why
-    python why.py --runs=results/math_mini_14,results/math_mini_28 --ckpt=model_best.pt --out=out/why
+    python tools/why.py --runs=results/sweeps/math --out=results/why
+    python tools/why.py --runs=results/math_mini_14,results/math_mini_28 --ckpt=model_best.pt --out=out/why
 
 --runs: run folders, or folders of run folders (a sweep), comma-separated; each run's --ckpt is
 intervened on, and its held-out a-b (a < b) patched (attention output at `=` onward) from prompts
@@ -26,7 +26,7 @@ import torch
 from toobig.runs.checkpoints import load_model
 from configurator import exit_with_error, parse_args
 from toobig.core.devices import MACHINE_ERRORS
-from toobig.interp.interventions import answer_margins, math_batch
+from toobig.interp.interventions import answer_token_margins, math_batch
 from toobig.interp.circuits import DECISIONS, neurons_needed
 from toobig.interp.mechanism import (check_arithmetic_model, chord_offset, component_ablations, digit_attention, neuron_ablations,
                        order_patches, patch_report, reduced_models, result_organization, rows_of,
@@ -65,7 +65,7 @@ def patch_pairs(held_out):
 
 
 def run_report(folder, ckpt, kind):
-    """One run's interventions (mechanism.py) and patches, as a dict."""
+    """One run's interventions (toobig/interp/mechanism.py) and patches, as a dict."""
     model, codec, checkpoint = load_model(folder / ckpt)
     check_arithmetic_model(model, codec, folder / ckpt)
     config = saved_config(checkpoint)
@@ -76,7 +76,7 @@ def run_report(folder, ckpt, kind):
     share = heldout_share_late(run["results"], config["max_iters"]) if run else float("nan")
     return {"run": str(folder), "ckpt": ckpt, "iter": checkpoint.get("iter_num"), "n_embd": config["n_embd"],
             "seed": config["seed"], "held_out": held_out, "heldout_share_late": None if np.isnan(share) else share,
-            "baseline": train_and_held_out(answer_margins(model, math_batch(codec, expressions)), held_out),
+            "baseline": train_and_held_out(answer_token_margins(model, math_batch(codec, expressions)), held_out),
             "components": {k: v for k, v in component_ablations(model, codec, held_out, kind).items() if k in COMPONENTS},
             "neurons": neuron_ablations(model, codec, held_out, kind), "neurons_needed": neurons_needed(model, codec, held_out),
             "reduced_models": reduced_models(model, codec, held_out),
@@ -125,7 +125,7 @@ def units_change(report, kind=POLYNOMIAL):
     return held_out_margin(readout_reduced(report, kind), "units") - held_out_margin(report["baseline"], "units")
 
 
-RUN_MEASURES = {  # a number per run, compared between widths (contrast) and within them (within_widths)
+RUN_MEASURES = {  # a number per run, compared between widths (width_contrast) and within them (within_widths)
     "median neuron's share of answers broken": lambda r: np.median(neuron_share(r)),
     "median neuron's share x neurons": lambda r: np.median(neuron_share(r)) * len(r["neurons"]),
     "median neuron's result organization R^2": lambda r: np.median(r["result_organization"]),
@@ -195,7 +195,7 @@ def label(reports, widths):
     return "n" + "/n".join(str(w) for w in sorted({r["n_embd"] for r in reports if r["n_embd"] in widths}))
 
 
-def contrast(reports, small, large):
+def width_contrast(reports, small, large):
     """Run-level permutation tests, widths `small` against `large`, of RUN_MEASURES (the neuron
     share also times the number of neurons: a wider MLP divides the same answers among more
     neurons), the held-out gaps and margins, and what the digit-readout reductions change."""
@@ -326,9 +326,9 @@ def main(argv=None):
         answers = held_out_answers(options["errors"]) if options["errors"] else []
         out = Path(options["out"])
         out.mkdir(parents=True, exist_ok=True)
-        command = "python why.py " + " ".join(f"--{k}={v}" for k, v in options.items())
+        command = "python tools/why.py " + " ".join(f"--{k}={v}" for k, v in options.items())
         text = "\n".join([f"# Interventions over {len(reports)} runs", "", f"Made by `{command}`.", "",
-                          width_table(reports), *contrast(reports, (12, 14, 16), (20, 28)),
+                          width_table(reports), *width_contrast(reports, (12, 14, 16), (20, 28)),
                           *readout_changes(reports, (12, 14, 16)), *readout_changes(reports, (20, 28)), *within_widths(reports), "",
                           *([f"## Wrong answers of the runs in {options['errors']}", "", *errors_section(answers, (12, 14, 16)),
                              *errors_section(answers, (20, 28))] if answers else [])])

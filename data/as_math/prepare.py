@@ -1,4 +1,4 @@
-"""Write nanoGPT's files for the as_math task (STUDY.md §1): input.txt, train.bin, val.bin, meta.pkl.
+"""Write nanoGPT's files for the as_math task (docs/STUDY.md §1): input.txt, train.bin, val.bin, meta.pkl.
 
     python data/as_math/prepare.py              # into data/as_math/
     python data/as_math/prepare.py /tmp/data    # into /tmp/data/as_math/

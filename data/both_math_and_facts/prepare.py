@@ -1,4 +1,4 @@
-"""Write nanoGPT's files for the both_math_and_facts task (STUDY.md §1): input.txt, train.bin, val.bin, meta.pkl.
+"""Write nanoGPT's files for the both_math_and_facts task (docs/STUDY.md §1): input.txt, train.bin, val.bin, meta.pkl.
 
     python data/both_math_and_facts/prepare.py              # into data/both_math_and_facts/
     python data/both_math_and_facts/prepare.py /tmp/data    # into /tmp/data/both_math_and_facts/

@@ -1,4 +1,4 @@
-"""Write nanoGPT's files for the facts_char task (STUDY.md §1): input.txt, train.bin, val.bin, meta.pkl.
+"""Write nanoGPT's files for the facts_char task (docs/STUDY.md §1): input.txt, train.bin, val.bin, meta.pkl.
 
     python data/facts_char/prepare.py              # into data/facts_char/
     python data/facts_char/prepare.py /tmp/data    # into /tmp/data/facts_char/

@@ -74,7 +74,7 @@ def evals_each_heldout_right(run):
 
 
 def inside_measures(config):
-    """What inspect_model.py measures inside the run's saved models (model_best.pt, model_last.pt):
+    """What tools/inspect_model.py measures inside the run's saved models (model_best.pt, model_last.pt):
     the digits' number-line score and the answer probe's error on the held-out four. None
     for a run without them or without arithmetic."""
     from toobig.interp.inside import measures_of  # torch: only when a summary is made
@@ -147,8 +147,11 @@ def sizes_table(rows, n_seeds):
     header = (["model", "params", "wd"] + (["init scale"] if several_scales else [])
               + (["held out"] if several_pairs else []) + ["seeds finished"])
     if has_math:
-        header += ["held-out 40/40 at some evaluation", "40/40 at best (test-selected)", "40/40 at train-best",
-                   "40/40 at end", "held-out share, 2nd half: mean (min-max)", "first 40/40 (median iter)"]
+        # each count is of seeds; "any evaluation" counts a seed 40/40 once or more, the others at one
+        # evaluation each (reading.PROTOCOLS), so that a seed can count in the first and in none of the others
+        header += ["seeds with held-out 40/40 at any evaluation", "40/40 at the best-combined evaluation (test-selected)",
+                   "40/40 at the train-best evaluation", "40/40 at the last evaluation",
+                   "held-out share, 2nd half: mean (min-max)", "first 40/40 (median iter)"]
     has_items = any(row.get("evals_each_heldout_right") for row in rows)
     if has_items:
         header += ["evaluations each held-out expression is right, a+b / b+a / a-b / b-a (median)"]

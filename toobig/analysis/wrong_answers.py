@@ -2,7 +2,7 @@
 The wrong answers of a held-out sweep (runs that each withhold another digit pair),
 tallied and tested against what results/README.md's mechanism predicts: a subtraction
 with a difference of 1 answered 0, the sign kept where the size is missed, and which
-held-out pairs fail. why.py writes them into its report.
+held-out pairs fail. tools/why.py writes them into its report.
 """
 import json
 from pathlib import Path

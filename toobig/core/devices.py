@@ -1,7 +1,7 @@
 """
 Where and how torch computes: the device a run asks for, checked against the
 machine; the autocast a device uses; threads and deterministic kernels; the
-device's name for run.json. Shared by training, stacked runs, bench.py and
+device's name for run.json. Shared by training, stacked runs, tools/bench.py and
 every tool that loads a model.
 """
 import os
@@ -50,7 +50,7 @@ def autocast(device, dtype="auto"):
 
 
 def configure_torch(device, threads=0):
-    """Threads, deterministic kernels (STUDY.md §3) and TF32 matmuls: the same for single and stacked runs."""
+    """Threads, deterministic kernels (docs/STUDY.md §3) and TF32 matmuls: the same for single and stacked runs."""
     if threads:
         torch.set_num_threads(threads)
     if device == "cpu":

@@ -15,8 +15,8 @@ that imports torch imports this one first, so the pin is in force in every
 entry point. A variable already set in the environment is left as it is, and
 `PIN_CPU_KERNELS=0` leaves all of them alone (for speed where bits need not
 repeat; on an AVX-512 machine the pinned torch step took 0.95-1.11x the
-unpinned one's time, SPEED.md). `cpu_record()` says in run.json what was in
-force. The fused step (fused_step.py) does not go through these kernels.
+unpinned one's time, docs/SPEED.md). `cpu_record()` says in run.json what was in
+force. The fused step (toobig/training/fused_step.py) does not go through these kernels.
 """
 import getpass
 import os

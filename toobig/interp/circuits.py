@@ -3,7 +3,7 @@ Neuron circuits of a 1-layer arithmetic model: for each decision the answer need
 sign, whether it has a tens digit, its units digit), the fewest MLP neurons that make it
 with every other neuron mean-ablated, and whether that set, chosen on the training
 prompts, also makes the decision on the held-out ones. results/README.md's "Why"
-section; why.py reports it per run.
+section; tools/why.py reports it per run.
 """
 import torch
 

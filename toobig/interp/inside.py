@@ -1,5 +1,5 @@
 """
-Inside a trained arithmetic model, the measures inspect_model.py shows and the
+Inside a trained arithmetic model, the measures tools/inspect_model.py shows and the
 sweeps' summaries report (correlational: they describe, they do not test
 causes):
 
@@ -114,7 +114,7 @@ def look_inside(model, codec, sampling=Sampling(), generator=None, held_out=PAPE
 
 
 def measures_of(path, device="cpu"):
-    """The representation measures of one saved model (sweep.py's summary): its number-line
+    """The representation measures of one saved model (tools/sweep.py's summary): its number-line
     score and the held-out error of the answer probe."""
     model, codec, checkpoint = load_model(path, device)
     train, held = split_expressions(saved_config(checkpoint)["held_out"])

@@ -5,10 +5,10 @@ patching), and measure what that does to the teacher-forced logit margin of the
 right answer, token by token (sign, tens, units, end).
 
     batch = math_batch(codec, math_expressions())           # every `<a op b=answer>`, teacher-forced
-    margins = answer_margins(model, batch)                    # (items, answer tokens): > 0, greedy writes it
-    margins = answer_margins(model, batch, [zero_unit("mlp_hidden", 3)])        # neuron 3 ablated
-    margins = answer_margins(model, batch, [mean_of("attn_out", train_acts)])   # mean ablation
-    margins = answer_margins(model, target, [patch_from("resid_post", source_acts, position=4)])
+    margins = answer_token_margins(model, batch)                    # (items, answer tokens): > 0, greedy writes it
+    margins = answer_token_margins(model, batch, [zero_unit("mlp_hidden", 3)])        # neuron 3 ablated
+    margins = answer_token_margins(model, batch, [mean_of("attn_out", train_acts)])   # mean ablation
+    margins = answer_token_margins(model, target, [patch_from("resid_post", source_acts, position=4)])
 
 Sites, per layer (activations are (batch, tokens, width) unless said):
   embed        token + position embedding, the residual stream before layer 0 (layer ignored)
@@ -138,7 +138,7 @@ def activations(model, batch, sites):
 
 
 @torch.no_grad()
-def answer_margins(model, batch, interventions=()):
+def answer_token_margins(model, batch, interventions=()):
     """(items, 4) logit margins of the right answer tokens (ROLES order; NaN where an answer has
     no such token): the right token's logit minus the largest other one, at the position that
     predicts it, with the interventions in place. > 0 everywhere: greedy decoding writes it."""

@@ -1,5 +1,5 @@
 """
-The measures of results/README.md's "Why" section, built from interventions.py, for one
+The measures of results/README.md's "Why" section, built from toobig/interp/interventions.py, for one
 1-layer arithmetic model: what each part does (component and neuron ablations), three
 descriptions of its mechanism tested as reduced models, activation patching, and the
 geometry of the attention stage (how a and b are averaged, where their order goes).
@@ -17,7 +17,7 @@ from toobig.interp.interventions import (
     ROLES,
     activations,
     answer_margin,
-    answer_margins,
+    answer_token_margins,
     hooked,
     math_batch,
     mean_of,
@@ -45,7 +45,7 @@ def rows_of(held_out):
 
 def summary(margins, rows):
     """How many of the rows' answers greedy decoding still writes, their median answer margin and
-    the mean margin per answer-token role; margins is (items, 4) from answer_margins."""
+    the mean margin per answer-token role; margins is (items, 4) from answer_token_margins."""
     m = margins[rows]
     by_role = {role: round(float(np.nanmean(m[:, k].numpy())), 3) for k, role in enumerate(ROLES)
                if not torch.isnan(m[:, k]).all()}
@@ -88,7 +88,7 @@ def component_ablations(model, codec, held_out, kind="mean"):
                   "MLP output": [ablation(kind, "mlp_out", reference)]}
     components.update({f"embedding direction {d}": [ablation(kind, "embed", reference, unit=d)]
                        for d in range(model.config.n_embd)})
-    return {name: train_and_held_out(answer_margins(model, batch, interventions), held_out)
+    return {name: train_and_held_out(answer_token_margins(model, batch, interventions), held_out)
             for name, interventions in components.items()}
 
 
@@ -98,11 +98,11 @@ def neuron_ablations(model, codec, held_out, kind="mean"):
     expressions, train, held = rows_of(held_out)
     batch = math_batch(codec, expressions)
     reference = training_reference(model, batch, train, ("mlp_hidden",))
-    base = answer_margin(answer_margins(model, batch))
+    base = answer_margin(answer_token_margins(model, batch))
     right = base > 0
     report = []
     for unit in range(model.transformer.h[0].mlp.c_fc.out_features):
-        m = answer_margin(answer_margins(model, batch, [ablation(kind, "mlp_hidden", reference, unit)]))
+        m = answer_margin(answer_token_margins(model, batch, [ablation(kind, "mlp_hidden", reference, unit)]))
         broken = right & (m <= 0)
         report.append({"neuron": unit, "answers_it_breaks": int(broken.sum()), "held_out_it_breaks": int(broken[held].sum()),
                        "mean_margin_drop": round(float((base - m)[right].mean()), 3)})
@@ -253,7 +253,7 @@ def reduced_models(model, codec, held_out):
                f"readout: each digit's output direction a degree-{READOUT_DEGREE} polynomial in the digit": (polynomial, [], None),
                f"readout, control: the digit output directions' mean and top {READOUT_DEGREE} principal directions":
                (principal, [], None)}
-    return {name: train_and_held_out(answer_margins(m, batch, fns), held_out, kept)
+    return {name: train_and_held_out(answer_token_margins(m, batch, fns), held_out, kept)
             for name, (m, fns, kept) in reduced.items()}
 
 
@@ -285,8 +285,8 @@ def patch_report(model, codec, source, target, site="attn_out"):
     logits = answer_logits(model, tgt, patched)
     return {"source": "".join(map(str, source)), "target": "".join(map(str, target)), "site": site,
             "source_answer": OPERATORS[source[1]](source[0], source[2]), "target_answer": value,
-            "target_margin_before": round(float(answer_margin(answer_margins(model, tgt))), 3),
-            "target_margin_patched": round(float(answer_margin(answer_margins(model, tgt, patched))), 3),
+            "target_margin_before": round(float(answer_margin(answer_token_margins(model, tgt))), 3),
+            "target_margin_patched": round(float(answer_margin(answer_token_margins(model, tgt, patched))), 3),
             "first_token_patched": codec.itos[int(logits[0, EQUALS].argmax())]}
 
 

@@ -3,7 +3,7 @@ The digit readout of a 1-layer arithmetic model (nanoGPT's GPT): the output head
 digit rows reduced to a five-dimensional core (a polynomial in the digit, or the top
 principal directions), and activation steering along the attention's segments (does
 the readout walk the units digit through every value in order, as a number line does?).
-results/README.md's "Why" section; mechanism.py uses the reduction as a reduced model.
+results/README.md's "Why" section; toobig/interp/mechanism.py uses the reduction as a reduced model.
 """
 import copy
 

@@ -143,7 +143,7 @@ def margins_figure(table, held_out, title):
     """The held-out four's logit margins over training (> 0: greedy decoding answers it
     right), beside the spread of the training expressions' margins: how close a model is
     to the rule, not only whether it crosses it. A run scored only from its saved weights
-    (margins.py) has two evaluations: best and last."""
+    (tools/margins.py) has two evaluations: best and last."""
     iters, names, values = table
     fig = Figure(figsize=(8, 4.5), dpi=120)
     ax = fig.subplots()

@@ -1,6 +1,6 @@
 """
 The rows of results/claims.md that test this repository's own statements (the
-paper's claims are in claims.py), and the helpers every row uses: a row is
+paper's claims are in tools/claims.py), and the helpers every row uses: a row is
 (claim, protocol, n, effect, test or interval, verdict), its verdict given by
 VERDICT_RULE. Reads run folders and the sweeps' summary.csv only; no torch.
 """
@@ -68,7 +68,7 @@ def frac(counted, interval=False):
     return f"{k}/{n} (95% CI {100 * low:.0f}-{100 * high:.0f}%)"
 
 
-def contrast(group_a, group_b, test):
+def fisher_contrast(group_a, group_b, test):
     """((k, n) of group_a, (k, n) of group_b, Fisher's two-sided p): the runs that pass `test`."""
     a, b = (sum(map(test, group_a)), len(group_a)), (sum(map(test, group_b)), len(group_b))
     return a, b, fisher_exact(a[0], a[1] - a[0], b[0], b[1] - b[0])
@@ -93,8 +93,8 @@ def window(root):
     middle = sweep[12] + sweep[14] + sweep[16]
     rows = []
     for label, edge in (("small: n8, n10", sweep[8] + sweep[10]), ("large: n20, n28", sweep[20] + sweep[28])):
-        a, b, p_ever = contrast(middle, edge, lambda d: d["ever"])
-        c, e, p_chosen = contrast(middle, edge, lambda d: d["heldout_at_train_best"] == 40)
+        a, b, p_ever = fisher_contrast(middle, edge, lambda d: d["ever"])
+        c, e, p_chosen = fisher_contrast(middle, edge, lambda d: d["heldout_at_train_best"] == 40)
         x, y = [d["heldout_share_late"] for d in middle], [d["heldout_share_late"] for d in edge]
         p_share = permutation_test(x, y)
         share_holds = p_share < ALPHA and np.mean(x) > np.mean(y)
@@ -120,7 +120,7 @@ def greedy_samples(root):
                 f"bootstrap 95% {100 * low:.2f}-{100 * high:.2f}%", "holds" if high < 0.05 else "does not hold")]
 
 
-def rule_before_fit(root):
+def rule_before_fit_rows(root):
     """The fair comparison: the held-out four against the 44 training quadruples of their form."""
     runs = [d for d in sweep_runs(root, "sweeps/math", "math", WIDTHS, range(1, 6)) + [digest(root / "math_mini_14")]
             if d["heldout_quadruple_rank"] is not None]
@@ -194,7 +194,7 @@ def held_out_pairs(root):
     behind = sum(count(14, pair, ever) < count(28, pair, ever) for pair in pairs)
     p_pairs = binomial_test(ahead, ahead + behind)
     n14, n28 = [d for d in summary if d["n_embd"] == 14], [d for d in summary if d["n_embd"] == 28]
-    a, b, p_runs = contrast(n14, n28, ever)
+    a, b, p_runs = fisher_contrast(n14, n28, ever)
 
     def difference(pair):
         low, high = map(int, pair.split(":"))
@@ -244,7 +244,7 @@ def predicted_pairs(root):
     zero_near, zero_far = len(zero & runs_near), len(zero & runs_far)
     p_zero = fisher_exact(zero_near, len(runs_near) - zero_near, zero_far, len(runs_far) - zero_far)
     ever = lambda d: d["first_iter_heldout_all_right"] is not None  # noqa: E731
-    a, b, p_ever = contrast([d for d in summary if d["held_out"] in one_apart],
+    a, b, p_ever = fisher_contrast([d for d in summary if d["held_out"] in one_apart],
                             [d for d in summary if d["held_out"] not in one_apart], ever)
     claim = "Pre-registered, 12 new pairs: n14 does worse on held-out pairs with a difference of 1 "
     return [row(claim + "(1, primary)", "held-out share over the 2nd half, mean over a pair's three seeds, pair by "
@@ -287,7 +287,7 @@ def facts_order(root):
 
 def final_norms(runs_):
     """'matrices M, all T' at the runs' last evaluations, means: the weight matrices and
-    embeddings (runs.matrix_norm, what weight decay acts on) and every tensor (norms.csv's total,
+    embeddings (reading.matrix_norm, what weight decay acts on) and every tensor (norms.csv's total,
     the LayerNorm gains included, which grow where the matrices are decayed)."""
     matrices = [float(matrix_norm(d["folder"])[1][-1]) for d in runs_]
     total = [float((t := read_item_table(d["folder"], "norms.csv"))[2][t[1].index("total"), -1]) for d in runs_]
@@ -320,7 +320,7 @@ def size_or_norm(root):
         baseline = as_trained[n]
         x, y = [share(d) for d in changed], [share(d) for d in baseline]
         p = permutation_test(x, y)
-        a, b, p_fisher = contrast(changed, baseline, ever)
+        a, b, p_fisher = fisher_contrast(changed, baseline, ever)
         toward = np.mean(x) > np.mean(y) if n == 28 else np.mean(x) < np.mean(y)
         rows.append(row(claim, protocol, f"{len(x)} + {len(y)} runs",
                         f"changed {mean_interval(x)}, as trained {mean_interval(y)}; ever {frac(a)} vs {frac(b)}; "
@@ -348,4 +348,4 @@ def size_or_norm(root):
     return rows
 
 
-FINDINGS = [window, greedy_samples, rule_before_fit, fit_kept, correlations, held_out_pairs, predicted_pairs, facts_order, size_or_norm]
+FINDINGS = [window, greedy_samples, rule_before_fit_rows, fit_kept, correlations, held_out_pairs, predicted_pairs, facts_order, size_or_norm]

@@ -2,7 +2,7 @@
 A sweep's figures: phase.png (generalization and memorization against size),
 inside.png (the inside measures against the held-out count), timing.png (the
 held-out four among the training quadruples; fit against rule) and
-held_out.png (held-out pairs) take summary rows (sweep_summary.py); norms.png
+held_out.png (held-out pairs) take summary rows (toobig/analysis/sweep_summary.py); norms.png
 (the weight norm along training) reads the runs' norms.csv.
 """
 import itertools
@@ -100,18 +100,42 @@ def scatter_runs(ax, rows, x, y, colors):
     return spearman_test([row[x] for row in rows], [row[y] for row in rows])
 
 
+# what a summary column holds, as a figure's title names it
+WORDS = {"first_iter_train_all_right": "first fit", "evals_heldout_all_right": "held-out evaluations",
+         "heldout_at_best": "held-out count", "final_heldout": "held-out count",
+         "number_line_at_best": "number-line score", "number_line_final": "number-line score",
+         "probe_error_at_best": "probe error", "probe_error_final": "probe error"}
+
+
+def no_spearman(rows, x, y):
+    """Why a panel's Spearman correlation is undefined (spearman_test's nan), in words: a title
+    never shows a nan."""
+    if len(rows) < 3:
+        return "too few runs for Spearman"
+    constant = [WORDS.get(key, key) for key in (x, y) if len({row[key] for row in rows}) == 1]
+    return f"no Spearman ({' and '.join(constant) or 'one axis'} constant)"
+
+
+def no_data(ax, what):
+    """A panel without a point says so, plainly, instead of drawing empty axes."""
+    ax.text(0.5, 0.5, f"no data:\n{what}", transform=ax.transAxes, ha="center", va="center", fontsize=10, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def finish_by_size(fig, colors, title, bottom, shown=None):
     """The legend (of the widths in `shown`, by default all), the title and the layout."""
     sizes = [size for size in colors if shown is None or size in shown]
-    fig.legend([Line2D([], [], color=colors[size], marker="o", ls="none") for size in sizes],
-               [f"n{size}" for size in sizes], loc="lower center", ncol=len(sizes), frameon=False)
+    if sizes:  # no point drawn, no legend: matplotlib refuses one of no columns
+        fig.legend([Line2D([], [], color=colors[size], marker="o", ls="none") for size in sizes],
+                   [f"n{size}" for size in sizes], loc="lower center", ncol=len(sizes), frameon=False)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, bottom, 1, 1))
     return fig
 
 
 def inside_figure(rows, title):
-    """Does the inside predict generalization? Each measure of inspect_model.py against the
+    """Does the inside predict generalization? Each measure of tools/inspect_model.py against the
     held-out samples right at the same evaluation, one point per run, with Spearman's
     correlation over the runs and within each width (correlational, not causal)."""
     fig = Figure(figsize=(10, 8), dpi=120)
@@ -122,9 +146,15 @@ def inside_figure(rows, title):
               ("probe_error_final", "final_heldout", "answer probe: mean error on the held-out four")]
     for ax, (measure, heldout, label) in zip(fig.subplots(2, 2).flat, panels):
         measured = [row for row in rows if row[measure] is not None]
-        rho, p = scatter_runs(ax, measured, measure, heldout, colors)
         when = "best evaluation" if heldout == "heldout_at_best" else "end of training"
-        ax.set_title(f"at the {when}: Spearman {rho:+.2f} ({format_p(p)}) over {len(measured)} runs", fontsize=9)
+        if measured:
+            rho, p = scatter_runs(ax, measured, measure, heldout, colors)
+            correlation = no_spearman(measured, measure, heldout) if math.isnan(rho) \
+                else f"Spearman {rho:+.2f} ({format_p(p)})"
+            ax.set_title(f"at the {when}: {correlation} over {len(measured)} runs", fontsize=9)
+        else:
+            no_data(ax, f"no run has the {WORDS[measure]} measured")
+            ax.set_title(f"at the {when}: no runs", fontsize=9)
         ax.set_xlabel(label)
         ax.set_ylabel("held-out samples right (of 40)")
     return finish_by_size(fig, colors, title, 0.04)
@@ -133,7 +163,7 @@ def inside_figure(rows, title):
 def timing_figure(rows, title):
     """Is the held-out rule found before the fit? Left: for each run that gets the held-out
     four all right, their place among the 45 quadruples c+d, d+c, c-d, d-c when each is
-    first all right (runs.rule_before_fit; 1 = first, 23 = the middle, what a quadruple
+    first all right (reading.rule_before_fit; 1 = first, 23 = the middle, what a quadruple
     like any other would get on average). Right: per run, the first evaluation with every
     training expression right against how many evaluations had the held-out four right,
     with Spearman's rho over all runs and within each width (permutation p)."""
@@ -146,18 +176,28 @@ def timing_figure(rows, title):
     for row in ranked:
         left.scatter(sizes.index(row["n_embd"]) + jitter.uniform(-0.15, 0.15), row["heldout_quadruple_rank"],
                      color=colors[row["n_embd"]], s=25, alpha=0.8)
-    left.axhline(23, color="gray", lw=0.8, ls="--")
-    left.set_xticks(range(len(sizes)), [f"n{s}" for s in sizes])
-    left.set_xlim(-0.5, max(len(sizes), 1) - 0.5)
-    left.set_ylim(46, 0)
-    left.set_ylabel("place among the 45 quadruples (1 = first all right)")
-    median = np.median([row["heldout_quadruple_rank"] for row in ranked]) if ranked else float("nan")
-    left.set_title(f"when the held-out four are first all right, among the 45 quadruples\n"
-                   f"median place {median:g} ({len(ranked)} runs); dashed: the middle", fontsize=9)
+    if ranked:
+        left.axhline(23, color="gray", lw=0.8, ls="--")
+        left.set_xticks(range(len(sizes)), [f"n{s}" for s in sizes])
+        left.set_xlim(-0.5, len(sizes) - 0.5)
+        left.set_ylim(46, 0)
+        left.set_ylabel("place among the 45 quadruples (1 = first all right)")
+        median = np.median([row["heldout_quadruple_rank"] for row in ranked])
+        left.set_title(f"when the held-out four are first all right, among the 45 quadruples\n"
+                       f"median place {median:g} ({len(ranked)} runs); dashed: the middle", fontsize=9)
+    else:
+        no_data(left, "no run gets the held-out four all right")
+        left.set_title("when the held-out four are first all right, among the 45 quadruples", fontsize=9)
     left.grid(alpha=0.3)
     fit = [row for row in rows if row["first_iter_train_all_right"] is not None]
-    rho, p = scatter_runs(right, fit, "first_iter_train_all_right", "evals_heldout_all_right", colors)
-    right.set_title(f"all {len(fit)} runs that fit: Spearman {rho:+.2f} ({format_p(p)})", fontsize=9)
+    if fit:
+        rho, p = scatter_runs(right, fit, "first_iter_train_all_right", "evals_heldout_all_right", colors)
+        correlation = no_spearman(fit, "first_iter_train_all_right", "evals_heldout_all_right") if math.isnan(rho) \
+            else f"Spearman {rho:+.2f} ({format_p(p)})"
+        right.set_title(f"all {len(fit)} runs that fit: {correlation}", fontsize=9)
+    else:
+        no_data(right, "no run gets every training expression right")
+        right.set_title("the runs that fit: none", fontsize=9)
     right.set_ylabel("evaluations with the held-out four right")
     right.set_xlabel("first iteration with all training expressions right")
     return finish_by_size(fig, colors, title, 0.06, shown={row["n_embd"] for row in ranked + fit})
@@ -199,7 +239,7 @@ def pairs_figure(rows, title):
 
 
 def norms_figure(folders, title):
-    """The norm of the weight matrices at every evaluation (runs.matrix_norm), one line per run,
+    """The norm of the weight matrices at every evaluation (reading.matrix_norm), one line per run,
     a panel per width, a colour per (init scale, weight decay); dots where the held-out four are
     all right: does the held-out rule come with a small norm (Liu et al. 2023, Omnigrok)?"""
     runs = [load_run(folder) for folder in folders]

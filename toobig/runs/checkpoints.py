@@ -15,15 +15,15 @@ import torch
 from model import GPT, GPTConfig
 from toobig.study.tasks import TASKS, CharCodec, task_text
 
-WEIGHT_KEYS = ("model", "model_args")  # what any tool needs; nanoGPT's own checkpoints have these
-RESUME_KEYS = (*WEIGHT_KEYS, "optimizer", "config", "iter_num", "rng", "elapsed_s", "best")  # what training needs
+MODEL_KEYS = ("model", "model_args")  # what any tool needs; nanoGPT's own checkpoints have these
+RESUME_KEYS = (*MODEL_KEYS, "optimizer", "config", "iter_num", "rng", "elapsed_s", "best")  # what training needs
 
 
 class CheckpointError(ValueError):
     """A file that is not a usable checkpoint; the CLIs print it as one line."""
 
 
-def load_checkpoint(path, needs=WEIGHT_KEYS):
+def load_checkpoint(path, needs=MODEL_KEYS):
     """The checkpoint at `path` as a dict, on the CPU, checked: readable, with the keys
     `needs`, model_args that GPTConfig takes, a vocabulary (its stoi, else its task's)
     of model_args' vocab_size, and a state dict that fits the model. torch.compile's
@@ -43,7 +43,7 @@ def load_checkpoint(path, needs=WEIGHT_KEYS):
         raise CheckpointError(f"{str(path)!r} is not a readable checkpoint ({type(e).__name__})") from None
     if not isinstance(checkpoint, dict) or not set(needs) <= set(checkpoint):
         missing = sorted(set(needs) - set(checkpoint)) if isinstance(checkpoint, dict) else list(needs)
-        kind = "nanoGPT checkpoint" if set(needs) <= set(WEIGHT_KEYS) else "training checkpoint of this repository"
+        kind = "nanoGPT checkpoint" if set(needs) <= set(MODEL_KEYS) else "training checkpoint of this repository"
         raise CheckpointError(f"{str(path)!r} is not a {kind} (it lacks {', '.join(missing)})")
     args = checkpoint["model_args"]
     known = {f.name for f in fields(GPTConfig)}
@@ -62,7 +62,7 @@ def load_checkpoint(path, needs=WEIGHT_KEYS):
 
 def codec_of(checkpoint, path):
     """The checkpoint's tokenizer: its stoi, or for a plain nanoGPT checkpoint its task's,
-    built from tasks.py; its size must be the model's vocabulary."""
+    built from toobig/study/tasks.py; its size must be the model's vocabulary."""
     if "stoi" in checkpoint:
         codec = CharCodec(checkpoint["stoi"])
     else:
@@ -76,7 +76,7 @@ def codec_of(checkpoint, path):
     return codec
 
 
-def load_model(path, device="cpu", needs=WEIGHT_KEYS):
+def load_model(path, device="cpu", needs=MODEL_KEYS):
     """(the trained GPT in eval mode on `device`, its tokenizer, the checkpoint dict)."""
     checkpoint = load_checkpoint(path, needs)
     model = GPT(GPTConfig(**checkpoint["model_args"]))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toobig import REPO
 from toobig.core.files import finite_number
 from toobig.study.tasks import (
     DIGITS,
@@ -30,7 +31,7 @@ from toobig.study.tasks import (
 )
 from toobig.study.training_config import saved_config
 
-TRAIN_LOG = "train.log"  # what a run trained by the pool (pool.py) printed; kept when --overwrite empties the folder
+TRAIN_LOG = "train.log"  # what a run trained by the pool (toobig/training/pool.py) printed; kept when --overwrite empties the folder
 NEEDED = ("iter", "train_loss", "add_correct", "add_total", "sub_correct", "sub_total", "heldout_correct",
           "heldout_total", "facts_correct", "facts_total", "combined_acc")
 PROTOCOLS = {"best": "best combined accuracy, held-out four included (the paper's)",
@@ -39,12 +40,49 @@ PROTOCOLS = {"best": "best combined accuracy, held-out four included (the paper'
 
 
 # --- files --------------------------------------------------------------------
-def find_run_folder(path):
-    """A run folder named as in the paper's README (math_mini_14) is found under out/."""
+COMMITTED = REPO / "results"  # the committed runs, whatever the working directory
+
+
+def shown(path):
+    """A path as a message shows it: relative to the working directory where it lies inside it."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return Path(path)
+
+
+def is_committed(folder):
+    """Whether a folder lies in the repository's committed results/ (COMMITTED)."""
+    resolved = Path(folder).resolve()
+    return resolved == COMMITTED or COMMITTED in resolved.parents
+
+
+def find_run_folder(path, writes=False):
+    """The run folder a tool was given: the path itself where it exists; else, for a bare name
+    such as the paper README's (math_mini_14), the folder of that name under out/ (where
+    training writes), then under the repository's committed results/ (COMMITTED). A tool that
+    writes into the folder (`writes`) takes a committed run only where the user names its
+    path, so that a bare name never rewrites committed files. Raises ValueError saying where
+    it looked when there is no such folder."""
     path = Path(path)
-    if not path.exists() and not path.is_absolute() and (Path("out") / path).is_dir():
-        return Path("out") / path
-    return path
+    if path.exists():
+        return path
+    named, stand_in = [path], []
+    if path.is_absolute() or path.parts[:1] == ("out",):
+        pass  # a path of one's own runs: the committed runs are no stand-in for it
+    elif path.parts[:1] == ("results",):
+        named.append(REPO / path)  # results/... named from another working directory
+    else:
+        named.append(Path("out") / path)
+        stand_in.append(COMMITTED / path)
+    for place in named[1:] + ([] if writes else stand_in):
+        if place.is_dir():
+            return shown(place)
+    looked = ", ".join(str(shown(p)) for p in named + ([] if writes else stand_in))
+    committed = [p for p in stand_in if p.is_dir()]
+    hint = (f"; this tool writes into the run's folder, so it takes the committed run {shown(committed[0])} only "
+            f"where that path is given" if committed else "")
+    raise ValueError(f"run folder {str(path)!r} does not exist (looked in {looked}){hint}")
 
 
 # --- reading a run --------------------------------------------------------------
@@ -289,7 +327,7 @@ def heldout_values(table, held_out, column):
 
 
 
-# --- a run in a few numbers: what summary.csv and claims.py report --------------------
+# --- a run in a few numbers: what summary.csv and tools/claims.py report --------------------
 # the held-out four without selecting on them (PROTOCOLS), and the fair rule-before-fit
 PROTOCOL_MEASURES = ["train_best_iter", "heldout_at_train_best", "train_best_ties", "heldout_over_train_best_ties",
                      "heldout_share_late", "heldout_margins_at_best",
@@ -339,7 +377,7 @@ def protocol_measures(run):
 
 
 def digest(folder):
-    """A run folder's numbers for claims.py: its config and protocol_measures, plus whether and
+    """A run folder's numbers for tools/claims.py: its config and protocol_measures, plus whether and
     how often the held-out four are all right, and the held-out count and facts accuracy at the
     best (the paper's) and the last evaluation. Raises ValueError for a folder without a run."""
     run = load_run(folder)

@@ -13,7 +13,7 @@ resumes exactly:
     answers.json  each item's most common wrong answer at the last and the best evaluation
     model_last.pt, model_best.pt   the weights alone (no optimizer) at the latest and the
                   best-combined evaluation, in nanoGPT's format: small enough to commit
-    evals/iter_<n>.pt   with keep_evals, the weights alone at every evaluation (progress.py)
+    evals/iter_<n>.pt   with keep_evals, the weights alone at every evaluation (tools/progress.py)
 
 Every file but the appended tables is written whole to a temporary file and
 renamed. One folder holds one run: a run claims its folder for its whole life;
@@ -46,12 +46,12 @@ RESULT_COLUMNS = ["iter", "train_loss", "val_loss", "lr", *SCORE_COLUMNS, "elaps
 # the score each best checkpoint keeps the best of (ties keep the earliest evaluation)
 BEST_CHECKPOINTS = {"math_acc": "ckpt_best_math.pt", "facts_acc": "ckpt_best_facts.pt",
                     "combined_acc": "ckpt_best_combined.pt"}
-WEIGHT_KEYS = ("model", "model_args", "iter_num", "config", "stoi")  # a checkpoint without the optimizer
+WEIGHTS_FILE_KEYS = ("model", "model_args", "iter_num", "config", "stoi")  # a checkpoint without the optimizer
 EVALS = "evals"  # keep_evals: the weights of every evaluation
 # the per-item tables, one row per evaluation, and how each writes a value: right samples,
 # margins to 0.01 and log-probabilities to 0.001 (compact, and finer than any finding needs)
 ITEM_TABLES = {"items.csv": "{}", "margins.csv": "{:.2f}", "logprobs.csv": "{:.3f}", "norms.csv": "{:.4f}"}
-CLAIM_FILE = ".claim"  # which process holds the folder (RunFolder.claim); not part of the run
+CLAIM_FILE = ".claim"  # which process holds the folder (RunFolder.claim), there only while it does; not part of the run
 RUN_FILES = ("results.csv", "run.json", "ckpt.pt", *BEST_CHECKPOINTS.values(), *ITEM_TABLES, "answers.json",
              "model_last.pt", "model_best.pt")
 
@@ -88,22 +88,45 @@ class RunFolder:
         if self._claim is not None or fcntl is None:
             return
         self.path.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path / CLAIM_FILE, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
+        while True:
+            handle = open(self.path / CLAIM_FILE, "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                handle.close()
+                raise RunInUse(self.path, holder) from None
+            if self._is_at_path(handle):
+                break
+            # the holder released between our open and our lock, unlinking the file we opened: a lock
+            # on it holds nothing, and another process may hold the file now at the path; try that one
             handle.close()
-            raise RunInUse(self.path, holder) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"process {os.getpid()} on {socket.gethostname()}\n")
         handle.flush()
         self._claim = handle
 
+    def _is_at_path(self, handle):
+        """Whether the open CLAIM_FILE is the one now at the folder's path (not unlinked by a release)."""
+        try:
+            at_path = os.stat(self.path / CLAIM_FILE)
+        except FileNotFoundError:
+            return False
+        mine = os.fstat(handle.fileno())
+        return (mine.st_ino, mine.st_dev) == (at_path.st_ino, at_path.st_dev)
+
     def release(self):
+        """Let the folder go, leaving no CLAIM_FILE behind. It is unlinked while still locked, and only
+        where it is still ours (claim re-checks after locking that its file is the one at the path),
+        so that no two processes ever both hold the folder."""
         if self._claim is not None:
+            try:
+                if self._is_at_path(self._claim):
+                    os.unlink(self.path / CLAIM_FILE)
+            except OSError:  # the folder gone or made read-only meanwhile: closing still drops the lock
+                pass
             self._claim.close()  # closing drops the lock
             self._claim = None
 
@@ -129,7 +152,7 @@ class RunFolder:
         self.claim()
         if self.holds_a_run():
             for path in self.path.iterdir():
-                if path.is_file() and path.name not in (CLAIM_FILE, TRAIN_LOG):  # the log is this run's (pool.py)
+                if path.is_file() and path.name not in (CLAIM_FILE, TRAIN_LOG):  # the log is this run's (toobig/training/pool.py)
                     path.unlink()
         self.remove_kept_weights()
         self.best = {}
@@ -207,7 +230,7 @@ class RunFolder:
             self.append_item_row("logprobs.csv", row["iter"], {m.name: m.logprob for m in margins})
         if norms is not None:
             self.append_item_row("norms.csv", row["iter"], norms)
-        weights = {key: checkpoint[key] for key in WEIGHT_KEYS}
+        weights = {key: checkpoint[key] for key in WEIGHTS_FILE_KEYS}
         save_torch(self.path / "model_last.pt", weights)
         if "combined_acc" in improved:
             save_torch(self.path / "model_best.pt", weights)

@@ -3,16 +3,18 @@ Scoring a checkpoint as training scored it, for the CLIs that score one (eval_as
 eval_capitals.py, tools/inspect_model.py): the run's own sampling settings and seed, each
 replaced by an option given; and the options those CLIs share (CLI_DEFAULTS).
 """
+from pathlib import Path
+
 from toobig.core.devices import autocast, pick_device
 from toobig.runs.checkpoints import load_model
-from toobig.runs.reading import find_run_folder
+from toobig.runs.reading import find_run_folder, read_run_json
 from toobig.study.evaluation import Sampling, evaluate
 from toobig.study.tasks import TASKS, check_sampling
 from toobig.study.training_config import saved_config
 
 CLI_DEFAULTS = dict(
     out_dir="out/math_mini_14",
-    ckpt="ckpt.pt",     # file inside out_dir: ckpt.pt, ckpt_best_math.pt, ckpt_best_facts.pt, ...
+    ckpt="ckpt.pt",     # file inside out_dir: ckpt.pt, model_best.pt, ckpt_best_math.pt, ... (checkpoint_path)
     greedy=False,       # argmax decoding (also when the run's evaluation was greedy)
     num_samples=None,   # None: as the run's training evaluation sampled (eval_samples, ...)
     temperature=None,
@@ -22,6 +24,53 @@ CLI_DEFAULTS = dict(
     device="auto",
 )
 PART_NAMES = {"math": "arithmetic", "facts": "facts"}
+LAST = "ckpt.pt"  # the default --ckpt: the last evaluation, training's resume point
+# what each checkpoint a run writes (toobig/runs/run_folder.py) holds, as the scored line names it
+HOLDS = {LAST: "the last evaluation", "model_last.pt": "the last evaluation",
+         "model_best.pt": "the best-combined evaluation", "ckpt_best_combined.pt": "the best-combined evaluation",
+         "ckpt_best_math.pt": "the best-arithmetic evaluation", "ckpt_best_facts.pt": "the best-facts evaluation"}
+BEST = ("model_best.pt", "ckpt_best_combined.pt")  # where a run keeps its best evaluation's weights, either
+
+
+def checkpoint_path(folder, name):
+    """The file --ckpt names in a run folder. The committed runs keep no ckpt.pt, only its weights
+    (model_last.pt, the same last evaluation): the default LAST falls back to it there, so that a
+    committed run scores without naming a file."""
+    path = Path(folder) / name
+    if name == LAST and not path.is_file() and (path.parent / "model_last.pt").is_file():
+        return path.parent / "model_last.pt"
+    return path
+
+
+def scored(path, checkpoint):
+    """The report fields naming what a tool scored: the file, its iteration, which evaluation it
+    holds (HOLDS), and where the last evaluation is scored, the run's best one (BEST) and its
+    iteration (run.json), so that a user may choose it with --ckpt."""
+    path = Path(path)
+    fields = {"checkpoint": str(path), "iter": checkpoint.get("iter_num"), "checkpoint_holds": HOLDS.get(path.name)}
+    best = next((path.parent / name for name in BEST if (path.parent / name).is_file()), None)
+    if fields["checkpoint_holds"] == HOLDS[LAST] and best is not None:
+        try:
+            best_iter = read_run_json(path.parent / "run.json").get("best", {}).get("combined_acc", {}).get("iter")
+        except (ValueError, AttributeError):  # a damaged run.json names no best; the score stands without it
+            best_iter = None
+        fields.update(best_checkpoint=str(best), best_iter=best_iter)
+    return fields
+
+
+def scored_line(fields, verb="scored"):
+    """One line: `scored results/math_mini_14/model_last.pt (iteration 30,000: the last evaluation;
+    the best-combined evaluation is in results/math_mini_14/model_best.pt, iteration 16,500: --ckpt=model_best.pt)`."""
+    def iteration(n):
+        return "iteration unknown" if n is None else f"iteration {n:,}"
+    line = f"{verb} {fields['checkpoint']} ({iteration(fields['iter'])}"
+    line += f": {fields['checkpoint_holds']}" if fields.get("checkpoint_holds") else ""
+    if fields.get("best_checkpoint") and fields["best_iter"] == fields["iter"]:
+        line += f", also {HOLDS['model_best.pt']}"
+    elif fields.get("best_checkpoint"):
+        line += (f"; {HOLDS['model_best.pt']} is in {fields['best_checkpoint']}, {iteration(fields['best_iter'])}: "
+                 f"--ckpt={Path(fields['best_checkpoint']).name}")
+    return line + ")"
 
 
 def check_sampling_options(config):
@@ -59,7 +108,7 @@ def evaluate_checkpoint(config, part):
     (the part's items, a header for the report); raises ValueError for a run without `part`."""
     check_sampling_options(config)
     device = pick_device(config["device"])
-    path = find_run_folder(config["out_dir"]) / config["ckpt"]
+    path = checkpoint_path(find_run_folder(config["out_dir"]), config["ckpt"])
     model, codec, checkpoint = load_model(path, device)
     run = saved_config(checkpoint)
     task = TASKS.get(run["dataset"])
@@ -69,7 +118,7 @@ def evaluate_checkpoint(config, part):
     sampling, seed, as_trained = sampling_as_trained(config, checkpoint)
     with autocast(device):
         _, items = evaluate(model, codec, task.parts if task else (part,), sampling, seed=seed, held_out=run["held_out"])
-    header = {"checkpoint": str(path), "iter": checkpoint.get("iter_num"), "held_out": run["held_out"],
+    header = {**scored(path, checkpoint), "held_out": run["held_out"],
               "sampling": ("greedy" if sampling.greedy else f"{sampling.num_samples} samples, temperature "
                            f"{sampling.temperature}, top_k {sampling.top_k}") + f", seed {seed}"
               + (" (as training scored it)" if as_trained else "")}

@@ -1,5 +1,5 @@
 """
-The one evaluation module (STUDY.md §4), used by training and by every CLI.
+The one evaluation module (docs/STUDY.md §4), used by training and by every CLI.
 
 Every prompt of a task goes through one batched decoding: all prompts, of any
 length, and all their samples share one `sample_ragged` call, in which rows
@@ -37,7 +37,7 @@ SMALLEST_SAFE_TEMPERATURE = 1e-6
 
 @dataclass
 class Sampling:
-    """How evaluations sample; the defaults are the study's (STUDY.md §4)."""
+    """How evaluations sample; the defaults are the study's (docs/STUDY.md §4)."""
     num_samples: int = EVAL_SAMPLING["num_samples"]
     temperature: float = EVAL_SAMPLING["temperature"]
     top_k: int = EVAL_SAMPLING["top_k"]
@@ -135,7 +135,7 @@ def complete(model, codec, prompts, max_new_tokens, sampling, generator=None, st
     return results
 
 
-# --- judging (STUDY.md §4) ----------------------------------------------------
+# --- judging (docs/STUDY.md §4) ----------------------------------------------------
 def parse_integer(text):
     """The integer written at the start of text (a leading '-' allowed), or None."""
     match = re.match(r"-?\d+", text)

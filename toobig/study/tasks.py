@@ -1,4 +1,4 @@
-"""The three tasks of the study (STUDY.md §1, §3, §5): their text, their tokenizer,
+"""The three tasks of the study (docs/STUDY.md §1, §3, §5): their text, their tokenizer,
 their prompts, their batch shapes and the paper's numbers for them.
 
 Everything that defines what a model is trained on and asked about lives here,
@@ -104,7 +104,7 @@ CAPITALS = [
     ("Bahrain", "Manama"), ("Zambia", "Lusaka"),
 ]
 FACT_ANSWER_TOKENS = 20
-# how every evaluation samples (STUDY.md §4): 10 samples per prompt at temperature 0.01, top-k 10
+# how every evaluation samples (docs/STUDY.md §4): 10 samples per prompt at temperature 0.01, top-k 10
 EVAL_SAMPLING = {"num_samples": 10, "temperature": 0.01, "top_k": 10}
 
 
@@ -146,7 +146,7 @@ class Task:
     table: str        # the paper's table
     figure: str       # the paper's figure (file name)
     columns: tuple    # the table's columns after the parameter count
-    paper: dict       # model -> (params, *columns), as printed in the paper (STUDY.md §5)
+    paper: dict       # model -> (params, *columns), as printed in the paper (docs/STUDY.md §5)
 
 
 TASKS = {task.dataset: task for task in (
@@ -243,7 +243,7 @@ def prepare(dataset, data_dir=DATA_DIR):
     folder.mkdir(parents=True, exist_ok=True)
     write_atomically(folder / "input.txt", text)
     ids = np.array(codec.encode(text), dtype=np.uint8)
-    # the study has no held-out text: train and val are the same stream (STUDY.md §1)
+    # the study has no held-out text: train and val are the same stream (docs/STUDY.md §1)
     for split in ("train", "val"):
         write_atomically(folder / f"{split}.bin", ids.tobytes())
     write_atomically(folder / "meta.pkl", pickle.dumps(codec.meta()))

@@ -17,7 +17,7 @@ from toobig.study.tasks import (
     task_text,
 )
 
-# Defaults: the settings shared by every run of the study (STUDY.md §2-4) and the
+# Defaults: the settings shared by every run of the study (docs/STUDY.md §2-4) and the
 # n14 arithmetic model; config files hold only what differs.
 DEFAULTS = dict(
     # I/O
@@ -27,11 +27,11 @@ DEFAULTS = dict(
     init_from="scratch",  # 'scratch', or 'resume' the run in out_dir from its ckpt.pt
     overwrite=False,      # scratch into a folder that holds a run: replace that run
     quiet=False,          # log lines instead of a progress bar
-    keep_evals=False,     # also keep the weights of every evaluation, evals/iter_<n>.pt (progress.py)
+    keep_evals=False,     # also keep the weights of every evaluation, evals/iter_<n>.pt (tools/progress.py)
     # data
     dataset="as_math",
     held_out="5:7",       # the digit pair whose four sums and differences are never trained on (a:b)
-    batch_size=None,      # None: the task's (tasks.py: 882 for arithmetic, 576 for facts and joint)
+    batch_size=None,      # None: the task's (toobig/study/tasks.py: 882 for arithmetic, 576 for facts and joint)
     block_size=None,      # None: the task's (9 for arithmetic, 24 for facts and joint)
     # model
     n_layer=1,
@@ -39,6 +39,7 @@ DEFAULTS = dict(
     n_embd=14,
     mlp_expansion=1,
     init_scale=1.0,       # multiplies every initial weight (Omnigrok's alpha); 1: nanoGPT's init, the paper's
+    weight_norm=0.0,      # > 0: every weight together held at this L2 norm, after init and every step (Omnigrok); 0: free
     dropout=0.0,
     bias=False,
     # AdamW and the learning-rate schedule
@@ -61,7 +62,7 @@ DEFAULTS = dict(
     # system
     device="auto",       # auto: cuda, then mps, then cpu
     dtype="auto",        # auto: bfloat16 autocast on CUDA, float32 elsewhere
-    step="auto",         # auto: the fused C++ step (fused_step.py) where it covers the run, else torch
+    step="auto",         # auto: the fused C++ step (toobig/training/fused_step.py) where it covers the run, else torch
     compile=True,        # torch.compile the torch step (CUDA and CPU; pays off within ~3k iterations)
     compile_mode="default",  # torch.compile's mode; reduce-overhead: CUDA graphs
     backend="auto",      # DDP backend; auto: nccl on CUDA, gloo on CPU
@@ -97,7 +98,7 @@ def validate(config):
         if not isinstance(config[key], int) or isinstance(config[key], bool):
             raise ConfigError(f"{key}={config[key]!r} must be an integer")
     at_least = {"eval_interval": 1, "log_interval": 1, "batch_size": 1, "block_size": 1, "n_layer": 1, "n_head": 1,
-                "n_embd": 1, "mlp_expansion": 1, "max_iters": 0, "warmup_iters": 0, "threads": 0, "weight_decay": 0,
+                "n_embd": 1, "mlp_expansion": 1, "max_iters": 0, "warmup_iters": 0, "threads": 0, "weight_decay": 0, "weight_norm": 0,
                 "grad_clip": 0, "min_lr": 0}
     for key, low in at_least.items():
         if not isinstance(config[key], (int, float)) or isinstance(config[key], bool) or not low <= config[key] < math.inf:

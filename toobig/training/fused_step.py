@@ -1,5 +1,5 @@
 """
-The fused CPU training step (fused_step.cpp): forward, cross-entropy, backward, gradient
+The fused CPU training step (toobig/training/fused_step.cpp): forward, cross-entropy, backward, gradient
 clipping and AdamW in one C call, for the study's small models (1 layer, 1 head, no bias,
 no dropout, float32 on the CPU). Built with the C++ compiler torch.compile already needs,
 once per shape, and cached; called through ctypes on the tensors' memory.
@@ -9,7 +9,7 @@ once per shape, and cached; called through ctypes on the tensors' memory.
 
 Built for the same bits on every CPU (measured on x86-64): an x86-64 with AVX2 and FMA runs
 the vectorized build, anything else the portable one; both perform the same IEEE operations in
-the same order (fused_step.cpp), so a run repeats bit for bit across machines. The optimizer stays a torch.optim.AdamW whose
+the same order (toobig/training/fused_step.cpp), so a run repeats bit for bit across machines. The optimizer stays a torch.optim.AdamW whose
 state tensors are views of the step's moments: checkpoints keep nanoGPT's format, and a run
 saved with one step resumes with the other.
 """
@@ -33,7 +33,7 @@ CACHE = Path(os.environ.get("FUSED_STEP_CACHE", Path.home() / ".cache" / "too_bi
 PARAM_NAMES = ["transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.ln_1.weight",
                "transformer.h.0.attn.c_attn.weight", "transformer.h.0.attn.c_proj.weight",
                "transformer.h.0.ln_2.weight", "transformer.h.0.mlp.c_fc.weight", "transformer.h.0.mlp.c_proj.weight",
-               "transformer.ln_f.weight"]  # fused_step.cpp's flat layout: nanoGPT's order, lm_head tied to wte
+               "transformer.ln_f.weight"]  # toobig/training/fused_step.cpp's flat layout: nanoGPT's order, lm_head tied to wte
 
 
 class FusedStepUnavailable(RuntimeError):
@@ -74,7 +74,7 @@ def build(n_embd, vocab_size, block_size, hidden, vectorized=None):
         if result.returncode != 0:
             tmp.unlink(missing_ok=True)
             first = (result.stderr.strip().splitlines() or ["(no message)"])[0]
-            raise FusedStepUnavailable(f"building fused_step.cpp failed: {first}")
+            raise FusedStepUnavailable(f"building toobig/training/fused_step.cpp failed: {first}")
         os.replace(tmp, library)  # atomic: processes building the same shape never see half a library
     lib = ctypes.CDLL(str(library))
     lib.fused_step.restype = ctypes.c_float

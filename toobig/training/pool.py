@@ -1,12 +1,12 @@
 """
 Train runs in subprocesses of train_with_eval.py, a few at a time, skipping
-finished runs and resuming partial ones: the pool that run_configs.py and
-sweep.py share. On a 2-core CPU two single-threaded runs train more
-iterations per second than one run on both cores (SPEED.md). Each run's
+finished runs and resuming partial ones: the pool that tools/run_configs.py and
+tools/sweep.py share. On a 2-core CPU two single-threaded runs train more
+iterations per second than one run on both cores (docs/SPEED.md). Each run's
 output goes to <out_dir>/train.log.
 
 Several orchestrators may work on the same runs at once (one sweep started
-twice on one --out, shards of a sweep, run_configs.py beside a sweep). So a
+twice on one --out, shards of a sweep, tools/run_configs.py beside a sweep). So a
 run's state is decided only while its folder is held (held_run): locked
 against every other orchestrator for as long as this one works on it, and
 decided while its claim (run_folder.RunFolder.claim) is taken, so that no
@@ -32,7 +32,7 @@ from toobig.runs.run_folder import RunFolder, RunInUse
 from toobig.study.training_config import changed_keys, saved_config
 
 try:
-    import fcntl  # flock, as run_folder.py uses it; dropped by the kernel when the holder ends
+    import fcntl  # flock, as toobig/runs/run_folder.py uses it; dropped by the kernel when the holder ends
 except ImportError:  # Windows: folders go unlocked there, as run folders go unclaimed
     fcntl = None
 
@@ -54,7 +54,7 @@ def run_state(config, overwrite=False):
     a folder holding a run made with another config). A run counts as finished only if it
     was made with the config asked for; without overwrite, a folder holding another run's
     results is a ConfigError naming the first key that differs. Read without holding the
-    folder, this is only a forecast (run_configs.py --dry_run, check_states): held_run decides."""
+    folder, this is only a forecast (tools/run_configs.py --dry_run, check_states): held_run decides."""
     out_dir = Path(config["out_dir"])
     info = read_run_json(out_dir / "run.json")
     if info:

@@ -12,10 +12,10 @@ and one fused AdamW step for all of them.
 Each model is trained as its own train_with_eval.py run would train it: its
 seed's init, its seed's batches, its own gradient clipping, the same AdamW and
 learning-rate schedule, and at every evaluation the same results.csv row,
-checkpoints and run.json, written by training.Recorder. With
+checkpoints and run.json, written by step.Recorder. With
 dropout 0 and float32 the stacked runs match the single runs up to float
 rounding (tests/test_stacked.py). On CPU this gains nothing over a process pool
-of single runs, which is what sweep.py uses there; stacking is for CUDA.
+of single runs, which is what tools/sweep.py uses there; stacking is for CUDA.
 
 A stack always trains from scratch (it cannot resume mid-way; a sweep skips
 finished runs and restarts the others). elapsed_s and wall_time_s are the
@@ -64,6 +64,9 @@ def check_stackable(configs):
     out_dirs = [Path(c["out_dir"]).resolve() for c in configs]
     if len(set(out_dirs)) < len(out_dirs):
         raise ValueError("two stacked configs share an out_dir")
+    if configs[0].get("weight_norm"):  # hold_norm rescales one model's tensors, not each model's slices
+        raise ValueError(f"weight_norm={configs[0]['weight_norm']}: a stack does not hold each model's norm; train "
+                         f"these runs one by one (the pool: --device=cpu, or --stack=1)")
     if configs[0]["init_from"] != "scratch":
         raise ValueError("a stack trains from scratch; resume a single run with train_with_eval.py instead")
 

@@ -1,5 +1,5 @@
 """
-The pieces of a training run that train_with_eval.py, stacked.py and bench.py
+The pieces of a training run that train_with_eval.py, toobig/training/stacked.py and tools/bench.py
 share: the learning-rate schedule, the batches, the data, the step, the random
 state a checkpoint keeps, and the Recorder that evaluates a model and writes
 the evaluation to its run folder.
@@ -80,8 +80,8 @@ def get_batch(data, block_size, batch_size, generator):
 
 
 def load_data(dataset, device, held_out=PAPER_HELD_OUT):
-    """The task's token stream and tokenizer, built from tasks.py's text: never from files
-    on disk, which could be stale. The study's val split is its train split (STUDY.md §1)."""
+    """The task's token stream and tokenizer, built from toobig/study/tasks.py's text: never from files
+    on disk, which could be stale. The study's val split is its train split (docs/STUDY.md §1)."""
     text = task_text(dataset, held_out)
     codec = CharCodec.from_text(text)
     return torch.tensor(codec.encode(text), dtype=torch.long, device=device), codec
@@ -89,14 +89,26 @@ def load_data(dataset, device, held_out=PAPER_HELD_OUT):
 
 def new_model(config, vocab_size, device):
     """The run's GPT at initialization: nanoGPT's init (seeded by the caller), every weight times
-    init_scale (Liu et al. 2023, Omnigrok: the weight norm at initialization decides grokking)."""
+    init_scale (Liu et al. 2023, Omnigrok: the weight norm at initialization decides grokking), and
+    with weight_norm, rescaled to that norm (hold_norm)."""
     from model import GPT, GPTConfig
     model = GPT(GPTConfig(**model_args_from(config, vocab_size))).to(device)
     if config["init_scale"] != 1.0:
         with torch.no_grad():
             for p in model.parameters():
                 p.mul_(config["init_scale"])
+    if config["weight_norm"]:
+        hold_norm(list(model.parameters()), config["weight_norm"])
     return model
+
+
+def hold_norm(params, norm):
+    """Rescale `params` together to an L2 norm of `norm`, in place: the weight norm held fixed
+    after every step, as Liu et al. 2023 (Omnigrok, §3) test whether the norm decides grokking.
+    Both steps call it on the same tensors (the fused step's parameters are views of its buffer)."""
+    with torch.no_grad():
+        total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p) for p in params]))
+        torch._foreach_mul_(params, (norm / total).item())
 
 
 def weight_norms(model):
@@ -145,18 +157,19 @@ def train_step(loss_of, params, optimizer, X, Y, ctx, grad_clip, clip=torch.nn.u
 
 
 def describe(row, held_out=PAPER_HELD_OUT):
-    """An evaluation in one line: `add 1000/1000 sub 998/1000 (5,7) 40/40 facts 12/500`."""
+    """An evaluation in one line: `add 1000/1000 sub 998/1000 (5,7) 40/40 samples, facts 12/500 samples`
+    (right samples of all drawn: eval_samples per item, so 500 for the 50 facts)."""
     note = []
     if row["add_total"]:
         note.append(f"add {row['add_correct']}/{row['add_total']} sub {row['sub_correct']}/{row['sub_total']} "
-                    f"{held_out_label(held_out)} {row['heldout_correct']}/{row['heldout_total']}")
+                    f"{held_out_label(held_out)} {row['heldout_correct']}/{row['heldout_total']} samples")
     if row["facts_total"]:
-        note.append(f"facts {row['facts_correct']}/{row['facts_total']}")
-    return " ".join(note)
+        note.append(f"facts {row['facts_correct']}/{row['facts_total']} samples")
+    return ", ".join(note)
 
 
 def choose_step(config, model, optimizer, data, device, world_size=1):
-    """The fused C++ step (fused_step.py) where it covers the run and config["step"] allows it,
+    """The fused C++ step (toobig/training/fused_step.py) where it covers the run and config["step"] allows it,
     else None: the torch step. With step='fused' a run it cannot take is a ConfigError; with
     'auto' the torch step takes over, with a one-line notice where the fused one cannot build."""
     from toobig.training.fused_step import FusedStep, FusedStepUnavailable, uncovered
@@ -181,7 +194,7 @@ def torch_step_info(config):
 
 
 class Recorder:
-    """Evaluates one run's model and writes the evaluation to its run folder (run_folder.py):
+    """Evaluates one run's model and writes the evaluation to its run folder (toobig/runs/run_folder.py):
     the exact loss, the task's sampled evaluation, each item's margin, the checkpoint and
     run.json. `record` is called at every evaluation with the plain GPT (not a compiled or
     DDP wrapper)."""
@@ -205,7 +218,7 @@ class Recorder:
             scores, items = evaluate(model, self.codec, self.parts, self.sampling, seed=c["seed"] + iter_num,
                                      held_out=c["held_out"])
             margins = answer_margins(model, self.codec, self.parts)
-        # the val split is the train split (STUDY.md §1): one loss, in both columns
+        # the val split is the train split (docs/STUDY.md §1): one loss, in both columns
         row = {"iter": iter_num, "train_loss": loss, "val_loss": loss, "lr": lr, **scores,
                "elapsed_s": round(elapsed, 2)}
         checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
