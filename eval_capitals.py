@@ -4,7 +4,7 @@ correct samples, and for each miss what the model wrote.
 
     python eval_capitals.py --out_dir=out/facts_mini_28 --ckpt=ckpt_best_facts.pt
     python eval_capitals.py --out_dir=out/both_mini_56 --greedy --json
-    python eval_capitals.py --out_dir=results/facts_mini_28 --ckpt=model_best.pt   # 497/500, as its results.csv
+    python eval_capitals.py --out_dir=results/facts_mini_28 --ckpt=model_best.pt   # the count its results.csv has at that evaluation
 
 By default the checkpoint is scored exactly as training scored it (its sampling,
 its seed + iteration, its whole task in training's order); --seed and the

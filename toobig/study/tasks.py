@@ -235,7 +235,7 @@ class CharCodec:
 
 def prepare(dataset, data_dir=DATA_DIR):
     """Write nanoGPT's files for one task: input.txt, train.bin, val.bin (uint8 ids) and
-    meta.pkl. Training itself builds the text in memory (train_with_eval.load_data), so
+    meta.pkl. Training itself builds the text in memory (step.load_data), so
     these files are for reading and for other nanoGPT tools, never a stale input."""
     text = task_text(dataset)
     codec = CharCodec.from_text(text)

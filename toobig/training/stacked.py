@@ -14,7 +14,7 @@ seed's init, its seed's batches, its own gradient clipping, the same AdamW and
 learning-rate schedule, and at every evaluation the same results.csv row,
 checkpoints and run.json, written by step.Recorder. With
 dropout 0 and float32 the stacked runs match the single runs up to float
-rounding (tests/test_stacked.py). On CPU this gains nothing over a process pool
+rounding (tests/training/test_stacked.py). On CPU this gains nothing over a process pool
 of single runs, which is what tools/sweep.py uses there; stacking is for CUDA.
 
 A stack always trains from scratch (it cannot resume mid-way; a sweep skips
@@ -138,7 +138,7 @@ def build_stack(configs, model_args, device):
 
 
 def stack_step(params, stacked_loss, stacked_optimizer, data, batch_gens, c, ctx):
-    """One iteration of every model of the stack (train_with_eval.train_step on the stack);
+    """One iteration of every model of the stack (step.train_step on the stack);
     returns the K losses (on the device)."""
     X, Y = zip(*(get_batch(data, c["block_size"], c["batch_size"], g) for g in batch_gens))
     return train_step(lambda x, y: stacked_loss(params, x, y), params.values(), stacked_optimizer, torch.stack(X),

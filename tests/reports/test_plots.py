@@ -6,7 +6,7 @@ import pytest
 
 import plot_all_models
 import plot_results
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 HEADER = ("iter,train_loss,val_loss,lr,add_correct,add_total,sub_correct,sub_total,heldout_correct,heldout_total,"
           "facts_correct,facts_total,math_acc,facts_acc,combined_acc,elapsed_s")
@@ -167,7 +167,7 @@ def test_tables_embedded_in_readme_match_their_files():
     files, less their top-level title (headings may sit at another level)."""
     import re
     from pathlib import Path
-    root = Path(__file__).resolve().parent.parent
+    root = REPO
     readme = (root / "README.md").read_text() + (root / "results" / "README.md").read_text()
     blocks = re.findall(r"<!-- (results/\S+) -->\n(.*?)<!-- end of \1 -->", readme, flags=re.S)
     assert len(blocks) >= 3
