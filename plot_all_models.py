@@ -3,8 +3,9 @@ The study's figures and tables from the runs under --root (docs/STUDY.md §5):
 grid_math.png, grid_facts.png, grid_combined.png, each a 2x2 grid of n14, n28,
 n56 and MLT, and tables.md with Tables 2-4, our numbers beside the paper's.
 
-    python plot_all_models.py --root=out --out=results
-    python plot_all_models.py --root=out --out=results --suffix=_wd   # the *_wd runs -> grid_math_wd.png, tables_wd.md
+    python plot_all_models.py                                  # your runs under out/ -> out/grid_*.png, out/tables.md
+    python plot_all_models.py --root=out --suffix=_wd          # the *_wd runs -> grid_math_wd.png, tables_wd.md
+    python plot_all_models.py --root=results --out=results     # the committed figures, regenerated (as committed)
 
 Needs only each run's results.csv and run.json (and margins.csv for the margin
 column). A run not there (yet) is an empty "not run" panel and a dash in the tables.
@@ -144,7 +145,8 @@ def main(argv=None):
         root, suffix = Path(config["root"]), config["suffix"]
         out = output_folder(root, config["out"])
         if not root.is_dir():
-            raise ValueError(f"--root={root} is not a folder")
+            raise ValueError(f"--root={root} is not a folder; train a run first (training writes under out/), or "
+                             f"give --root=results for the committed runs")
         runs = load_runs(root, suffix)
         if not any(runs.values()):
             raise ValueError(f"--root={root} holds none of the paper's runs (named like math_mini_14{suffix})")

@@ -242,7 +242,7 @@ def run_loop(config, checkpoint, run, ddp, rank, world_size, device):
                 progress.set_postfix_str(f"loss {loss:.4f} | {note}", refresh=False)
     except KeyboardInterrupt:
         raise RunError(f"interrupted at iteration {iter_num}; {run.path / 'ckpt.pt'} and {run.path / 'results.csv'} "
-                       f"hold the latest evaluation: continue with --init_from=resume --out_dir={run.path}") from None
+                       f"hold the latest checkpointed evaluation: continue with --init_from=resume --out_dir={run.path}") from None
     finally:
         progress.close()
     if ddp:

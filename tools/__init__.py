@@ -1,5 +1,6 @@
 """
-The tools beyond the design card, run from the repository's root as `python -m tools.<name>`:
+The tools beyond the design card, run as `python tools/<name>.py` (from any directory) or, from
+the repository's root, `python -m tools.<name>`:
 
     sweep         a grid of runs (widths x seeds x settings) and its summary
     run_configs   the paper's configs through the resuming pool

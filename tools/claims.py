@@ -204,6 +204,8 @@ def main(argv=None):
         rows = [r for claim in CLAIMS for r in claim(root)]
         markdown = claims_markdown(rows)
         readme = Path(options["readme"]) if options["readme"] else None
+        if readme and not readme.is_file():
+            raise ValueError(f"--readme={readme} is not a file; give the README.md whose findings to rewrite")
         new_readme = with_findings(readme.read_text(), markdown) if readme else None  # checked before any write
         write_atomically(Path(options["out"]), markdown)
         if readme:

@@ -266,8 +266,11 @@ def main(argv=None):
         if not alone:
             print(f"another sweep is still training runs in {out}: the summary is left to it, the last to end "
                   f"(or run this with --summarize_only once it has)")
-            sys.exit(1 if failed else 0)
-        summarize(runs, out, options["task"], n_seeds, failed)
+            sys.exit(1 if failed or options["summarize_only"] else 0)
+        try:
+            summarize(runs, out, options["task"], n_seeds, failed)
+        except MACHINE_ERRORS as e:  # a damaged run file, a read-only folder: one line
+            exit_with_error(e)
 
 
 def summarize(runs, out, task, n_seeds, failed):

@@ -13,9 +13,9 @@ from conftest import REPO, run_main
 MATH_14 = REPO / "config/train_math_mini_14.py"
 RUN = [MATH_14, "--device=cpu", "--compile=False", "--quiet", "--n_embd=8", "--eval_interval=5", "--max_iters=10",
        "--keep_evals=True"]
-WRITERS = ("write_atomically", "append_csv_row")  # every write of run_folder (save_torch goes through the first)
+WRITERS = ("write_atomically", "append_csv_row", "put_in_place")  # every write of run_folder (save_torch: the first)
 # what a resumed run may not share with one trained in one go: the times, where it is, how it started
-UNSHARED = ("elapsed_s", "wall_time_s", "out_dir", "init_from")
+UNSHARED = ("elapsed_s", "wall_time_s", "out_dir", "init_from", "overwrite")
 
 
 class Killed(BaseException):
@@ -79,17 +79,21 @@ def test_a_stop_between_any_two_writes_of_an_evaluation_loses_nothing(tmp_path, 
     expected = contents(tmp_path / "whole")
     commits = [i for i, path in enumerate(log) if path.endswith("ckpt.pt") and "best" not in path]
     assert len(commits) == 3  # evaluations at 0, 5 and 10
-    # before every write of the evaluations at 5 (mid-run) and 10 (the last, which marks the run finished)
-    for kill_before in range(commits[0] + 1, commits[2] + 1):
+    # before every write of every evaluation: 0 (no checkpoint yet: started again), 5 and 10 (the last)
+    for kill_before in range(len(log)):
         out_dir = tmp_path / f"stopped_{kill_before}"
         with monkeypatch.context() as m:
             counting_writes(m, kill_before)
             with pytest.raises(Killed):
                 run_main(train_with_eval.main, *RUN, f"--out_dir={out_dir}")
         result = run_main(train_with_eval.main, "--init_from=resume", f"--out_dir={out_dir}")
+        if kill_before <= commits[0]:  # the resume says how to go on
+            assert result.returncode == 2 and "--init_from=scratch" in result.stderr, result.stderr
+            assert ("--overwrite" in result.stderr) == (kill_before > 0)  # files of the run are there to replace
+            result = run_main(train_with_eval.main, *RUN, f"--out_dir={out_dir}", "--overwrite")
         assert result.returncode == 0, (log[kill_before], result.stderr)
         found = contents(out_dir)
-        assert found.keys() == expected.keys(), log[kill_before]
+        assert found.keys() == expected.keys(), (log[kill_before], found.keys() ^ expected.keys())
         for name in expected:
             assert same(found[name], expected[name]), f"{name} differs after a stop before writing {log[kill_before]}"
 
@@ -133,7 +137,7 @@ def test_progress_refuses_a_run_whose_kept_weights_miss_an_evaluation(tmp_path):
         progress.run_trace(tmp_path)
 
 
-@pytest.mark.parametrize("temperature", ["1e-40", "1e-45"])
+@pytest.mark.parametrize("temperature", ["1e-40", "1e-45", "1e-46", "5e-324"])
 def test_a_subnormal_temperature_scores_as_greedy_decoding_does(temperature):
     import eval_as_math
     run = [f"--out_dir={REPO / 'results/math_mini_14'}", "--ckpt=model_last.pt", "--json"]
@@ -149,6 +153,7 @@ def test_a_run_saved_on_a_gpu_is_refused_on_a_cpu_in_one_line(tmp_path):
     checkpoint = torch.load(tmp_path / "ckpt.pt", weights_only=False)
     for state in checkpoint["rng"]:  # as torch.cuda leaves them: a 16-byte Philox state, and a "cuda" entry
         state["batches"], state["cuda"] = torch.zeros(16, dtype=torch.uint8), torch.zeros(16, dtype=torch.uint8)
+        state["device"] = "cuda"
     torch.save(checkpoint, tmp_path / "ckpt.pt")
     result = run_main(train_with_eval.main, "--init_from=resume", f"--out_dir={tmp_path}", "--max_iters=20")
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
@@ -209,3 +214,22 @@ def test_an_out_dir_that_is_a_file_is_said_alike_by_every_tool(tmp_path):
     one_line(run_main(train_with_eval.main, *RUN, f"--out_dir={not_a_folder}"), "is a file, not a folder")
     one_line(run_main(train_with_eval.main, "--init_from=resume", f"--out_dir={not_a_folder}"), "a file, not a folder")
     one_line(run_main(eval_as_math.main, f"--out_dir={not_a_folder}"), "is a file, not a folder")
+
+
+def test_a_resume_that_ends_earlier_keeps_no_file_of_the_lost_evaluation(tmp_path, monkeypatch):
+    """Stopped just before the last evaluation's ckpt.pt, then resumed to an earlier end: the lost
+    evaluation's best checkpoints, weights and answers never reach the folder."""
+    with monkeypatch.context() as m:
+        log = counting_writes(m)
+        assert run_main(train_with_eval.main, *RUN, f"--out_dir={tmp_path / 'whole'}").returncode == 0
+    last_commit = [i for i, path in enumerate(log) if path.endswith("ckpt.pt") and "best" not in path][-1]
+    with monkeypatch.context() as m:
+        counting_writes(m, last_commit)
+        with pytest.raises(Killed):
+            run_main(train_with_eval.main, *RUN, f"--out_dir={tmp_path / 'run'}")
+    result = run_main(train_with_eval.main, "--init_from=resume", f"--out_dir={tmp_path / 'run'}", "--max_iters=7")
+    assert result.returncode == 0, result.stderr
+    for path in (tmp_path / "run").rglob("*.pt"):
+        assert torch.load(path, weights_only=False)["iter_num"] <= 7, path.name
+    assert json.loads((tmp_path / "run" / "answers.json").read_text())["last"]["iter"] == 7
+    assert not (tmp_path / "run" / run_folder.PENDING).exists()

@@ -37,6 +37,7 @@ def finite_number(text, path, line, column):
         value = math.nan
     if not math.isfinite(value):
         shown = "an empty cell" if text in ("", None) else repr(text)
-        raise ValueError(f"{path}, line {line}, column {column}: {shown} where a run writes a finite number; "
-                         f"the file is damaged (restore it, or train the run again)")
+        raise ValueError(f"{path}, line {line}, column {column}: {shown} where a run writes a finite number; the "
+                         f"file is damaged (a stopped run: --init_from=resume drops the rows after its checkpoint; "
+                         f"else restore the file or train the run again)")
     return value

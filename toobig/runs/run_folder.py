@@ -48,6 +48,7 @@ BEST_CHECKPOINTS = {"math_acc": "ckpt_best_math.pt", "facts_acc": "ckpt_best_fac
                     "combined_acc": "ckpt_best_combined.pt"}
 WEIGHTS_FILE_KEYS = ("model", "model_args", "iter_num", "config", "stoi")  # a checkpoint without the optimizer
 EVALS = "evals"  # keep_evals: the weights of every evaluation
+PENDING = ".pending"  # an evaluation's whole files, staged until its ckpt.pt is written, then put in place
 # the per-item tables, one row per evaluation, and how each writes a value: right samples,
 # margins to 0.01 and log-probabilities to 0.001 (compact, and finer than any finding needs)
 ITEM_TABLES = {"items.csv": "{}", "margins.csv": "{:.2f}", "logprobs.csv": "{:.3f}", "norms.csv": "{:.4f}"}
@@ -141,7 +142,7 @@ class RunFolder:
         if not overwrite:
             raise RunError(f"{self.path} already holds a run; continue it with --init_from=resume "
                            f"--out_dir={self.path}, or replace it with --overwrite")
-        folders = sorted(p.name for p in self.path.iterdir() if p.is_dir() and p.name != EVALS)
+        folders = sorted(p.name for p in self.path.iterdir() if p.is_dir() and p.name not in (EVALS, PENDING))
         if folders:
             raise RunError(f"{self.path} holds folders ({', '.join(folders[:3])}), so it is not one run's folder; "
                            f"--overwrite empties only a run's folder")
@@ -151,9 +152,12 @@ class RunFolder:
         it, and every file made from it (figures, logs), is removed, never mixed in."""
         self.claim()
         if self.holds_a_run():
+            # ckpt.pt first: a stop while emptying leaves no checkpoint to resume a half-removed run from
+            (self.path / "ckpt.pt").unlink(missing_ok=True)
             for path in self.path.iterdir():
                 if path.is_file() and path.name not in (CLAIM_FILE, TRAIN_LOG):  # the log is this run's (toobig/training/pool.py)
                     path.unlink()
+        shutil.rmtree(self.path / PENDING, ignore_errors=True)
         self.remove_kept_weights()
         self.best = {}
 
@@ -179,6 +183,9 @@ class RunFolder:
         path = self.path / "ckpt.pt"
         if not path.is_file():
             where = "" if self.path.is_dir() else " (a file, not a folder)" if self.path.exists() else " (no such folder)"
+            if self.path.is_dir() and self.holds_a_run():  # stopped in its first evaluation: nothing to resume
+                raise RunError(f"cannot resume: {path} does not exist (the run stopped before its first checkpoint); "
+                               f"start it again with --init_from=scratch --overwrite")
             raise RunError(f"cannot resume: {path} does not exist{where}; train with --init_from=scratch first")
         try:
             checkpoint = load_checkpoint(path, RESUME_KEYS)
@@ -188,8 +195,9 @@ class RunFolder:
         return checkpoint
 
     def resume_at(self, iter_num):
-        """Keep the rows (and kept weights) up to the checkpoint's evaluation; anything later was
-        written before a stop that came ahead of the next ckpt.pt, and is made again."""
+        """Keep the rows (and kept weights) up to the checkpoint's evaluation and finish putting its
+        staged files in place (record); anything later was written before a stop that came ahead
+        of the next ckpt.pt, and is made again."""
         for name in ("results.csv", *ITEM_TABLES):
             path = self.path / name
             if not path.exists():
@@ -203,6 +211,13 @@ class RunFolder:
             writer.writeheader()
             writer.writerows(kept)
             write_atomically(path, buffer.getvalue())
+        pending = self.path / PENDING
+        if pending.is_dir():  # staged files: the checkpoint's evaluation's are put in place, a later one's dropped
+            marker = pending / "iter"
+            if marker.is_file() and marker.read_text() == str(iter_num):
+                self.publish_pending()
+            else:
+                shutil.rmtree(pending)
         evals = self.path / EVALS
         if evals.is_dir():  # weights kept from an evaluation after the checkpoint's: made again, or not if unasked
             for path in evals.glob("iter_*.pt"):
@@ -211,17 +226,17 @@ class RunFolder:
 
     def record(self, row, checkpoint, info, item_scores=None, wrong_answers=None, margins=None, norms=None,
                keep_weights=False):
-        """Write one evaluation. Every file of it comes first: ckpt_best_*.pt for each score it
-        improves, its results.csv, items.csv, margins.csv, logprobs.csv and norms.csv rows, the
-        weights (model_last.pt, model_best.pt, with keep_weights evals/iter_<n>.pt), answers.json
-        and run.json; ckpt.pt comes last. ckpt.pt is the commit point: a resume starts from the
-        evaluation it holds, drops every later row (resume_at) and makes the later evaluation
-        again, so a stop between any two of these writes loses nothing."""
+        """Write one evaluation so that a stop anywhere loses nothing and mixes nothing. Its rows
+        (results.csv, items.csv, margins.csv, logprobs.csv, norms.csv) are appended; its whole
+        files (ckpt_best_*.pt for each score it improves, model_last.pt, model_best.pt,
+        evals/iter_<n>.pt, answers.json, run.json) are staged in PENDING; then ckpt.pt, the
+        commit point, is written; then the staged files are put in place. A resume starts from
+        the evaluation ckpt.pt holds: it drops later rows and an older evaluation's staged files,
+        and finishes putting in place the files of the evaluation ckpt.pt holds (resume_at)."""
         improved = [key for key in BEST_CHECKPOINTS
                     if row[key] != "" and (key not in self.best or row[key] > self.best[key][key])]
         for key in improved:
             self.best[key] = row
-            save_torch(self.path / BEST_CHECKPOINTS[key], {**checkpoint, "best": self.best})
         append_csv_row(self.path / "results.csv", row, RESULT_COLUMNS)
         if item_scores is not None:
             self.append_item_row("items.csv", row["iter"], item_scores)
@@ -230,19 +245,35 @@ class RunFolder:
             self.append_item_row("logprobs.csv", row["iter"], {m.name: m.logprob for m in margins})
         if norms is not None:
             self.append_item_row("norms.csv", row["iter"], norms)
+        pending = self.path / PENDING
+        shutil.rmtree(pending, ignore_errors=True)
+        (pending / EVALS).mkdir(parents=True)
+        for key in improved:
+            save_torch(pending / BEST_CHECKPOINTS[key], {**checkpoint, "best": self.best})
         weights = {key: checkpoint[key] for key in WEIGHTS_FILE_KEYS}
-        save_torch(self.path / "model_last.pt", weights)
+        save_torch(pending / "model_last.pt", weights)
         if "combined_acc" in improved:
-            save_torch(self.path / "model_best.pt", weights)
+            save_torch(pending / "model_best.pt", weights)
         if keep_weights:
-            (self.path / EVALS).mkdir(exist_ok=True)
-            save_torch(self.path / EVALS / f"iter_{row['iter']:06d}.pt", weights)
+            save_torch(pending / EVALS / f"iter_{row['iter']:06d}.pt", weights)
         if item_scores is not None:
             answers = {"last": {"iter": row["iter"], "wrong": wrong_answers}}
             answers["best"] = answers["last"] if "combined_acc" in improved else self.answers().get("best")
-            write_atomically(self.path / "answers.json", json.dumps(answers, indent=1))
-        write_atomically(self.path / "run.json", json.dumps({**info, "best": self.best}, indent=1))
-        save_torch(self.path / "ckpt.pt", {**checkpoint, "best": self.best})  # last: the commit point
+            write_atomically(pending / "answers.json", json.dumps(answers, indent=1))
+        write_atomically(pending / "run.json", json.dumps({**info, "best": self.best}, indent=1))
+        write_atomically(pending / "iter", str(row["iter"]))  # last of the staged: the evaluation they belong to
+        save_torch(self.path / "ckpt.pt", {**checkpoint, "best": self.best})  # the commit point
+        self.publish_pending()
+
+    def publish_pending(self):
+        """Put the staged files of the evaluation ckpt.pt holds in place, then drop PENDING."""
+        pending = self.path / PENDING
+        for path in sorted(pending.rglob("*")):
+            if path.is_file() and path.name != "iter":
+                target = self.path / path.relative_to(pending)
+                target.parent.mkdir(exist_ok=True)
+                put_in_place(path, target)
+        shutil.rmtree(pending)
 
     def append_item_row(self, name, iter_num, values):
         """One evaluation's row of a per-item table (ITEM_TABLES), written as that table writes values."""
@@ -259,3 +290,8 @@ def save_torch(path, obj):
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     write_atomically(path, buffer.getvalue())
+
+
+def put_in_place(staged, target):
+    """Move a staged file over its target (one rename: never seen half-written)."""
+    os.replace(staged, target)

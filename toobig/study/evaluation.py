@@ -30,7 +30,7 @@ from toobig.study.tasks import (
 )
 
 # Below this, logits / temperature can overflow float32 (a logit of 10 over 1e-38); sample_ragged
-# then takes the largest logit out before dividing. At and above it, the division is the plain one
+# then samples the limit: uniformly among the largest logits (greedy decoding, ties shared). At and above it, the division is the plain one
 # every committed evaluation made.
 SMALLEST_SAFE_TEMPERATURE = 1e-6
 
@@ -92,10 +92,11 @@ def sample_ragged(model, idx, lengths, max_new_tokens, temperature, top_k, gener
         if temperature == 0:
             idx_next = logits.argmax(dim=-1)
         else:
-            # below SMALLEST_SAFE_TEMPERATURE, logits / temperature can overflow to inf (then NaN probabilities):
-            # the largest logit is taken out first, which changes nothing but the rounding
+            # below SMALLEST_SAFE_TEMPERATURE, logits / temperature can overflow (then NaN probabilities), and in
+            # float32 the temperature itself can round to 0: there the limit is taken, the largest logits alone
+            top = logits.amax(dim=-1, keepdim=True)
             logits = logits / temperature if temperature >= SMALLEST_SAFE_TEMPERATURE else \
-                (logits - logits.amax(dim=-1, keepdim=True)) / temperature
+                torch.where(logits == top, 0.0, -float("inf"))
             if top_k is not None:
                 v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
                 logits[logits < v[:, [-1]]] = -float('Inf')

@@ -109,6 +109,9 @@ def validate(config):
     for key in ("dropout", "beta1", "beta2"):
         if not 0 <= config[key] < 1:
             raise ConfigError(f"{key}={config[key]} must be in [0, 1)")
+    if config["weight_norm"] and config["init_scale"] != 1.0:  # hold_norm sets the scale the init had
+        raise ConfigError(f"weight_norm={config['weight_norm']} sets the initial norm, so init_scale="
+                          f"{config['init_scale']} would do nothing; give one of the two")
     if config["n_embd"] % config["n_head"]:
         raise ConfigError(f"n_embd={config['n_embd']} is not divisible by n_head={config['n_head']}")
     if config["decay_lr"] and config["lr_decay_iters"] <= config["warmup_iters"]:

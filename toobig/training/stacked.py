@@ -66,7 +66,7 @@ def check_stackable(configs):
         raise ValueError("two stacked configs share an out_dir")
     if configs[0].get("weight_norm"):  # hold_norm rescales one model's tensors, not each model's slices
         raise ValueError(f"weight_norm={configs[0]['weight_norm']}: a stack does not hold each model's norm; train "
-                         f"these runs one by one (the pool: --device=cpu, or --stack=1)")
+                         f"these runs one by one (the pool: --device=cpu)")
     if configs[0]["init_from"] != "scratch":
         raise ValueError("a stack trains from scratch; resume a single run with train_with_eval.py instead")
 

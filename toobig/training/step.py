@@ -106,9 +106,9 @@ def hold_norm(params, norm):
     """Rescale `params` together to an L2 norm of `norm`, in place: the weight norm held fixed
     after every step, as Liu et al. 2023 (Omnigrok, §3) test whether the norm decides grokking.
     Both steps call it on the same tensors (the fused step's parameters are views of its buffer)."""
-    with torch.no_grad():
-        total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p) for p in params]))
-        torch._foreach_mul_(params, (norm / total).item())
+    with torch.no_grad():  # the squares summed in float64, tensor by tensor: the scale rounds alike everywhere
+        total = math.sqrt(sum(float(p.detach().double().square().sum()) for p in params))
+        torch._foreach_mul_(params, norm / total)
 
 
 def weight_norms(model):
@@ -123,7 +123,7 @@ def model_args_from(config, vocab_size):
 
 
 def rng_state(generator, device):
-    state = {"batches": generator.get_state(), "torch": torch.get_rng_state()}
+    state = {"batches": generator.get_state(), "torch": torch.get_rng_state(), "device": device.split(":")[0]}
     if device.startswith("cuda"):
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state
@@ -133,7 +133,7 @@ def restore_rng_state(state, generator, device):
     """Continue the random streams a checkpoint saved. A batch generator's state belongs to the
     kind of device that drew it (a CUDA state is not a CPU one): a run is resumed on the kind
     of device it was trained on, or its batches would not be the ones it was configured with."""
-    saved_on = "cuda" if "cuda" in state else "cpu"
+    saved_on = state.get("device", "cuda" if "cuda" in state else "cpu")  # checkpoints before "device": cuda or cpu
     if saved_on != device.split(":")[0] or state["batches"].numel() != generator.get_state().numel():
         raise RunError(f"this run was trained on {saved_on} and cannot be resumed on {device}: its batch "
                        f"generator's state is {saved_on}'s; resume it with --device={saved_on}, or train it again "
