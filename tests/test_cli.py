@@ -224,3 +224,12 @@ def test_a_run_folder_not_found_says_where_it_looked_and_a_bare_name_never_write
             in result.stderr, result.stderr
     assert not (REPO / "results" / "math_mini_14" / "plot.png").exists()
     assert sorted(p.name for p in (REPO / "results" / "math_mlt").iterdir()) == before
+
+
+def test_claims_and_why_read_the_committed_results_from_any_working_directory(tmp_path):
+    """Their defaults name the repository's results/: found from elsewhere, not the working directory's."""
+    result = run_cli(REPO / "tools" / "claims.py", f"--out={tmp_path / 'claims.md'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "claims.md").read_text() == (REPO / "results" / "claims.md").read_text()
+    result = run_cli(REPO / "tools" / "why.py", "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr

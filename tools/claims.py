@@ -19,7 +19,7 @@ import numpy as np
 from configurator import FAILURES, exit_with_error, parse_args
 from toobig.reports.findings import ALPHA, FINDINGS, VERDICT_RULE, fisher_contrast, frac, row, sweep_runs, verdict
 from toobig.core.files import write_atomically
-from toobig.runs.reading import digest, read_item_table, read_items
+from toobig.runs.reading import digest, in_repository, read_item_table, read_items
 from toobig.core.stats import format_p, mean_interval, permutation_test
 from toobig.study.tasks import held_out_expressions
 
@@ -198,7 +198,7 @@ def with_findings(readme, markdown):
 def main(argv=None):
     try:
         options = parse_args(OPTIONS, sys.argv[1:] if argv is None else argv, allow_config_files=False)
-        root = Path(options["root"])
+        root = in_repository(options["root"])  # the committed results, from any working directory
         if not root.is_dir():
             raise ValueError(f"--root={root} is not a folder")
         rows = [r for claim in CLAIMS for r in claim(root)]
@@ -207,7 +207,8 @@ def main(argv=None):
         if readme and not readme.is_file():
             raise ValueError(f"--readme={readme} is not a file; give the README.md whose findings to rewrite")
         new_readme = with_findings(readme.read_text(), markdown) if readme else None  # checked before any write
-        write_atomically(Path(options["out"]), markdown)
+        out = Path(options["out"])
+        write_atomically(in_repository(out.parent) / out.name, markdown)
         if readme:
             write_atomically(readme, new_readme)
     except (*FAILURES, KeyError) as e:

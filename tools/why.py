@@ -33,7 +33,7 @@ from toobig.interp.mechanism import (check_arithmetic_model, chord_offset, compo
                        train_and_held_out)
 from toobig.interp.readout import digit_readout, segment_walks
 from toobig.core.files import write_atomically
-from toobig.runs.reading import heldout_share_late, load_run
+from toobig.runs.reading import heldout_share_late, in_repository, load_run
 from toobig.core.stats import (binomial_test, format_p, median_or_none, median_range, permutation_test, spearman_test,
                    stratified_spearman_test)
 from toobig.study.tasks import parse_held_out
@@ -47,7 +47,7 @@ COMPONENTS = ("attention output", "attention pattern, uniform", "MLP output")
 def run_folders(paths, ckpt):
     """Every folder under the comma-separated paths that holds `ckpt`, a sweep's runs in name order."""
     folders = []
-    for path in (Path(p) for p in paths.split(",") if p):
+    for path in (in_repository(p) for p in paths.split(",") if p):
         if not path.is_dir():
             raise ValueError(f"--runs={path} is not a folder")
         folders += [path] if (path / ckpt).is_file() else sorted(p for p in path.iterdir() if (p / ckpt).is_file())
@@ -319,6 +319,7 @@ def main(argv=None):
         if options["kind"] not in ("mean", "zero"):
             raise ValueError(f"--kind={options['kind']} is not allowed; choose mean or zero")
         folders = run_folders(options["runs"], options["ckpt"])
+        options["errors"] = options["errors"] and str(in_repository(options["errors"]))
         if options["errors"] and not Path(options["errors"]).is_dir():
             raise ValueError(f"--errors={options['errors']} is not a folder")
         torch.set_num_threads(1)

@@ -57,6 +57,16 @@ def is_committed(folder):
     return resolved == COMMITTED or COMMITTED in resolved.parents
 
 
+def in_repository(path):
+    """A relative path a tool was given, as given where it exists from the working directory, else
+    the repository's where it exists there (results/... typed from another directory); as given
+    otherwise, for the caller's own error."""
+    path = Path(path)
+    if path.exists() or path.is_absolute() or not (REPO / path).exists():
+        return path
+    return REPO / path
+
+
 def find_run_folder(path, writes=False):
     """The run folder a tool was given: the path itself where it exists; else, for a bare name
     such as the paper README's (math_mini_14), the folder of that name under out/ (where
