@@ -233,3 +233,13 @@ def test_a_resume_that_ends_earlier_keeps_no_file_of_the_lost_evaluation(tmp_pat
         assert torch.load(path, weights_only=False)["iter_num"] <= 7, path.name
     assert json.loads((tmp_path / "run" / "answers.json").read_text())["last"]["iter"] == 7
     assert not (tmp_path / "run" / run_folder.PENDING).exists()
+
+
+def test_a_table_cut_before_its_header_is_written_anew(tmp_path):
+    from toobig.core.files import append_csv_row
+    (tmp_path / "norms.csv").write_text("")
+    append_csv_row(tmp_path / "norms.csv", {"iter": 0, "total": 1.0}, ["iter", "total"])
+    assert (tmp_path / "norms.csv").read_text().splitlines() == ["iter,total", "0,1.0"]
+    (tmp_path / "items.csv").write_text("")
+    run_folder.RunFolder(tmp_path).resume_at(0)
+    assert not (tmp_path / "items.csv").exists()

@@ -21,7 +21,7 @@ def write_atomically(path, payload):
 
 
 def append_csv_row(path, row, columns):
-    new_file = not Path(path).exists()
+    new_file = not Path(path).exists() or Path(path).stat().st_size == 0  # a file cut before its header: anew
     with open(path, "a", newline="") as f:  # closed, hence flushed, row by row
         writer = csv.DictWriter(f, fieldnames=columns)
         if new_file:

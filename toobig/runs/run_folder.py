@@ -204,10 +204,14 @@ class RunFolder:
                 continue
             with open(path, newline="") as f:
                 reader = csv.DictReader(f)
+                columns = reader.fieldnames
                 # a row cut short (a full disk, a kill mid-write) has empty fields: it is not kept
                 kept = [row for row in reader if None not in row.values() and int(row["iter"]) <= iter_num]
+            if columns is None:  # cut before its header: written anew from its next row
+                path.unlink()
+                continue
             buffer = io.StringIO()
-            writer = csv.DictWriter(buffer, fieldnames=reader.fieldnames)
+            writer = csv.DictWriter(buffer, fieldnames=columns)
             writer.writeheader()
             writer.writerows(kept)
             write_atomically(path, buffer.getvalue())
