@@ -8,11 +8,12 @@ of its size or the luck of one seed, and where do the transitions lie?
     python tools/sweep.py --task=math --sizes=14 --seeds=1,2 --weight_decays=0.0,0.1 --max_iters=5000
     python tools/sweep.py --task=math --sizes=28 --seeds=1,2,3 --init_scales=0.25,0.5 --out=out/sweep_init_scale
     python tools/sweep.py --task=math --sizes=14,28 --seeds=1,2,3 --held_outs=1:2,0:9,3:8 --out=out/sweep_held_out
+    python tools/sweep.py --task=math --sizes=28 --seeds=1,2,3 --weight_norms=15,40 --out=out/sweep_weight_norm
     python tools/sweep.py --task=math --sizes=14,28 --seeds=1,2,3,4,5 --keep_evals --out=out/sweep_progress
     python tools/sweep.py ... --shard=3/8     # only the 4th of 8 interleaved parts (e.g. a Slurm array task)
     python tools/sweep.py ... --summarize_only
 
-Each run is an ordinary run folder <out>/<task>_n<size>_s<seed>[_wd<wd>][_is<scale>][_ho<ab>] with
+Each run is an ordinary run folder <out>/<task>_n<size>_s<seed>[_wd<wd>][_is<scale>][_wn<norm>][_ho<ab>] with
 results.csv and run.json; finished runs are skipped, partial ones resume. On
 CPU the runs go through a process pool (--jobs processes, --threads each); on
 CUDA, runs of one shape are trained together as one stacked model (toobig/training/stacked.py).
@@ -59,6 +60,7 @@ OPTIONS = dict(
     seeds="1,2,3,4,5",
     weight_decays="",     # e.g. 0.0,0.1; empty: the config's
     init_scales="",       # e.g. 0.25,0.5 (run names get _is0.25); empty: the config's, 1
+    weight_norms="",      # e.g. 15,40: every weight held at that norm (run names get _wn15); empty: the config's, free
     held_outs="",         # held-out pairs, e.g. 5:7,1:2 (run names get _ho57, _ho12); empty: the config's, 5:7
     decay_gains=False,    # weight decay on the LayerNorm gains too (run names get _dg)
     keep_evals=False,     # also keep every evaluation's weights, <run>/evals/ (tools/progress.py)
@@ -101,20 +103,21 @@ def grid(options):
     out = options["out"] or f"out/sweep_{options['task']}"
     decays = parse_list("weight_decays", options["weight_decays"], float) or [None]
     scales = parse_list("init_scales", options["init_scales"], float) or [None]
+    norms = parse_list("weight_norms", options["weight_norms"], float) or [None]
     pairs = [parse_held_out(p) for p in parse_list("held_outs", options["held_outs"], str)] or [None]
     runs = []
     for pair in pairs:
         for size in parse_list("sizes", options["sizes"], int):
-            for decay, scale in itertools.product(decays, scales):
+            for decay, scale, norm in itertools.product(decays, scales, norms):
                 for seed in parse_list("seeds", options["seeds"], int):
                     name = (f"{options['task']}_n{size}_s{seed}" + ("" if decay is None else f"_wd{decay:g}")
-                            + ("" if scale is None else f"_is{scale:g}")
+                            + ("" if scale is None else f"_is{scale:g}") + ("" if norm is None else f"_wn{norm:g}")
                             + ("" if pair is None else f"_ho{pair[0]}{pair[1]}")
                             + ("_dg" if options["decay_gains"] else ""))
                     overrides = {"n_embd": size, "seed": seed, "out_dir": f"{out}/{name}",
                                  "max_iters": options["max_iters"], "device": options["device"],
                                  "compile": options["compile"], "keep_evals": options["keep_evals"]}
-                    for key, value in (("weight_decay", decay), ("init_scale", scale)):
+                    for key, value in (("weight_decay", decay), ("init_scale", scale), ("weight_norm", norm)):
                         if value is not None:
                             overrides[key] = value
                     if pair is not None:
@@ -137,7 +140,7 @@ def check_grid_covers(out, runs):
     if left_out:
         raise ValueError(f"{out} holds runs this grid leaves out ({', '.join(left_out[:3])}"
                          f"{', ...' if len(left_out) > 3 else ''}); give the --sizes, --seeds, --weight_decays, "
-                         f"--init_scales and --held_outs the sweep was made with")
+                         f"--init_scales, --weight_norms and --held_outs the sweep was made with")
     if not present:
         raise ValueError(f"no run of this sweep has results under {out}")
 
@@ -244,6 +247,9 @@ def main(argv=None):
         if options["summarize_only"]:
             check_grid_covers(out, runs)
         device = pick_device(options["device"])
+        if device.startswith("cuda") and any(config["weight_norm"] for _, _, config in runs):
+            raise ValueError(f"--weight_norms={options['weight_norms']}: a stack does not hold each model's norm "
+                             f"(toobig/training/stacked.py); give --device=cpu")
     except (ValueError, *MACHINE_ERRORS) as e:
         exit_with_error(e)
     failed = 0

@@ -52,6 +52,25 @@ def test_an_init_scale_sweep_scales_the_initial_weights_and_tells_the_settings_a
     assert (out / "norms.png").stat().st_size > 10_000
 
 
+def test_a_weight_norm_sweep_holds_each_run_at_its_norm_and_says_so(tmp_path):
+    out = tmp_path / "sweep_norm"
+    result = run_main(sweep.main, "--task=math", "--sizes=8", "--seeds=1", "--weight_norms=3,9", f"--out={out}", *TINY)
+    assert result.returncode == 0, result.stderr
+    rows = summary(out)
+    assert [r["weight_norm"] for r in rows] == ["3.0", "9.0"]
+    for norm in (3, 9):  # the whole weight vector at its norm at every evaluation
+        iters, names, values = runs.read_item_table(out / f"math_n8_s1_wn{norm}", "norms.csv")
+        assert abs(values[names.index("total")] - norm).max() < 1e-4 and len(iters) > 1
+    assert "| n8 | 544 | 0 | 9 | 1 of 1 |" in (out / "sizes.md").read_text()
+    assert "weight norm held at" in (out / "sizes.md").read_text()
+
+
+def test_a_sweep_without_held_norms_writes_no_weight_norm_column(tmp_path):
+    rows = [{column: None for column in sweep_summary.SUMMARY_COLUMNS} | {"weight_norm": 0.0}]
+    sweep_summary.write_summary(rows, tmp_path / "summary.csv")
+    assert "weight_norm" not in (tmp_path / "summary.csv").read_text().splitlines()[0]
+
+
 def test_the_matrix_norm_leaves_out_the_layernorm_gains_weight_decay_does_not_touch(tmp_path):
     (tmp_path / "norms.csv").write_text("iter,total,transformer.wte.weight,transformer.h.0.ln_1.weight,"
                                         "transformer.h.0.mlp.c_fc.weight,transformer.ln_f.weight\n"

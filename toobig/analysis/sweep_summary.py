@@ -23,7 +23,7 @@ from toobig.runs.reading import (
 from toobig.study.tasks import CAPITALS, get_task, held_out_expressions, held_out_label
 
 MEASURE_COLUMNS = ["number_line_at_best", "number_line_final", "probe_error_at_best", "probe_error_final"]
-SUMMARY_COLUMNS = ["task", "n_embd", "n_params", "seed", "weight_decay", "init_scale", "held_out", "finished",
+SUMMARY_COLUMNS = ["task", "n_embd", "n_params", "seed", "weight_decay", "init_scale", "weight_norm", "held_out", "finished",
                    "best_iter", "best_combined_acc", "heldout_total", "heldout_at_best", "first_iter_heldout_all_right", "final_heldout",
                    "evals_heldout_all_right", "evals_each_heldout_right", "first_iter_train_all_right", "facts_acc_at_best",
                    *PROTOCOL_MEASURES, *MEASURE_COLUMNS]
@@ -47,7 +47,7 @@ def summarize_run(config):
 
     return {"task": config["dataset"], "n_embd": config["n_embd"], "seed": config["seed"],
             "n_params": info.get("n_params"), "weight_decay": config["weight_decay"],
-            "init_scale": init_scale(config),
+            "init_scale": init_scale(config), "weight_norm": weight_norm(config),
             "held_out": config["held_out"] if has_math else None,
             "finished": bool(info.get("finished")), "best_iter": value("iter", i),
             "best_combined_acc": None if i is None else round(float(r["combined_acc"][i]), 4),
@@ -100,8 +100,12 @@ def summary_cell(value):
 
 
 def write_summary(rows, path):
+    """summary.csv; its weight_norm column only where some run held its norm, so that sweeps made
+    before the setting existed read as they were."""
+    held = any(weight_norm(row) for row in rows)
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=SUMMARY_COLUMNS)
+    writer = csv.DictWriter(text, fieldnames=[c for c in SUMMARY_COLUMNS if held or c != "weight_norm"],
+                            extrasaction="ignore")
     writer.writeheader()
     writer.writerows({key: summary_cell(value) for key, value in row.items()} for row in rows)
     write_atomically(path, text.getvalue())
@@ -116,24 +120,31 @@ def init_scale(row):
     return row.get("init_scale", 1.0)
 
 
+def weight_norm(row):
+    """A row's (or config's) held weight norm (training_config weight_norm); 0, free, for those made
+    before the setting existed."""
+    return row.get("weight_norm") or 0.0
+
+
 def by_size(rows):
-    """{(n_params, n_embd, weight_decay, init_scale, held_out): [rows of its seeds]}, sorted by size."""
+    """{(n_params, n_embd, weight_decay, init_scale, weight_norm, held_out): [rows of its seeds]}, sorted by size."""
     groups = {}
     for row in rows:
-        key = (row["n_params"], row["n_embd"], row["weight_decay"], init_scale(row), row["held_out"])
+        key = (row["n_params"], row["n_embd"], row["weight_decay"], init_scale(row), weight_norm(row), row["held_out"])
         groups.setdefault(key, []).append(row)
     return dict(sorted(groups.items()))
 
 
 def variants(rows):
-    """The (weight decay, init scale, held-out pair) settings of a sweep, each with the tag that
-    tells it apart."""
-    settings = sorted({(row["weight_decay"], init_scale(row), row["held_out"]) for row in rows})
-    decays, scales, pairs = ({s[k] for s in settings} for k in range(3))
-    return [(decay, scale, pair, "".join([f" (wd {decay:g})" if len(decays) > 1 else "",
-                                          f" (init x{scale:g})" if len(scales) > 1 else "",
-                                          f" {held_out_label(pair)}" if len(pairs) > 1 else ""]))
-            for decay, scale, pair in settings]
+    """The (weight decay, init scale, weight norm, held-out pair) settings of a sweep, each with the
+    tag that tells it apart."""
+    settings = sorted({(row["weight_decay"], init_scale(row), weight_norm(row), row["held_out"]) for row in rows})
+    decays, scales, norms, pairs = ({s[k] for s in settings} for k in range(4))
+    return [(decay, scale, norm, pair, "".join([f" (wd {decay:g})" if len(decays) > 1 else "",
+                                                f" (init x{scale:g})" if len(scales) > 1 else "",
+                                                f" (norm {norm:g})" if len(norms) > 1 else "",
+                                                f" {held_out_label(pair)}" if len(pairs) > 1 else ""]))
+            for decay, scale, norm, pair in settings]
 
 
 def sizes_table(rows, n_seeds):
@@ -144,7 +155,8 @@ def sizes_table(rows, n_seeds):
     has_facts = any(row["facts_acc_at_best"] is not None for row in rows)
     several_pairs = len({row["held_out"] for row in rows}) > 1
     several_scales = len({init_scale(row) for row in rows}) > 1
-    header = (["model", "params", "wd"] + (["init scale"] if several_scales else [])
+    held = any(weight_norm(row) for row in rows)
+    header = (["model", "params", "wd"] + (["init scale"] if several_scales else []) + (["weight norm held at"] if held else [])
               + (["held out"] if several_pairs else []) + ["seeds finished"])
     if has_math:
         # each count is of seeds; "any evaluation" counts a seed 40/40 once or more, the others at one
@@ -159,9 +171,10 @@ def sizes_table(rows, n_seeds):
         header += ["50/50 facts at best", "facts at best: mean (min-max)"]
     header += ["best combined accuracy (min-max)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for (n_params, n_embd, decay, scale, pair), group in by_size(rows).items():
+    for (n_params, n_embd, decay, scale, norm, pair), group in by_size(rows).items():
         done = [r for r in group if r["finished"]]
         cells = ([f"n{n_embd}", f"{n_params:,}", f"{decay:g}"] + ([f"{scale:g}"] if several_scales else [])
+                 + ([f"{norm:g}" if norm else "free"] if held else [])
                  + ([held_out_label(pair)] if several_pairs else [])
                  + [f"{len(done)} of {n_seeds}"])
 
@@ -211,7 +224,7 @@ def capacity_report(rows, n_seeds):
     mapping, strings = facts_information_bits()
     lines = ["# Knowledge capacity from the facts sweep", ""]
     for key, g in groups.items():
-        n_params, n_embd, decay, _, _ = key
+        n_params, n_embd, decay = key[:3]
         accs = ", ".join(f"{100 * r['facts_acc_at_best']:.1f}%" + ("" if r["finished"] else " (unfinished)")
                          for r in g)
         pending = "" if key in complete else f" [{sum(r['finished'] for r in g)} of {n_seeds} seeds finished]"

@@ -18,6 +18,7 @@ from toobig.analysis.sweep_summary import (
     init_scale,
     memorized_all_facts,
     variants,
+    weight_norm,
 )
 from toobig.core.stats import format_p, spearman_test
 from toobig.runs.reading import load_run, matrix_norm
@@ -38,8 +39,8 @@ def phase_figure(rows, title):
     fig = Figure(figsize=(8, 5), dpi=120)
     ax = fig.subplots()
     settings = variants(rows)
-    for v, (decay, scale, pair, tag) in enumerate(settings):
-        groups = {k: g for k, g in by_size(rows).items() if k[2:] == (decay, scale, pair)}
+    for v, (decay, scale, norm, pair, tag) in enumerate(settings):
+        groups = {k: g for k, g in by_size(rows).items() if k[2:] == (decay, scale, norm, pair)}
         params = np.array([k[0] for k in groups], dtype=float)
         if any(row["heldout_at_best"] is not None for row in rows):
             ever = [np.mean([r["first_iter_heldout_all_right"] is not None for r in g]) for g in groups.values()]
@@ -208,13 +209,15 @@ def pairs_figure(rows, title):
     many evaluations the four together and each of them are right (median over seeds),
     so that one sees which pairs generalize and which expression holds a pair back."""
     pairs = sorted({row["held_out"] for row in rows}, key=parse_held_out)
-    sizes = sorted({(row["n_embd"], row["weight_decay"], init_scale(row)) for row in rows})  # one panel each
-    several_decays, several_scales = (len({size[k] for size in sizes}) > 1 for k in (1, 2))
+    def panel(row):
+        return row["n_embd"], row["weight_decay"], init_scale(row), weight_norm(row)
+    sizes = sorted({panel(row) for row in rows})  # one panel each
+    several_decays, several_scales, several_norms = (len({size[k] for size in sizes}) > 1 for k in (1, 2, 3))
     columns = ["all four", "a+b", "b+a", "a-b", "b-a"]
     cells = np.full((len(sizes), len(pairs), len(columns)), np.nan)
     labels = [[] for _ in sizes]
     for (k, size), (i, pair) in itertools.product(enumerate(sizes), enumerate(pairs)):
-        seeds = [r for r in rows if (r["n_embd"], r["weight_decay"], init_scale(r)) == size and r["held_out"] == pair
+        seeds = [r for r in rows if panel(r) == size and r["held_out"] == pair
                  and r["evals_each_heldout_right"]]
         if seeds:
             cells[k, i] = np.median([[r["evals_heldout_all_right"]] + r["evals_each_heldout_right"] for r in seeds], axis=0)
@@ -230,9 +233,10 @@ def pairs_figure(rows, title):
                         color="white" if value > 0.6 * top else "black")
         ax.set_xticks(range(len(columns)), columns, fontsize=8)
         ax.set_yticks(range(len(pairs)), labels[k], fontsize=8)
-        n_embd, decay, scale = sizes[k]
+        n_embd, decay, scale, norm = sizes[k]
         ax.set_title(f"n{n_embd}" + (f" wd {decay:g}" if several_decays else "")
-                     + (f" init x{scale:g}" if several_scales else "") + ": pair, seeds ever 40/40", fontsize=9)
+                     + (f" init x{scale:g}" if several_scales else "") + (f" norm {norm:g}" if several_norms else "")
+                     + ": pair, seeds ever 40/40", fontsize=9)
     fig.suptitle(title + "\nevaluations right, median over seeds (a < b: a-b is the negative difference)", fontsize=10)
     fig.tight_layout()
     return fig
@@ -240,16 +244,18 @@ def pairs_figure(rows, title):
 
 def norms_figure(folders, title):
     """The norm of the weight matrices at every evaluation (reading.matrix_norm), one line per run,
-    a panel per width, a colour per (init scale, weight decay); dots where the held-out four are
+    a panel per width, a colour per (init scale, weight decay, held norm); dots where the held-out four are
     all right: does the held-out rule come with a small norm (Liu et al. 2023, Omnigrok)?"""
     runs = [load_run(folder) for folder in folders]
     widths = sorted({run["config"]["n_embd"] for run in runs})
-    settings = sorted({(run["config"]["init_scale"], run["config"]["weight_decay"]) for run in runs})
+    def setting(run):
+        return run["config"]["init_scale"], run["config"]["weight_decay"], weight_norm(run["config"])
+    settings = sorted({setting(run) for run in runs})
     fig = Figure(figsize=(5.5 * len(widths), 4.5), dpi=120)
     for ax, width in zip(np.atleast_1d(fig.subplots(1, len(widths))), widths):
         for run in (r for r in runs if r["config"]["n_embd"] == width):
             iters, norm = matrix_norm(run["folder"])
-            k = settings.index((run["config"]["init_scale"], run["config"]["weight_decay"]))
+            k = settings.index(setting(run))
             ax.plot(iters, norm, color=f"C{k}", lw=1, alpha=0.8)
             r = run["results"]
             right = np.isin(iters, r["iter"][(r["heldout_total"] > 0) & (r["heldout_correct"] == r["heldout_total"])])
@@ -261,7 +267,8 @@ def norms_figure(folders, title):
         ax.grid(alpha=0.3)
     fig.legend([Line2D([], [], color=f"C{k}") for k in range(len(settings))] + [Line2D([], [], color="0.3", marker="o",
                                                                                          ls="none", ms=3)],
-               [f"init x{scale:g}, wd {decay:g}" for scale, decay in settings] + ["held-out four all right"],
+               [f"init x{scale:g}, wd {decay:g}" + (f", norm held at {norm:g}" if norm else "")
+                for scale, decay, norm in settings] + ["held-out four all right"],
                loc="lower center", ncol=len(settings) + 1, frameon=False, fontsize=8)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
