@@ -10,6 +10,7 @@ of its size or the luck of one seed, and where do the transitions lie?
     python tools/sweep.py --task=math --sizes=14,28 --seeds=1,2,3 --held_outs=1:2,0:9,3:8 --out=out/sweep_held_out
     python tools/sweep.py --task=math --sizes=28 --seeds=1,2,3 --weight_norms=15,40 --out=out/sweep_weight_norm
     python tools/sweep.py --task=math --sizes=14,28 --seeds=1,2,3,4,5 --keep_evals --out=out/sweep_progress
+    python tools/sweep.py --task=math --sizes=28 --seeds=1,2 --max_iters=300000 --lr_decay_iters=300000 --eval_interval=1000
     python tools/sweep.py ... --shard=3/8     # only the 4th of 8 interleaved parts (e.g. a Slurm array task)
     python tools/sweep.py ... --summarize_only
 
@@ -65,6 +66,8 @@ OPTIONS = dict(
     decay_gains=False,    # weight decay on the LayerNorm gains too (run names get _dg)
     keep_evals=False,     # also keep every evaluation's weights, <run>/evals/ (tools/progress.py)
     max_iters=30000,
+    lr_decay_iters=0,     # 0: the config's (the floor from 25,000 on); e.g. 300000 stretches the cosine to a longer run
+    eval_interval=0,      # 0: the config's, 250; e.g. 1000 keeps a long run's files small
     out="",               # default: out/sweep_<task> (in the working directory, as every path given)
     jobs=2,               # CPU: processes in the pool
     threads=1,            # CPU: threads per process
@@ -117,7 +120,9 @@ def grid(options):
                     overrides = {"n_embd": size, "seed": seed, "out_dir": f"{out}/{name}",
                                  "max_iters": options["max_iters"], "device": options["device"],
                                  "compile": options["compile"], "keep_evals": options["keep_evals"]}
-                    for key, value in (("weight_decay", decay), ("init_scale", scale), ("weight_norm", norm)):
+                    for key, value in (("weight_decay", decay), ("init_scale", scale), ("weight_norm", norm),
+                                       ("lr_decay_iters", options["lr_decay_iters"] or None),
+                                       ("eval_interval", options["eval_interval"] or None)):
                         if value is not None:
                             overrides[key] = value
                     if pair is not None:

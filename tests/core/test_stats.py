@@ -77,3 +77,20 @@ def test_permutation_tests_on_medians_and_within_strata():
     assert p > 0.05  # within strata: nothing
     rho, p = stats.stratified_spearman_test(x, x + 0.1 * between, strata, permutations=500)
     assert rho == pytest.approx(1.0) and p < 0.01
+
+
+def test_holm_multiplies_the_kth_smallest_by_the_tests_left_and_keeps_the_order():
+    # sorted 0.01, 0.03, 0.04 -> x3, x2, x1 = 0.03, 0.06, 0.04 -> non-decreasing 0.03, 0.06, 0.06
+    assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert stats.holm([0.5, 0.9]) == [1.0, 1.0]  # capped at 1
+    assert stats.holm([0.02]) == [0.02] and stats.holm([]) == []
+
+
+def test_the_paired_permutation_test_flips_signs_exactly():
+    assert stats.paired_permutation_test([1, 2, 3, 4, 5, 6]) == 2 / 64  # all positive: the two extreme flips
+    assert stats.paired_permutation_test([1, -1]) == 1.0
+    assert stats.paired_permutation_test([0.5, -0.1, 0.3]) == 0.5
+    p = stats.paired_permutation_test(np.arange(1, 21), permutations=1000)  # 2^20 flips: seeded random ones
+    assert p == stats.paired_permutation_test(np.arange(1, 21), permutations=1000) and p < 0.01
+    with pytest.raises(ValueError, match="at least one difference"):
+        stats.paired_permutation_test([])

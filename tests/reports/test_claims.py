@@ -11,10 +11,51 @@ def test_the_committed_claims_table_regenerates_from_the_committed_runs(tmp_path
 
 def test_verdicts_follow_the_stated_rule():
     from toobig.reports import findings
-    assert findings.verdict(0.01, True) == "holds"
-    assert findings.verdict(0.01, True, selected=True).startswith("qualified: only with the evaluation selected")
-    assert findings.verdict(0.2, True).startswith("qualified: not significant")
-    assert findings.verdict(0.001, False) == "does not hold"
+    assert findings.verdict(True)(0.01) == "holds"
+    assert findings.verdict(True, selected=True)(0.01).startswith("qualified: only with the evaluation selected")
+    assert findings.verdict(True)(0.2).startswith("qualified: not significant after the correction")
+    assert findings.verdict(False)(0.001) == "does not hold"
+
+
+def test_verdicts_follow_the_holm_adjusted_p_within_each_family():
+    import pytest
+    from toobig.reports import findings
+    rows = [findings.row(f"claim {i}", "", "", "", "", findings.verdict(True), family=family, p=p)
+            for i, (family, p) in enumerate([("size", 0.01), ("size", 0.04), ("size", 0.03), ("joint", 0.04)])]
+    rows.append(findings.row("a single run", "", "", "", "", "holds"))
+    findings.settle(rows)
+    # size: 0.01 x 3 = 0.03 holds; 0.03 x 2 = 0.06 and 0.04 x 1 -> 0.06 do not; joint alone: 0.04 holds
+    assert [r["p_holm"] for r in rows] == pytest.approx([0.03, 0.06, 0.06, 0.04, None])
+    assert [r["verdict"].split(":")[0] for r in rows] == ["holds", "qualified", "qualified", "holds", "holds"]
+    with pytest.raises(ValueError, match="family 'sizes' is not one of"):
+        findings.row("c", "", "", "", "", findings.verdict(True), family="sizes", p=0.1)
+    with pytest.raises(ValueError, match="a deciding p needs a family"):
+        findings.row("c", "", "", "", "", "holds", p=0.1)
+
+
+def test_every_p_in_the_committed_table_has_a_family_and_its_holm_value():
+    from tools import claims
+    from toobig.reports import findings
+    rows = claims.table_rows((REPO / "results" / "claims.md").read_text())
+    for r in rows:
+        assert (r["family"] == "–") == (r["Holm p"] == "–"), r["claim"]
+        assert r["family"] == "–" or r["family"] in findings.FAMILIES
+    assert sum(r["family"] == "paper" for r in rows) >= 6
+
+
+def test_claims_refuse_a_root_that_mixes_training_steps(tmp_path):
+    import json
+    import pytest
+    from toobig.reports import findings
+    for name, step in (("a", {"kind": "fused"}), ("b", None), ("gpu", None)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.json").write_text(json.dumps({"device": "cuda" if name == "gpu" else "cpu",
+                                                              "step": step}))
+    with pytest.raises(ValueError, match="mixes training steps: 1 fused-step runs .*; 1 torch-step runs"):
+        findings.check_one_step(tmp_path)
+    (tmp_path / "b" / "run.json").write_text(json.dumps({"device": "cpu", "step": {"kind": "fused"}}))
+    assert findings.check_one_step(tmp_path) == "fused"  # the GPU run is left to its rows
+    assert findings.check_one_step(REPO / "results") == "fused"
 
 
 def test_a_bad_output_path_is_one_line(tmp_path):

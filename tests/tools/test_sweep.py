@@ -254,3 +254,14 @@ def test_a_sweep_figure_without_data_says_so_and_never_shows_nan():
     assert "all 3 runs that fit: no Spearman (held-out evaluations constant)" in shown
     assert "at the best evaluation: no Spearman (held-out count constant) over 3 runs" in shown
     assert "no data:\nno run has the probe error measured" in shown
+
+
+def test_a_long_sweep_stretches_the_schedule_and_thins_the_evaluations():
+    options = {**sweep.OPTIONS, "sizes": "28", "seeds": "1", "max_iters": 300000, "lr_decay_iters": 300000,
+               "eval_interval": 1000}
+    ((name, args, config),) = sweep.grid(options)[0]
+    assert name == "math_n28_s1" and "--lr_decay_iters=300000" in args and "--eval_interval=1000" in args
+    assert (config["max_iters"], config["lr_decay_iters"], config["eval_interval"]) == (300000, 300000, 1000)
+    ((_, args, config),) = sweep.grid({**sweep.OPTIONS, "sizes": "28", "seeds": "1"})[0]  # 0: the config's
+    assert (config["lr_decay_iters"], config["eval_interval"]) == (25000, 250)
+    assert not any(a.startswith(("--lr_decay_iters", "--eval_interval")) for a in args)

@@ -10,6 +10,8 @@ summary regenerates to the same digits.
     permutation_test(x, y)            # two-sided p for a difference of two groups' means (or medians)
     stratified_spearman_test(x, y, widths)   # does x go with y within each width?
     bootstrap_interval(values)        # 95% percentile interval of the mean over resampled runs
+    paired_permutation_test(d)        # two-sided p for matched differences: their signs flipped
+    holm([0.01, 0.04, 0.03])          # Holm-adjusted p-values of one family: [0.03, 0.06, 0.06]
 """
 import itertools
 import math
@@ -87,6 +89,37 @@ def permutation_test(x, y, statistic="mean", permutations=20000, seed=0):
         diffs = np.abs(np.median(groups[masks].reshape(len(masks), len(x)), axis=1)
                        - np.median(groups[~masks].reshape(len(masks), len(y)), axis=1))
     return (int((diffs >= observed - 1e-12).sum()) + extra) / (len(masks) + extra)
+
+
+def paired_permutation_test(differences, permutations=20000, seed=0):
+    """Two-sided p-value for matched pairs (e.g. a held-out pair's share minus that of the pair
+    with the same sum): the share of sign flips of the differences whose |mean| is at least the
+    observed one. Exact (all 2^n flips) up to `permutations` of them, else seeded random ones,
+    counting the observed one. With n pairs the smallest p is 2 / 2^n."""
+    d = np.asarray(differences, dtype=float)
+    if len(d) == 0:
+        raise ValueError("a paired permutation test needs at least one difference")
+    if 2 ** len(d) <= permutations:
+        signs = 1 - 2 * ((np.arange(2 ** len(d))[:, None] >> np.arange(len(d))) & 1)
+        extra = 0
+    else:
+        signs = np.random.default_rng(seed).choice([-1, 1], size=(permutations, len(d)))
+        extra = 1
+    observed = abs(d.mean())
+    return (int((np.abs(signs @ d) / len(d) >= observed - 1e-12).sum()) + extra) / (len(signs) + extra)
+
+
+def holm(pvalues):
+    """Holm's step-down adjustment of one family's p-values (Holm 1979), in their order: the
+    k-th smallest times (m - k + 1), made non-decreasing, at most 1. A test holds at level
+    alpha after the correction where its adjusted p < alpha; the family-wise error rate is
+    then at most alpha, whatever the dependence between the tests."""
+    p = np.asarray(pvalues, dtype=float)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.minimum(1.0, np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p)))))
+    result = np.empty_like(adjusted)
+    result[order] = adjusted
+    return result.tolist()
 
 
 def stratified_spearman_test(x, y, strata, permutations=5000, seed=0):

@@ -4,6 +4,7 @@ paper's claims are in tools/claims.py), and the helpers every row uses: a row is
 (claim, protocol, n, effect, test or interval, verdict), its verdict given by
 VERDICT_RULE. Reads run folders and the sweeps' summary.csv only; no torch.
 """
+import json
 import math
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from toobig.core.stats import (
     bootstrap_interval,
     fisher_exact,
     format_p,
+    holm,
     mean_interval,
+    paired_permutation_test,
     permutation_test,
     spearman,
     spearman_test,
@@ -35,24 +38,69 @@ from toobig.runs.reading import (
 from toobig.study.tasks import CAPITALS
 
 ALPHA = 0.05
-VERDICT_RULE = ("*holds* when the claimed direction shows at p < 0.05 (for a single run: as stated) under a "
-                "protocol that does not select on the held-out items; *qualified* when only with that selection, in "
-                "part, or not significant; *does not hold* when the measure says otherwise")
+VERDICT_RULE = ("*holds* when the claimed direction shows at a Holm-adjusted p < 0.05 within its family (for a "
+                "single run: as stated) under a protocol that does not select on the held-out items; *qualified* "
+                "when only with that selection, in part, or not significant after the correction; *does not hold* "
+                "when the measure says otherwise")
+# Each p that decides a verdict belongs to one family, and Holm's correction runs within it
+# (settle). Families group the tests of one question; a test added after seeing the results
+# says so in its claim ("exploratory"), and stays in its question's family.
+FAMILIES = {
+    "paper": "the paper's claims 1 and 2 on seeds: n14 against n28 on the (5,7) four under each protocol, "
+             "n28 against n14 on the 50 facts",
+    "joint": "the paper's claim 3 on the task x weight-decay grid at n14: the task's effect within each weight decay",
+    "size": "this repository's on width: the window of widths, whatever pair is held out",
+    "mechanism": "this repository's on how the runs learn: order of learning, fit kept, correlations",
+    "pre-registered pairs": "results/sweeps/held_out_predicted/prediction.md's three tests, as written",
+    "pre-registered pairs, paired": "the same runs matched on the sum, as the design matched them "
+                                    "(not pre-registered)",
+    "norm, pre-registered": "results/sweeps/weight_norm/prediction.md's primary tests",
+    "norm, secondary": "results/sweeps/weight_norm/prediction.md's secondary tests",
+    "norm, exploratory": "the earlier changes of the weight norm (initial scale, weight decay), chosen after "
+                         "seeing results",
+}
 WIDTHS = (8, 10, 12, 14, 16, 20, 28)  # the arithmetic sweep's
 
 
 # --- the helpers ----------------------------------------------------------------------
-def row(claim, protocol, n, effect, test, verdict_):
-    return {"claim": claim, "protocol": protocol, "n": n, "effect": effect, "test": test, "verdict": verdict_}
+def row(claim, protocol, n, effect, test, verdict_, family=None, p=None):
+    """One claim of results/claims.md. Where `p` is given it is the test that decides the verdict,
+    one of `family`'s (FAMILIES), and `verdict_` is a function of that p after Holm's correction
+    within the family (settle); else `verdict_` is the verdict, and the row has no family."""
+    if (p is None) != (family is None) or (p is not None and not callable(verdict_)):
+        raise ValueError(f"{claim!r}: a deciding p needs a family and a verdict that takes the adjusted p")
+    if family is not None and family not in FAMILIES:
+        raise ValueError(f"{claim!r}: family {family!r} is not one of {', '.join(FAMILIES)}")
+    return {"claim": claim, "protocol": protocol, "n": n, "effect": effect, "test": test, "verdict": verdict_,
+            "family": family, "p": p, "p_holm": None}
 
 
-def verdict(p, right_direction, selected=False):
-    """VERDICT_RULE, with the reason when it is not a plain 'holds'."""
-    if not right_direction:
-        return "does not hold"
-    if p >= ALPHA:
-        return f"qualified: not significant at this n (p >= {ALPHA})"
-    return "qualified: only with the evaluation selected on the held-out items" if selected else "holds"
+def settle(rows):
+    """The rows with their deciding p's Holm-adjusted within each family (stats.holm) and their
+    verdicts given from the adjusted p; returns the rows."""
+    families = {}
+    for r in rows:
+        if r["p"] is not None:
+            families.setdefault(r["family"], []).append(r)
+    for members in families.values():
+        for r, adjusted in zip(members, holm([r["p"] for r in members])):
+            r["p_holm"] = adjusted
+    for r in rows:
+        if callable(r["verdict"]):
+            r["verdict"] = r["verdict"](r["p_holm"])
+    return rows
+
+
+def verdict(right_direction, selected=False):
+    """VERDICT_RULE as a function of the adjusted p (for row), with the reason when it is not a
+    plain 'holds'."""
+    def given(p):
+        if not right_direction:
+            return "does not hold"
+        if p >= ALPHA:
+            return f"qualified: not significant after the correction (Holm p >= {ALPHA})"
+        return "qualified: only with the evaluation selected on the held-out items" if selected else "holds"
+    return given
 
 
 def sweep_runs(root, sweep, prefix, sizes, seeds, suffix=""):
@@ -82,8 +130,9 @@ def correlation(claim, protocol, rows, x, y):
     rho_w, p_w = stratified_spearman_test([r[x] for r in rows], [r[y] for r in rows], [r["n_embd"] for r in rows])
     return row(claim, protocol + "; Spearman across all runs, and within widths (shuffled within each)",
                f"{len(rows)} runs", f"across {rho:+.2f}; within widths, mean {rho_w:+.2f}",
-               f"permutation {format_p(p)} across, {format_p(p_w)} within",
-               "qualified: across widths only" if p < ALPHA and p_w >= ALPHA else verdict(p_w, rho_w > 0))
+               f"permutation {format_p(p)} across, {format_p(p_w)} within (deciding)",
+               lambda q: "qualified: across widths only (uncorrected), not within them" if p < ALPHA and q >= ALPHA
+               else verdict(rho_w > 0)(q), family="mechanism", p=p_w)
 
 
 # --- this repository's statements -------------------------------------------------------
@@ -97,20 +146,41 @@ def window(root):
         c, e, p_chosen = fisher_contrast(middle, edge, lambda d: d["heldout_at_train_best"] == 40)
         x, y = [d["heldout_share_late"] for d in middle], [d["heldout_share_late"] for d in edge]
         p_share = permutation_test(x, y)
-        share_holds = p_share < ALPHA and np.mean(x) > np.mean(y)
-        rows.append(row(f"n12-n16 generalize more than the {label} widths (seeds 1-5)",
+        rows.append(row(f"n12-n16 generalize more than the {label} widths (seeds 1-5; exploratory: the groups "
+                        "were drawn from these runs)",
                         "held-out four all right: at some evaluation (selected on them) / at the train-best "
                         "evaluation; held-out share over the 2nd half", f"{a[1]} + {b[1]} runs",
                         f"{frac(a)} vs {frac(b)}; {frac(c)} vs {frac(e)}; {mean_interval(x)} vs {mean_interval(y)}",
-                        f"Fisher {format_p(p_ever)}, {format_p(p_chosen)}; permutation {format_p(p_share)}",
-                        "holds (as a share)" if share_holds else
-                        f"qualified: all four together only, selected on them; the share is "
-                        f"{'lower' if np.mean(x) < np.mean(y) else 'not different'} ({format_p(p_share)})"
-                        if p_ever < ALPHA and a[0] / a[1] > b[0] / b[1] else verdict(p_share, np.mean(x) > np.mean(y))))
+                        f"Fisher {format_p(p_ever)}, {format_p(p_chosen)}; permutation {format_p(p_share)} (deciding)",
+                        lambda q, x=x, y=y, p_ever=p_ever, a=a, b=b: "qualified: exploratory; " + (
+                            "holds as a share" if q < ALPHA and np.mean(x) > np.mean(y) else
+                            f"all four together only, selected on them (uncorrected); the share is "
+                            f"{'lower' if np.mean(x) < np.mean(y) else 'not different'}"
+                            if p_ever < ALPHA and a[0] / a[1] > b[0] / b[1]
+                            else verdict(np.mean(x) > np.mean(y))(q)), family="size", p=p_share))
     return rows
 
 
 PENDING_RUNS = "fused_remakes"  # runs committed as they finish, read by no claim until issue 37 swaps them in (README there)
+
+
+def check_one_step(root):
+    """Refuses (ValueError) a results root whose CPU runs come from more than one training step
+    (run.json's step: the fused one or, before it recorded itself, torch's autograd step), so that
+    no claim compares runs whose bits differ by the step; runs on a GPU (the MLT) are left to the
+    rows that use them to say so. Returns the one step's kind, or None if there are no CPU runs."""
+    kinds = {}
+    for path in sorted(Path(root).glob("**/run.json")):
+        if PENDING_RUNS in path.relative_to(root).parts:
+            continue
+        info = json.loads(path.read_text())
+        if info.get("device") == "cpu":
+            kinds.setdefault((info.get("step") or {}).get("kind", "torch"), []).append(path.parent)
+    if len(kinds) > 1:
+        raise ValueError(f"{root} mixes training steps: " + "; ".join(
+            f"{len(folders)} {kind}-step runs (e.g. {folders[0]})" for kind, folders in sorted(kinds.items()))
+            + "; remake the one kind with the other before comparing them")
+    return next(iter(kinds), None)
 
 
 def greedy_samples(root):
@@ -141,8 +211,8 @@ def rule_before_fit_rows(root):
                 f"pairs)", f"median place {np.median(places):g}; before the middle in {early}, after it in {late}; "
                 f"every training expression already right at some evaluation by then in {seen}",
                 f"sign test {format_p(p)}",
-                "does not hold: the held-out four come among the last" if late > early and p < ALPHA
-                else verdict(p, early > late))]
+                lambda q: "does not hold: the held-out four come among the last" if late > early and q < ALPHA
+                else verdict(early > late)(q), family="mechanism", p=p)]
 
 
 def fit_kept(root):
@@ -164,8 +234,8 @@ def fit_kept(root):
                 "share of the evaluations after the first with all 196 training expressions right that have them "
                 "all again", f"{len(x)} + {len(y)} runs, and n56 (1337)",
                 f"n14 {mean_interval(x)}, n28 {mean_interval(y)}, n56 {100 * n56['train_fit_kept']:.0f}%",
-                f"permutation {format_p(p)}", verdict(p, np.mean(y) > np.mean(x)).replace(
-                    "does not hold", "does not hold as worded")),
+                f"permutation {format_p(p)}", lambda q: verdict(np.mean(y) > np.mean(x))(q).replace(
+                    "does not hold", "does not hold as worded"), family="mechanism", p=p),
             row("n14 finds the rule while too small to store the table (README until now)",
                 "evaluations with all 196 training expressions right, per n14 run (seeds 1-5, then 1337); the most "
                 "right at one evaluation", f"{len(stored)} runs",
@@ -196,9 +266,13 @@ def held_out_pairs(root):
     ever = lambda d: d["first_iter_heldout_all_right"] is not None  # noqa: E731
     ahead = sum(count(14, pair, ever) > count(28, pair, ever) for pair in pairs)
     behind = sum(count(14, pair, ever) < count(28, pair, ever) for pair in pairs)
-    p_pairs = binomial_test(ahead, ahead + behind)
     n14, n28 = [d for d in summary if d["n_embd"] == 14], [d for d in summary if d["n_embd"] == 28]
     a, b, p_runs = fisher_contrast(n14, n28, ever)
+
+    def pair_share(group, pair):
+        return np.mean([d["heldout_share_late"] for d in group if d["held_out"] == pair])
+    gaps = [pair_share(n14, pair) - pair_share(n28, pair) for pair in pairs]  # a pair's seeds are one unit
+    p_gaps = paired_permutation_test(gaps)
 
     def difference(pair):
         low, high = map(int, pair.split(":"))
@@ -208,19 +282,22 @@ def held_out_pairs(root):
     edge = [s for pair, s in shares.items() if difference(pair) in (1, 9)]
     p_diff = permutation_test(mid, edge)
     return [row("Whatever pair is held out, n14 generalizes and n28 does not (7 pairs, seeds 1-3)",
-                "held-out four all right at some evaluation (selected on them), pair by pair: n14's seeds against "
-                "n28's", f"{len(pairs)} pairs ({a[1]} + {b[1]} runs)",
-                f"n14 ahead in {ahead} pairs, tied in {len(pairs) - ahead - behind} (neither ever), behind in "
+                "held-out share over the 2nd half, mean over a pair's three seeds, n14 minus n28 pair by pair; "
+                "held-out four all right at some evaluation (selected on them, descriptive)",
+                f"{len(pairs)} pairs ({a[1]} + {b[1]} runs)",
+                f"n14 ahead in share in {sum(g > 0 for g in gaps)} of {len(pairs)} pairs, by "
+                f"{100 * min(gaps):+.0f} to {100 * max(gaps):+.0f} points (mean {100 * np.mean(gaps):+.0f}); all four "
+                f"at some evaluation: n14 ahead in {ahead} pairs, tied in {len(pairs) - ahead - behind}, behind in "
                 f"{behind}; over runs n14 {frac(a)}, n28 {frac(b)}",
-                f"sign test over pairs {format_p(p_pairs)} (runs as if independent: Fisher {format_p(p_runs)})",
-                f"qualified: for {ahead} of {len(pairs)} pairs; for the others neither size ever gets the four"
-                if behind == 0 and ahead < len(pairs) else verdict(p_pairs, ahead > behind, True)),
+                f"paired permutation over pairs {format_p(p_gaps)} (runs as if independent, selected: Fisher "
+                f"{format_p(p_runs)})", verdict(np.mean(gaps) > 0), family="size", p=p_gaps),
             row("n14 finds held-out differences of 2-5, not of 1 or 9 (exploratory: the grouping was drawn from "
                 "these runs)", "held-out share over the 2nd half, mean over a pair's three n14 seeds, pair by pair",
                 f"{len(mid)} + {len(edge)} pairs",
                 f"differences 2-5: {100 * np.mean(mid):.0f}%, 1 or 9: {100 * np.mean(edge):.0f}%",
                 f"permutation over pairs {format_p(p_diff)}",
-                "qualified: exploratory" + ("" if p_diff < ALPHA else ", and not significant over pairs"))]
+                lambda q: "qualified: exploratory" + ("" if q < ALPHA else ", and not significant after the correction"),
+                family="size", p=p_diff)]
 
 
 PREDICTED_PAIRS = ("2:3", "3:4", "4:5", "5:6", "6:7", "7:8", "1:4", "1:6", "3:6", "4:7", "4:9", "6:9")
@@ -250,20 +327,35 @@ def predicted_pairs(root):
     ever = lambda d: d["first_iter_heldout_all_right"] is not None  # noqa: E731
     a, b, p_ever = fisher_contrast([d for d in summary if d["held_out"] in one_apart],
                             [d for d in summary if d["held_out"] not in one_apart], ever)
+    by_sum = {}  # sum -> {difference 1: share, 3 or 5: share}: the design's matching
+    for pair in pairs:
+        low, high = map(int, pair.split(":"))
+        by_sum.setdefault(low + high, {})[pair in one_apart] = shares[pair]
+    matched = [s[True] - s[False] for _, s in sorted(by_sum.items())]
+    p_matched = paired_permutation_test(matched)
     claim = "Pre-registered, 12 new pairs: n14 does worse on held-out pairs with a difference of 1 "
     return [row(claim + "(1, primary)", "held-out share over the 2nd half, mean over a pair's three seeds, pair by "
                 "pair: difference 1 against 3 or 5, sums matched", f"{len(near)} + {len(far)} pairs ({len(summary)} runs)",
                 f"difference 1: {100 * np.mean(near):.0f}% ({100 * min(near):.0f}-{100 * max(near):.0f}%), 3 or 5: "
                 f"{100 * np.mean(far):.0f}% ({100 * min(far):.0f}-{100 * max(far):.0f}%)",
-                f"permutation over pairs {format_p(p_share)}", verdict(p_share, np.mean(near) < np.mean(far))),
+                f"permutation over pairs {format_p(p_share)}", verdict(np.mean(near) < np.mean(far)),
+                family="pre-registered pairs", p=p_share),
             row(claim + "(2): it answers their subtractions 0", "a held-out subtraction answered 0 at the last evaluation (the most "
                 "common wrong sample), per run", f"{len(runs_near)} + {len(runs_far)} runs",
                 f"{zero_near}/{len(runs_near)} against {zero_far}/{len(runs_far)}", f"Fisher {format_p(p_zero)}",
-                verdict(p_zero, zero_near / max(len(runs_near), 1) > zero_far / max(len(runs_far), 1))),
+                verdict(zero_near / max(len(runs_near), 1) > zero_far / max(len(runs_far), 1)),
+                family="pre-registered pairs", p=p_zero),
             row(claim + "(3, descriptive)", "held-out four all right at some evaluation (selected on them), per run",
                 f"{a[1]} + {b[1]} runs", f"difference 1: {frac(a)}, 3 or 5: {frac(b)}",
                 f"Fisher {format_p(p_ever)} (runs of a pair as if independent)",
-                verdict(p_ever, a[0] / a[1] < b[0] / b[1], True))]
+                verdict(a[0] / a[1] < b[0] / b[1], True), family="pre-registered pairs", p=p_ever),
+            row("... the same runs matched on the sum, as the design matched them (not pre-registered)",
+                "held-out share over the 2nd half, mean over a pair's three seeds; per sum, the difference-1 pair "
+                "minus the difference-3/5 pair", f"{len(matched)} sums ({len(summary)} runs)",
+                f"difference 1 lower in {sum(m < 0 for m in matched)} of {len(matched)} sums, by "
+                f"{100 * min(matched):+.0f} to {100 * max(matched):+.0f} points (mean {100 * np.mean(matched):+.0f})",
+                f"paired permutation over sums {format_p(p_matched)}", verdict(np.mean(matched) < 0),
+                family="pre-registered pairs, paired", p=p_matched)]
 
 
 def facts_order(root):
@@ -286,7 +378,8 @@ def facts_order(root):
     return [row("Facts: long answers are memorized last", "per run, Spearman between answer length and the first "
                 "evaluation with the fact all right; sign over runs", f"{len(rhos)} runs that learn 3 or more facts",
                 f"positive in {positive} of {len(rhos)} (rho {min(rhos):+.2f} to {max(rhos):+.2f}, median "
-                f"{np.median(rhos):+.2f})", f"sign test {format_p(p)}", verdict(p, positive > len(rhos) / 2))]
+                f"{np.median(rhos):+.2f})", f"sign test {format_p(p)}", verdict(positive > len(rhos) / 2),
+                family="mechanism", p=p)]
 
 
 def final_norms(runs_):
@@ -329,7 +422,8 @@ def size_or_norm(root):
         rows.append(row(claim, protocol, f"{len(x)} + {len(y)} runs",
                         f"changed {mean_interval(x)}, as trained {mean_interval(y)}; ever {frac(a)} vs {frac(b)}; "
                         f"norms {final_norms(changed)} vs {final_norms(baseline)}",
-                        f"permutation {format_p(p)}; Fisher {format_p(p_fisher)}", verdict(p, toward)))
+                        f"permutation {format_p(p)} (deciding); Fisher {format_p(p_fisher)}", verdict(toward),
+                        family="norm, exploratory", p=p))
     for claim, sweep, suffix in (("With weight decay 1.0, n14 generalizes and n28 does not", "weight_decay", "_wd1"),
                                  ("With weight decay 0.1 on every weight, n14 generalizes and n28 does not",
                                   "decay_all", "_wd0.1_dg")):
@@ -339,17 +433,71 @@ def size_or_norm(root):
         rows.append(row(claim, protocol, f"{len(x)} + {len(y)} runs",
                         f"n14 {mean_interval(x)}, n28 {mean_interval(y)}; "
                         f"norms n14 {final_norms(decayed[14])}, n28 {final_norms(decayed[28])}",
-                        f"permutation {format_p(p)}", verdict(p, np.mean(x) > np.mean(y))))
-    # the control for decaying the gains: n28 at weight decay 0.1 on the matrices only (seed reruns,
-    # the torch step, no norms.csv) against the same decay on every weight
-    x = [share(d) for d in sweep_runs(root, "sweeps/decay_all", "math", [28], seeds, "_wd0.1_dg")]
-    y = [share(digest(root / f"seeds_math_28_wd/math_n28_s{s}_wd0.1")) for s in seeds]
+                        f"permutation {format_p(p)}", verdict(np.mean(x) > np.mean(y)), family="norm, exploratory",
+                        p=p))
+    # the control for decaying the gains: n28 at weight decay 0.1 on the matrices only (the seed
+    # reruns) against the same decay on every weight
+    every = sweep_runs(root, "sweeps/decay_all", "math", [28], seeds, "_wd0.1_dg")
+    matrices = sweep_runs(root, "seeds_math_28_wd", "math", [28], seeds, "_wd0.1")
+    x, y = [share(d) for d in every], [share(d) for d in matrices]
     p = permutation_test(x, y)
     rows.append(row("Weight decay 0.1 on n28: on every weight it generalizes more than on the matrices only",
-                    "held-out share over the 2nd half, mean [95% bootstrap]", f"{len(x)} + {len(y)} runs",
-                    f"every weight {mean_interval(x)}, matrices only {mean_interval(y)} (torch step)",
-                    f"permutation {format_p(p)}", verdict(p, np.mean(x) > np.mean(y))))
+                    "held-out share over the 2nd half, mean [95% bootstrap]; weight norms at the end",
+                    f"{len(x)} + {len(y)} runs",
+                    f"every weight {mean_interval(x)}, matrices only {mean_interval(y)}; norms "
+                    f"{final_norms(every)} vs {final_norms(matrices)}",
+                    f"permutation {format_p(p)}", verdict(np.mean(x) > np.mean(y)), family="norm, exploratory", p=p))
     return rows
 
 
-FINDINGS = [window, greedy_samples, rule_before_fit_rows, fit_kept, correlations, held_out_pairs, predicted_pairs, facts_order, size_or_norm]
+HELD_NORMS = {28: (15, 25, 40), 14: (20, 55, 80)}  # results/sweeps/weight_norm/prediction.md's design
+FIT = 0.95  # the prediction's condition: training accuracy at the last evaluation, at least this
+
+
+def training_accuracy_last(d):
+    """Share of the 196 training expressions' samples right at a run's last evaluation."""
+    iters, names, counts = read_items(d["folder"])
+    rows = [names.index(name) for name in training_expressions()]
+    return float(counts[rows, -1].sum()) / (len(rows) * d["eval_samples"])
+
+
+def held_norm(root):
+    """The pre-registered test of results/sweeps/weight_norm/prediction.md (committed before its
+    runs), as written there: n28 held at a small norm, n14 held at n28's natural one, against the
+    free runs of the arithmetic sweep (seeds 1-5); the held-out share over the 2nd half; runs
+    below FIT left out, a group with fewer than 3 that fit not testable. No rows while none of
+    the design's runs is committed; ValueError while only some are."""
+    folder, seeds = root / "sweeps/weight_norm", range(1, 6)
+    names = [(n, norm, f"math_n{n}_s{s}_wn{norm}") for n, norms in HELD_NORMS.items() for norm in norms for s in seeds]
+    present = [name for _, _, name in names if (folder / name / "run.json").is_file()]
+    if not present:
+        return []
+    if len(present) < len(names):
+        raise ValueError(f"{folder}: {len(present)} of the design's {len(names)} runs; commit them all to test them")
+    free = {n: sweep_runs(root, "sweeps/math", "math", [n], seeds) for n in HELD_NORMS}
+    protocol = ("held-out share over the 2nd half, mean [95% bootstrap]; runs with training accuracy at the last "
+                f"evaluation below {100 * FIT:.0f}% left out (the prediction's condition)")
+    rows = []
+    for n, norm, family, lower in ((28, 15, "norm, pre-registered", False), (14, 55, "norm, pre-registered", True),
+                                   (28, 25, "norm, secondary", False), (28, 40, "norm, secondary", False),
+                                   (14, 20, "norm, secondary", True), (14, 80, "norm, secondary", True)):
+        held = sweep_runs(root, "sweeps/weight_norm", "math", [n], seeds, f"_wn{norm}")
+        fit = [d for d in held if training_accuracy_last(d) >= FIT]
+        free_fit = [d for d in free[n] if training_accuracy_last(d) >= FIT]
+        claim = (f"Held at norm {norm}, n{n} generalizes {'less' if lower else 'more'} than free n{n} "
+                 f"(pre-registered{', primary' if family.endswith('registered') else ', secondary'})")
+        x, y = [d["heldout_share_late"] for d in fit], [d["heldout_share_late"] for d in free_fit]
+        counts = f"{len(fit)} of {len(held)} held runs and {len(free_fit)} of {len(free[n])} free ones fit"
+        if len(fit) < 3 or len(free_fit) < 3:
+            rows.append(row(claim, protocol, f"{len(held)} + {len(free[n])} runs", counts
+                            + (f"; held {mean_interval(x)}" if x else ""), "–", "not testable: too few runs fit"))
+            continue
+        p = permutation_test(x, y)
+        rows.append(row(claim, protocol, f"{len(x)} + {len(y)} runs",
+                        f"held {mean_interval(x)}, free {mean_interval(y)} ({counts})", f"permutation {format_p(p)}",
+                        verdict(np.mean(x) < np.mean(y) if lower else np.mean(x) > np.mean(y)), family=family, p=p))
+    return rows
+
+
+FINDINGS = [window, greedy_samples, rule_before_fit_rows, fit_kept, correlations, held_out_pairs, predicted_pairs, facts_order, size_or_norm,
+            held_norm]
