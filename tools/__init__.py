@@ -5,6 +5,7 @@ the repository's root, `python -m tools.<name>`:
     sweep         a grid of runs (widths x seeds x settings) and its summary
     run_configs   the paper's configs through the resuming pool
     claims        results/claims.md from the committed runs
+    long_runs     the long runs' table and figure (results/sweeps/long)
     why           the interventions report over a sweep (results/why*)
     progress      measures along training from kept weights (--keep_evals)
     intervene     one model's components ablated and patched

@@ -60,7 +60,7 @@ def paper_single_run(root):
     selected = [d for d in larger if d["at_best"]]
     unselected_zero = all(d["heldout_at_train_best"] == 0 and d["at_last"] == 0 for d in larger)
     rows.append(row("Paper: n28, n56 and MLT get none of the held-out four (0/40, seed 1337)",
-                    "best (the paper's); train-best; last; ever", "3 runs",
+                    "best (the paper's); train-best; last; ever", "3 runs (MLT on a GPU, torch step)",
                     "; ".join(f"{'n' + str(d['n_embd']) if d['n_embd'] < 100 else 'MLT'}: {d['at_best']:.0f}, "
                               f"{d['heldout_at_train_best']}, {d['at_last']:.0f}/40, all four "
                               f"{'at some evaluation' if d['ever'] else 'never'}" for d in larger), "–",

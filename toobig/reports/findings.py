@@ -28,11 +28,13 @@ from toobig.core.stats import (
 from toobig.runs.reading import (
     digest,
     first_learned,
+    load_run,
     matrix_norm,
     read_item_table,
     read_items,
     read_summary,
     strictly_between,
+    train_accuracy,
     training_expressions,
 )
 from toobig.study.tasks import CAPITALS
@@ -456,9 +458,7 @@ FIT = 0.95  # the prediction's condition: training accuracy at the last evaluati
 
 def training_accuracy_last(d):
     """Share of the 196 training expressions' samples right at a run's last evaluation."""
-    iters, names, counts = read_items(d["folder"])
-    rows = [names.index(name) for name in training_expressions()]
-    return float(counts[rows, -1].sum()) / (len(rows) * d["eval_samples"])
+    return float(train_accuracy(load_run(d["folder"])["results"])[-1])
 
 
 def held_norm(root):

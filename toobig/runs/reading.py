@@ -258,11 +258,11 @@ def first_fit(results):
     return int(fit[0]) if len(fit) else None
 
 
-def heldout_share_late(results, max_iters):
-    """Share of held-out samples right over the evaluations of the second half of training
-    (iteration >= max_iters / 2): no evaluation is selected. NaN for a run without
-    held-out items or not yet in its second half."""
-    late = (results["iter"] >= max_iters / 2) & (np.nan_to_num(results["heldout_total"]) > 0)
+def heldout_share_late(results, max_iters, fraction=0.5):
+    """Share of held-out samples right over the evaluations of the last `fraction` of training
+    (iteration >= (1 - fraction) * max_iters; 0.5: the second half): no evaluation is
+    selected. NaN for a run without held-out items or not yet that far."""
+    late = (results["iter"] >= (1 - fraction) * max_iters) & (np.nan_to_num(results["heldout_total"]) > 0)
     right, total = results["heldout_correct"][late].sum(), results["heldout_total"][late].sum()
     return float(right / total) if late.any() else math.nan
 

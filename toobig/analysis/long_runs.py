@@ -1,0 +1,57 @@
+"""
+Runs ten times the paper's length (issue 38; results/sweeps/long/prediction.md): does the
+held-out rule come with time? Per run, measures that select no evaluation: the held-out share
+over the last tenth of training, from when (if ever) the held-out four are all right at every
+evaluation to the end, the training fit and the whole weight norm at the end.
+"""
+import math
+from pathlib import Path
+
+import numpy as np
+
+from toobig.runs.reading import load_run, read_item_table, train_accuracy, heldout_share_late
+
+LAST_TENTH = 0.1
+SETTINGS = {"floor": "(a) the paper's run continued at its floor learning rate, weight decay 0",
+            "wd0.1": "(b) cosine to the floor at the end, weight decay 0.1 on every weight",
+            "wd1": "(c) cosine to the floor at the end, weight decay 1.0 on every weight"}
+
+
+def kept_from(results):
+    """The first iteration from which every later evaluation has the held-out four all right,
+    or None (never, or not at the last evaluation)."""
+    right = (np.nan_to_num(results["heldout_total"]) > 0) & (results["heldout_correct"] == results["heldout_total"])
+    if not len(right) or not right[-1]:
+        return None
+    wrong = np.flatnonzero(~right)
+    return int(results["iter"][wrong[-1] + 1 if len(wrong) else 0])
+
+
+def long_run_row(folder):
+    """One row of the long-run table for a run folder: setting (its folder's name), n_embd, seed,
+    max_iters, iter (the last evaluation), finished, share_last_tenth (NaN unless finished),
+    kept_from, train_acc_last (the training items' samples right at the last evaluation),
+    norm_last (every weight's L2 norm, norms.csv's total), min_margin_last (the smallest held-out
+    logit margin at the last evaluation). None for a folder without an evaluation."""
+    run = load_run(folder)
+    if run is None:
+        return None
+    r, config = run["results"], run["config"]
+    norms = read_item_table(folder, "norms.csv")
+    margins = read_item_table(folder, "margins.csv")
+    finished = bool(run["info"].get("finished"))
+    return {"setting": Path(folder).parent.name, "n_embd": config["n_embd"], "seed": config["seed"],
+            "max_iters": config["max_iters"], "iter": int(r["iter"][-1]), "finished": finished,
+            "share_last_tenth": heldout_share_late(r, config["max_iters"], LAST_TENTH) if finished else math.nan,
+            "kept_from": kept_from(r), "train_acc_last": float(train_accuracy(r)[-1]),
+            "norm_last": float(norms[2][norms[1].index("total"), -1]) if norms else math.nan,
+            "min_margin_last": float(margins[2][:, -1].min()) if margins else math.nan}
+
+
+def share_along(folder, window=10):
+    """(iterations, held-out share over the `window` evaluations up to each): a run's curve for
+    the figure, smoothed only backwards in time."""
+    r = load_run(folder)["results"]
+    right = np.convolve(r["heldout_correct"], np.ones(window))[:len(r["iter"])]
+    total = np.convolve(r["heldout_total"], np.ones(window))[:len(r["iter"])]
+    return r["iter"], right / np.maximum(total, 1)

@@ -1,0 +1,76 @@
+"""
+The long runs (issue 38, results/sweeps/long/prediction.md): a table of every run and the
+figure of the held-out share along training, against the runs of the paper's length.
+
+    python tools/long_runs.py                      # results/sweeps/long -> long_runs.md, long_runs.png there
+    python tools/long_runs.py --root=out/long --baseline=results/sweeps/math --out=out/long
+
+--root holds one folder per setting (floor, wd0.1, wd1: toobig/analysis/long_runs.py SETTINGS),
+each with the run folders tools/sweep.py made there; --baseline the 30,000-iteration runs of the
+same widths and seeds (drawn grey). Unfinished runs are listed with their last iteration; their
+share over the last tenth is left blank until they finish.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for python tools/<tool>.py from anywhere
+
+import io
+import math
+
+from configurator import FAILURES, exit_with_error, parse_args
+from toobig.analysis.long_runs import SETTINGS, long_run_row
+from toobig.core.files import write_atomically
+from toobig.runs.reading import in_repository
+
+OPTIONS = {"root": "results/sweeps/long", "baseline": "results/sweeps/math", "out": ""}  # out: default --root
+
+
+def run_folders(folder):
+    return sorted((p for p in Path(folder).iterdir() if (p / "results.csv").is_file()),
+                  key=lambda p: (len(p.name), p.name)) if Path(folder).is_dir() else []
+
+
+def table(rows):
+    """The markdown table of long_run_row rows."""
+    def cell(value, form):
+        return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else form.format(value)
+    header = ["setting", "model", "seed", "iterations", "held-out share, last tenth", "all four right from",
+              "training accuracy, last", "weight norm, last", "smallest held-out margin, last"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        lines.append("| " + " | ".join([r["setting"], f"n{r['n_embd']}", str(r["seed"]),
+                                        f"{r['iter']:,} of {r['max_iters']:,}",
+                                        cell(100 * r["share_last_tenth"], "{:.0f}%"), cell(r["kept_from"], "{:,}"),
+                                        cell(100 * r["train_acc_last"], "{:.1f}%"), cell(r["norm_last"], "{:.1f}"),
+                                        cell(r["min_margin_last"], "{:+.2f}")]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    try:
+        options = parse_args(OPTIONS, sys.argv[1:] if argv is None else argv, allow_config_files=False)
+        root = in_repository(options["root"])
+        settings = {name: run_folders(root / name) for name in SETTINGS}
+        if not any(settings.values()):
+            raise ValueError(f"--root={options['root']} holds no runs under {', '.join(SETTINGS)}")
+        rows = [long_run_row(folder) for folders in settings.values() for folder in folders]
+        widths = {(r["n_embd"], r["seed"]) for r in rows}
+        baselines = [p for p in run_folders(in_repository(options["baseline"]))
+                     if any(p.name == f"math_n{n}_s{s}" for n, s in widths)]
+        out = Path(options["out"]) if options["out"] else root
+        write_atomically(out / "long_runs.md", table(rows))
+        from toobig.reports.sweep_figures import long_runs_figure
+        figure = long_runs_figure({k: v for k, v in settings.items() if v}, baselines,
+                                  "held-out (5,7) share along training: ten times the paper's length")
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        write_atomically(out / "long_runs.png", buffer.getvalue())
+    except FAILURES as e:
+        exit_with_error(e)
+    print(f"wrote {out / 'long_runs.md'}, {out / 'long_runs.png'}: {len(rows)} runs "
+          f"({sum(r['finished'] for r in rows)} finished)")
+
+
+if __name__ == "__main__":
+    main()
