@@ -5,7 +5,7 @@ figure of the held-out share along training, against the runs of the paper's len
     python tools/long_runs.py                      # results/sweeps/long -> long_runs.md, long_runs.png there
     python tools/long_runs.py --root=out/long --baseline=results/sweeps/math --out=out/long
 
---root holds one folder per setting (floor, wd0.1, wd1: toobig/analysis/long_runs.py SETTINGS),
+--root holds one folder per setting (floor, wd0.1, wd1: toobig/analysis/long_training.py SETTINGS),
 each with the run folders tools/sweep.py made there; --baseline the 30,000-iteration runs of the
 same widths and seeds (drawn grey). Unfinished runs are listed with their last iteration; their
 share over the last tenth is left blank until they finish.
@@ -19,7 +19,7 @@ import io
 import math
 
 from configurator import FAILURES, exit_with_error, parse_args
-from toobig.analysis.long_runs import SETTINGS, long_run_row
+from toobig.analysis.long_training import SETTINGS, long_run_row
 from toobig.core.files import write_atomically
 from toobig.runs.reading import in_repository
 

@@ -1,21 +1,21 @@
-"""tools/long_runs.py and toobig/analysis/long_runs.py on committed runs standing in for long ones."""
+"""tools/long_runs.py and toobig/analysis/long_training.py on committed runs standing in for long ones."""
 import shutil
 
 import numpy as np
 
 from conftest import REPO, run_main
-from toobig.analysis import long_runs
+from toobig.analysis import long_training
 from tools import long_runs as tool
 
 
 def test_kept_from_is_the_start_of_the_last_unbroken_stretch_of_all_four_right():
     results = {"iter": np.array([0, 250, 500, 750, 1000]), "heldout_total": np.full(5, 40.0),
                "heldout_correct": np.array([0, 40, 10, 40, 40.0])}
-    assert long_runs.kept_from(results) == 750
+    assert long_training.kept_from(results) == 750
     results["heldout_correct"][-1] = 30
-    assert long_runs.kept_from(results) is None  # not right at the end: never kept
+    assert long_training.kept_from(results) is None  # not right at the end: never kept
     results["heldout_correct"][:] = 40
-    assert long_runs.kept_from(results) == 0
+    assert long_training.kept_from(results) == 0
 
 
 def test_the_tool_tables_and_draws_each_setting_against_its_baselines(tmp_path):
@@ -24,7 +24,7 @@ def test_the_tool_tables_and_draws_each_setting_against_its_baselines(tmp_path):
     result = run_main(tool.main, f"--root={tmp_path}", f"--baseline={REPO / 'results/sweeps/math'}")
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "long_runs.md").read_text()
-    row = long_runs.long_run_row(tmp_path / "floor" / "math_n28_s1")
+    row = long_training.long_run_row(tmp_path / "floor" / "math_n28_s1")
     # the committed n28 seed 1 never has the four: 0% over its last tenth, at 30,000 of 30,000
     assert row["share_last_tenth"] == 0 and row["kept_from"] is None and row["train_acc_last"] > 0.95
     assert "| floor | n28 | 1 | 30,000 of 30,000 | 0% | – |" in text and "| wd1 | n14 | 2 |" in text

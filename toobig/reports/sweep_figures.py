@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from model import GPT, GPTConfig
+from toobig.analysis.long_training import share_along
 from toobig.analysis.sweep_summary import (
     by_size,
     init_scale,
@@ -278,8 +279,7 @@ def norms_figure(folders, title):
 def long_runs_figure(settings, baselines, title):
     """Held-out share against iteration (log axis), a panel per width, a colour per setting:
     `settings` {setting: [run folders]}, `baselines` [run folders of the paper's length], drawn
-    grey. Each curve is long_runs.share_along (the share over the last ten evaluations)."""
-    from toobig.analysis.long_runs import share_along
+    grey. Each curve is long_training.share_along (the share over the last ten evaluations)."""
     runs = [(name, folder, load_run(folder)["config"]["n_embd"]) for name, folders in settings.items()
             for folder in folders]
     widths = sorted({width for _, _, width in runs})
