@@ -27,6 +27,7 @@ OPTIONS = {"root": "results/sweeps/long", "baseline": "results/sweeps/math", "ou
 
 
 def run_folders(folder):
+    """The run folders (with a results.csv) in `folder`, math_n8 before math_n14 (shorter names first)."""
     return sorted((p for p in Path(folder).iterdir() if (p / "results.csv").is_file()),
                   key=lambda p: (len(p.name), p.name)) if Path(folder).is_dir() else []
 
@@ -54,14 +55,17 @@ def main(argv=None):
         settings = {name: run_folders(root / name) for name in SETTINGS}
         if not any(settings.values()):
             raise ValueError(f"--root={options['root']} holds no runs under {', '.join(SETTINGS)}")
-        rows = [long_run_row(folder) for folders in settings.values() for folder in folders]
-        widths = {(r["n_embd"], r["seed"]) for r in rows}
+        rows = [r for folders in settings.values() for r in map(long_run_row, folders) if r is not None]
+        started = {name: [f for f in folders if long_run_row(f) is not None] for name, folders in settings.items()}
+        if not rows:
+            raise ValueError(f"--root={options['root']}: no run has an evaluation yet")
+        width_seeds = {(r["n_embd"], r["seed"]) for r in rows}
         baselines = [p for p in run_folders(in_repository(options["baseline"]))
-                     if any(p.name == f"math_n{n}_s{s}" for n, s in widths)]
+                     if any(p.name == f"math_n{n}_s{s}" for n, s in width_seeds)]
         out = Path(options["out"]) if options["out"] else root
         write_atomically(out / "long_runs.md", table(rows))
-        from toobig.reports.sweep_figures import long_runs_figure
-        figure = long_runs_figure({k: v for k, v in settings.items() if v}, baselines,
+        from toobig.reports.sweep_figures import long_runs_figure  # matplotlib only once the table is written
+        figure = long_runs_figure({k: v for k, v in started.items() if v}, baselines,
                                   "held-out (5,7) share along training: ten times the paper's length")
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")

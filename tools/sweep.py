@@ -107,6 +107,9 @@ def grid(options):
     decays = parse_list("weight_decays", options["weight_decays"], float) or [None]
     scales = parse_list("init_scales", options["init_scales"], float) or [None]
     norms = parse_list("weight_norms", options["weight_norms"], float) or [None]
+    if any(norm is not None and not norm > 0 for norm in norms):  # 0 is the free norm: a run named _wn0 would lie
+        raise ValueError(f"--weight_norms={options['weight_norms']}: each held norm must be above 0 (leave the "
+                         f"option out for the free norm)")
     pairs = [parse_held_out(p) for p in parse_list("held_outs", options["held_outs"], str)] or [None]
     runs = []
     for pair in pairs:

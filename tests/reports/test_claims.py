@@ -94,3 +94,44 @@ def test_a_long_run_group_is_tested_once_all_its_runs_have_finished(tmp_path):
     shutil.copytree(REPO / "results/sweeps/math/math_n28_s5", tmp_path / "sweeps/long/floor/math_n28_s5")
     (r,) = findings.long_runs(tmp_path)  # the same runs on both sides: no difference
     assert r["family"] == "long runs" and r["p"] == 1.0 and r["n"] == "5 + 5 runs"
+
+
+def test_the_held_norm_test_is_made_as_registered(tmp_path):
+    """Stand-ins for the 30 held runs: copies of the free runs (no difference, p = 1), and for n14
+    at 80 runs that do not fit their training items (weight decay 1.0 on every weight)."""
+    import shutil
+    import pytest
+    from toobig.reports import findings
+    for n in (14, 28):
+        for s in range(1, 6):
+            free = REPO / f"results/sweeps/math/math_n{n}_s{s}"
+            shutil.copytree(free, tmp_path / f"sweeps/math/math_n{n}_s{s}")
+            for norm in findings.HELD_NORMS[n]:
+                held = REPO / f"results/sweeps/decay_all/math_n14_s{s}_wd1_dg" if (n, norm) == (14, 80) else free
+                shutil.copytree(held, tmp_path / f"sweeps/weight_norm/math_n{n}_s{s}_wn{norm}")
+    rows = findings.settle(findings.held_norm(tmp_path))
+    by_claim = {r["claim"].split(",")[0]: r for r in rows}
+    assert [r["family"] for r in rows[:6]] == ["norm, pre-registered"] * 2 + ["norm, secondary"] * 3 + [None]
+    unfit = by_claim["Held at norm 80"]
+    assert unfit["verdict"] == "not testable: too few runs fit" and unfit["p"] is None
+    # identical groups: p = 1, and the secondary family is adjusted over its registered four
+    assert by_claim["Held at norm 15"]["p"] == 1.0 and by_claim["Held at norm 15"]["verdict"] == "does not hold"
+    assert rows[-1]["verdict"] == "contradicted" and rows[-1]["effect"] == "0 of 2 hold"
+    shutil.rmtree(tmp_path / "sweeps/weight_norm/math_n28_s3_wn25")
+    with pytest.raises(ValueError, match="29 of the design's 30 runs"):
+        findings.held_norm(tmp_path)
+
+
+def test_a_registered_family_is_corrected_over_its_registered_size():
+    import pytest
+    from toobig.reports import findings
+    rows = [findings.row("one of six", "", "", "", "", findings.registered_verdict(True), family="long runs", p=0.02)]
+    findings.settle(rows)
+    assert rows[0]["p_holm"] == pytest.approx(0.12) and rows[0]["verdict"] == "not significant after the correction"
+
+
+def test_every_verdict_that_holds_has_an_adjusted_p_below_alpha():
+    from tools import claims
+    for r in claims.table_rows((REPO / "results" / "claims.md").read_text()):
+        if r["verdict"].startswith("holds") and r["Holm p"] != "–":
+            assert r["Holm p"].startswith("<") or float(r["Holm p"]) < 0.05, r["claim"]

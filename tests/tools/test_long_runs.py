@@ -34,3 +34,13 @@ def test_the_tool_tables_and_draws_each_setting_against_its_baselines(tmp_path):
 def test_a_root_without_runs_is_one_line(tmp_path):
     result = run_main(tool.main, f"--root={tmp_path}")
     assert result.returncode == 2 and "holds no runs under floor, wd0.1, wd1" in result.stderr
+
+
+def test_a_run_without_an_evaluation_is_left_out_not_a_traceback(tmp_path):
+    shutil.copytree(REPO / "results/sweeps/math/math_n28_s1", tmp_path / "floor" / "math_n28_s1")
+    (tmp_path / "wd1" / "math_n28_s2").mkdir(parents=True)
+    header = (REPO / "results/sweeps/math/math_n28_s2/results.csv").read_text().splitlines()[0]
+    (tmp_path / "wd1" / "math_n28_s2" / "results.csv").write_text(header + "\n")  # just started
+    result = run_main(tool.main, f"--root={tmp_path}", f"--baseline={REPO / 'results/sweeps/math'}")
+    assert result.returncode == 0, result.stderr
+    assert "| wd1 |" not in (tmp_path / "long_runs.md").read_text()

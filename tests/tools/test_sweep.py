@@ -83,6 +83,7 @@ def test_the_matrix_norm_leaves_out_the_layernorm_gains_weight_decay_does_not_to
 @pytest.mark.parametrize("flag,message", [("--sizes=0", "math_n0_s1: n_embd=0 must be"),
                                           ("--init_scales=0", "init_scale=0.0 must be a positive finite number"),
                                           ("--weight_decays=-1", "weight_decay=-1.0 must be"),
+                                          ("--weight_norms=0,15", "each held norm must be above 0"),
                                           ("--decay_gains=True", "--decay_gains needs a weight decay above 0")])
 def test_a_sweep_checks_every_run_before_any_starts(tmp_path, flag, message):
     result = run_main(sweep.main, "--task=math", "--sizes=8", "--seeds=1", flag, f"--out={tmp_path / 'sweep'}", *TINY)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toobig.runs.reading import load_run, read_item_table, train_accuracy, heldout_share_late
+from toobig.runs.reading import heldout_share_late, load_run, read_item_table, train_accuracy
 
 LAST_TENTH = 0.1
 SETTINGS = {"floor": "(a) the paper's run continued at its floor learning rate, weight decay 0",

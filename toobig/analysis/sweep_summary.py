@@ -104,10 +104,10 @@ def write_summary(rows, path):
     before the setting existed read as they were."""
     held = any(weight_norm(row) for row in rows)
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=[c for c in SUMMARY_COLUMNS if held or c != "weight_norm"],
-                            extrasaction="ignore")
+    writer = csv.DictWriter(text, fieldnames=[c for c in SUMMARY_COLUMNS if held or c != "weight_norm"])
     writer.writeheader()
-    writer.writerows({key: summary_cell(value) for key, value in row.items()} for row in rows)
+    writer.writerows({key: summary_cell(value) for key, value in row.items() if held or key != "weight_norm"}
+                     for row in rows)
     write_atomically(path, text.getvalue())
 
 
