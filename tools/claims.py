@@ -34,7 +34,9 @@ HEADLINE = [("Paper: n14 gets the held-out (5,7) four right", "best"),
             ("Paper: n14 cannot memorize the 50 facts", "facts accuracy at the last"),
             ("Paper: trained on both tasks, n14 generalizes less than on arithmetic alone (weight decay 0,", ""),
             ("Paper: trained on both tasks, n14 generalizes less than on arithmetic alone (weight decay 0.1", ""),
-            ("Pre-registered, 12 new pairs: n14 does worse on held-out pairs with a difference of 1 (1, primary)", "")]
+            ("Pre-registered, 12 new pairs: n14 does worse on held-out pairs with a difference of 1 (1, primary)", ""),
+            ("Held at norm 15, n28 generalizes more than free n28", ""),
+            ("Omnigrok's reading, the norm held fixed", "")]
 
 
 def paper_single_run(root):
