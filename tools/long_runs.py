@@ -52,9 +52,12 @@ def main(argv=None):
     try:
         options = parse_args(OPTIONS, sys.argv[1:] if argv is None else argv, allow_config_files=False)
         root = in_repository(options["root"])
+        if not root.is_dir():
+            raise ValueError(f"--root={options['root']} is not a folder")
         settings = {name: run_folders(root / name) for name in SETTINGS}
         if not any(settings.values()):
-            raise ValueError(f"--root={options['root']} holds no runs under {', '.join(SETTINGS)}")
+            raise ValueError(f"--root={options['root']} holds no runs yet in its setting folders "
+                             f"({', '.join(SETTINGS)}; results/sweeps/long/prediction.md)")
         rows = [r for folders in settings.values() for r in map(long_run_row, folders) if r is not None]
         started = {name: [f for f in folders if long_run_row(f) is not None] for name, folders in settings.items()}
         if not rows:

@@ -322,14 +322,14 @@ def test_the_cli_reports_on_the_shipped_weights_and_refuses_bad_options():
 
 def test_why_reports_each_width_with_its_tests(tmp_path):
     held_out_sweep = REPO / "results/sweeps/held_out"
-    runs = [held_out_sweep / "math_n14_s3_ho57", held_out_sweep / "math_n28_s1_ho57"]
+    runs = [REPO / "results/math_mini_14_wd", held_out_sweep / "math_n28_s1_ho57"]
     result = run_main(why.main, f"--runs={runs[0]},{runs[1]}", f"--errors={held_out_sweep}", f"--out={tmp_path}")
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "why.json").read_text())
     assert [r["n_embd"] for r in report["runs"]] == [14, 28]
     assert report["runs"][1]["heldout_share_late"] < report["runs"][0]["heldout_share_late"]  # from results.csv
     n14 = report["runs"][0]
-    assert n14["baseline"]["held_out"]["right"] == 4  # this seed gets the held-out four at its last checkpoint
+    assert n14["baseline"]["held_out"]["right"] == 4  # n14 with weight decay holds the four to the end
     assert set(n14["neurons_needed"]) == {"sign", "carry", "units"}
     assert [p["source"] for p in n14["patches"]["same difference"]] == ["3-5", "4-6", "6-8", "7-9"]
     assert all(p["target"] == "5-7" and p["target_answer"] == -2 for p in n14["patches"]["difference one away"])

@@ -116,7 +116,7 @@ def test_the_held_norm_test_is_made_as_registered(tmp_path):
     assert unfit["verdict"] == "not testable: too few runs fit" and unfit["p"] is None
     # identical groups: p = 1, and the secondary family is adjusted over its registered four
     assert by_claim["Held at norm 15"]["p"] == 1.0 and by_claim["Held at norm 15"]["verdict"] == "does not hold"
-    assert rows[-1]["verdict"] == "contradicted" and rows[-1]["effect"].startswith("0 of 2 hold")
+    assert rows[-1]["verdict"].startswith("contradicted") and rows[-1]["effect"].startswith("0 of 2 hold")
     shutil.rmtree(tmp_path / "sweeps/weight_norm/math_n28_s3_wn25")
     with pytest.raises(ValueError, match="29 of the design's 30 runs"):
         findings.held_norm(tmp_path)

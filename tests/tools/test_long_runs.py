@@ -33,7 +33,9 @@ def test_the_tool_tables_and_draws_each_setting_against_its_baselines(tmp_path):
 
 def test_a_root_without_runs_is_one_line(tmp_path):
     result = run_main(tool.main, f"--root={tmp_path}")
-    assert result.returncode == 2 and "holds no runs under floor, wd0.1, wd1" in result.stderr
+    assert result.returncode == 2 and "holds no runs yet in its setting folders (floor, wd0.1, wd1" in result.stderr
+    result = run_main(tool.main, f"--root={tmp_path / 'none'}")
+    assert result.returncode == 2 and "is not a folder" in result.stderr
 
 
 def test_a_run_without_an_evaluation_is_left_out_not_a_traceback(tmp_path):

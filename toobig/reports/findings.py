@@ -121,14 +121,14 @@ def verdict(right_direction, selected=False):
     return given
 
 
-def registered_verdict(right_direction):
+def registered_verdict(right_direction, otherwise="not significant after the correction"):
     """A pre-registration's verdict words (results/sweeps/*/prediction.md): *holds* where the
     adjusted p < ALPHA in the predicted direction, *does not hold* where the direction is the
-    other, *not significant* otherwise."""
+    other, `otherwise` where it is not significant (each file names its word for that)."""
     def given(p):
         if not right_direction:
             return "does not hold"
-        return "holds" if p < ALPHA else "not significant after the correction"
+        return "holds" if p < ALPHA else otherwise
     return given
 
 
@@ -521,17 +521,19 @@ def held_norm(root):
         primary[(n, norm)] = (p, toward) if family == "norm, pre-registered" else None
         rows.append(row(claim, protocol, f"{len(x)} + {len(y)} runs",
                         f"held {mean_interval(x)}, free {mean_interval(y)} ({counts})", f"permutation {format_p(p)}",
-                        registered_verdict(toward), family=family, p=p))
+                        registered_verdict(toward, "does not hold: not significant after the correction"),
+                        family=family, p=p))
     # the prediction's overall reading: supported if both primary tests hold, contradicted if
     # neither does, qualified otherwise (a test not made counts as not holding)
     tested = [v for v in primary.values() if v is not None]
     adjusted = holm([p for p, _ in tested] + [1.0] * (2 - len(tested)))
     held = sum(toward and q < ALPHA for (_, toward), q in zip(tested, adjusted))
-    untested = "" if len(tested) == 2 else f"; {2 - len(tested)} not testable (too few runs fit), counted as not holding"
+    untested = "" if len(tested) == 2 else f" ({2 - len(tested)} not testable: too few runs fit)"
     rows.append(row("Omnigrok's reading, the norm held fixed: n28 held small generalizes and n14 held large does not "
                     "(pre-registered, overall)", "the two primary tests above, after Holm's correction",
                     "2 tests", f"{held} of 2 hold{untested}", "–",
-                    {2: "supported", 1: "qualified: one of the two primary tests holds", 0: "contradicted"}[held]))
+                    {2: "supported", 1: "qualified: one of the two primary tests holds",
+                     0: "contradicted as registered (neither primary test holds)"}[held]))
     return rows
 
 
