@@ -1,8 +1,10 @@
-"""Write nanoGPT's files for one random_math table (toobig/study/tasks.py RANDOM_TASKS, issue 39):
-input.txt, train.bin, val.bin, meta.pkl, the vocabulary the paper's task's whatever the table holds.
+"""Write nanoGPT's files for one table of a random-answer task (toobig/study/tasks.py RANDOM_TASKS):
+input.txt, train.bin, val.bin and meta.pkl, whose vocabulary is its paper task's whatever the table
+holds. One script serves both tasks: data/random_facts/prepare.py is a link to
+data/random_math/prepare.py, and the task is the name of the folder it is run from.
 
-    python data/random_math/prepare.py --table_size=200 --table_seed=1                # into data/random_math/
-    python data/random_math/prepare.py --table_size=200 --table_seed=1 --data_dir=/tmp  # into /tmp/random_math/
+    python data/random_math/prepare.py --table_size=800 --table_seed=1      # into data/random_math/
+    python data/random_facts/prepare.py --table_size=50 --data_dir=/tmp     # into /tmp/random_facts/
 """
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ OPTIONS = {"table_size": 200, "table_seed": 0, "data_dir": str(DATA_DIR)}
 
 if __name__ == "__main__":
     try:
-        print(f"wrote {prepare('random_math', **parse_args(OPTIONS, sys.argv[1:], allow_config_files=False))}")
+        options = parse_args(OPTIONS, sys.argv[1:], allow_config_files=False)
+        print(f"wrote {prepare(Path(__file__).parent.name, **options)}")  # the folder's name, not the link's target's
     except (ValueError, OSError) as e:
         exit_with_error(e)

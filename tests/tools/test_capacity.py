@@ -9,6 +9,7 @@ from toobig.analysis.capacity_summary import (by_width, capacity_folders, capaci
                                               task_bits, width_capacity)
 from toobig.analysis.sweep_summary import facts_information_bits
 from toobig.reports.capacity_report import capacity_figure
+from toobig.study.tasks import task_text
 from toobig.study.training_config import DEFAULTS
 from tools import capacity, sweep
 
@@ -21,6 +22,7 @@ def fake_row(n_embd, table_size, seed, bits, finished=True, **config):
     return {"run": f"out/random_math_n{n_embd}_s{seed}_t{table_size}", "task": "random_math", "n_embd": n_embd,
             "n_params": n_params, "seed": seed, "table_size": table_size, "finished": finished,
             "bits_stored": bits, "entropy_bits": table_size * math.log2(28), "answers_right": 0,
+            "exposures": 26_460_000 // (table_size * 9),
             "config": {**DEFAULTS, "dataset": "random_math", "n_embd": n_embd, "seed": seed,
                        "table_size": table_size, **config}}
 
@@ -46,6 +48,8 @@ def test_a_sweep_of_random_tables_reports_the_bits_its_runs_store(tmp_path):
         stored, net = float(r["bits_stored"]), float(r["entropy_minus_code_length_bits"])
         assert 0 <= stored <= float(r["entropy_bits"]) and net <= stored
         assert float(r["bits_per_param"]) == pytest.approx(stored / 176, abs=1e-4)
+        length = len(task_text("random_math", table_size=int(r["table_size"])))
+        assert int(r["exposures"]) == round(882 * 20 / (length - 9))  # batch x iterations over the places
     text = (out / "capacity.md").read_text()
     assert "| random_math | n4 | 176 |" in text and "## random_math, n4 (176 parameters)" in text
     assert (out / "capacity.png").stat().st_size > 10_000
@@ -107,7 +111,7 @@ def test_a_widths_capacity_is_its_largest_mean_and_a_lower_bound_at_the_largest_
     assert (n14["table_size"], n14["reached"]) == (800, False)
     text = capacity_tables(rows)
     assert "| random_math | n4 | 176 | 402 [400-404] | 2.28 [2.27-2.30] | 100 | reached |" in text
-    assert "| 800 | 3,846 | 3 | 3,002 [3,000-3,004] | 2.06 [2.06-2.06] | 0 of 800 |" in text
+    assert "| 800 | 3,846 | 3,675 | 3 | 3,002 [3,000-3,004] | 2.06 [2.06-2.06] | 0 of 800 |" in text
     assert "not reached: a lower bound" in text and "1,600" not in text
     assert capacity_figure(rows, "test") is not None
 

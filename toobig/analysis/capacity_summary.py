@@ -17,14 +17,15 @@ from toobig.core.stats import t_interval
 from toobig.runs.checkpoints import load_model
 from toobig.runs.reading import read_run_json
 from toobig.study.memorization import bits_stored
-from toobig.study.tasks import PAPER_HELD_OUT, RANDOM_TASKS, held_out_expressions, math_table, random_table
+from toobig.study.tasks import (PAPER_HELD_OUT, RANDOM_TASKS, held_out_expressions, math_table, random_lines,
+                                random_table)
 from toobig.study.training_config import CHANGEABLE_ON_RESUME, saved_config
 
 MORRIS_BITS_PER_PARAM = 3.6         # Morris et al. 2025: GPT-style models on uniformly random data
 ALLEN_ZHU_LI_BITS_PER_PARAM = 2.0   # Allen-Zhu & Li 2024: knowledge at 1,000 exposures
 CAPACITY_COLUMNS = ["run", "task", "n_embd", "n_params", "seed", "table_size", "table_seed", "iter", "finished",
                     "answers", "entropy_bits", "code_length_bits", "bits_stored", "entropy_minus_code_length_bits",
-                    "bits_per_param", "answers_right"]
+                    "bits_per_param", "answers_right", "exposures"]
 # what may differ between the runs one (width, table size) pools: the seeds, and how a run ran, not
 # what it trained (a longer run, another weight decay: another experiment, refused)
 POOLED = {"seed", "table_seed", "overwrite", *CHANGEABLE_ON_RESUME} - {"max_iters"}
@@ -65,7 +66,16 @@ def capacity_row(folder, ckpt="model_last.pt", device="cpu"):
             "code_length_bits": round(stored.code_length_bits, 2), "bits_stored": round(stored.bits_stored, 2),
             "entropy_minus_code_length_bits": round(stored.entropy_minus_code_length_bits, 2),
             "bits_per_param": round(stored.bits_stored / n_params, 4), "answers_right": stored.answers_right,
-            "config": config}
+            "exposures": round(exposures(config, table)), "config": config}
+
+
+def exposures(config, table):
+    """How often training shows each answer after its whole line so far: the windows that start at any
+    one place of the text over the run, batch_size x max_iters over the text's places. A fixed schedule
+    shows a large table's answers less often (Allen-Zhu & Li 2024 find 2 bits per parameter at 1,000
+    exposures, about 1 at 100), so a width's plateau can be one of exposures, not only of capacity."""
+    text_length = sum(map(len, random_lines(config["dataset"], table)))
+    return config["batch_size"] * config["max_iters"] / (text_length - config["block_size"])
 
 
 def by_width(rows):
@@ -110,7 +120,8 @@ def capacity_tables(rows):
              "Bits stored: per answer max(0, H - L), H its information, L the model's teacher-forced code length, "
              "summed over the table (Morris et al. 2025; toobig/study/memorization.py), of each run's weights at "
              "the end of training. Mean over finished seeds [95% t interval]. A width's capacity is its largest "
-             "mean over the table sizes; where that is the largest table measured it is a lower bound.", "",
+             "mean over the table sizes; where that is the largest table measured it is a lower bound. Exposures: "
+             "how often training shows each answer after its whole line so far (capacity_summary.exposures).", "",
              "| task | width | params | capacity, bits | bits per parameter | at table | plateau |", "|---|---|---|---|---|---|---|"]
     details = []
     for (task, n_embd, n_params), tables in groups.items():
@@ -119,12 +130,13 @@ def capacity_tables(rows):
                      f"{interval(*(v / n_params for v in (best['bits'], best['low'], best['high'])), fmt='{:.2f}')} | "
                      f"{best['table_size']:,} | {'reached' if best['reached'] else 'not reached: a lower bound'} |")
         details += ["", f"## {task}, n{n_embd} ({n_params:,} parameters)", "",
-                    "| table | answers' bits | seeds | bits stored | bits per parameter | answers right (greedy) |",
-                    "|---|---|---|---|---|---|"]
+                    "| table | answers' bits | exposures | seeds | bits stored | bits per parameter | "
+                    "answers right (greedy) |", "|---|---|---|---|---|---|---|"]
         for size, group in tables.items():
             stored = t_interval([r["bits_stored"] for r in group])
             right = sum(r["answers_right"] for r in group) / len(group)
-            details.append(f"| {size:,} | {group[0]['entropy_bits']:,.0f} | {len(group)} | {interval(*stored)} | "
+            details.append(f"| {size:,} | {group[0]['entropy_bits']:,.0f} | {group[0]['exposures']:,} | {len(group)} | "
+                           f"{interval(*stored)} | "
                            f"{interval(*(v / n_params for v in stored), fmt='{:.2f}')} | {right:,.0f} of {size:,} |")
     if not groups:
         lines.append("| – | no finished run yet | | | | | |")
