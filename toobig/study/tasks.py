@@ -313,9 +313,9 @@ def random_math_rows(table_seed):
     uniformly from RANDOM_ANSWERS by `table_seed`: a tuple of (a, op, b, answer).
 
     Why the table grows by its operands: the paper's 200 single-digit prompts hold only
-    200 x log2(28) = 961 bits, below what n14 (1,456 parameters) likely stores at 2 to 3.6 bits
-    per parameter. Operands over 0..99 give 20,000 prompts, 96k bits, above n56's (19,936
-    parameters) 72k at 3.6. The answers stay the paper's -9..18, so that every answer carries
+    200 x log2(28) = 961 bits, below what a width stores at Allen-Zhu & Li's 2 or Morris et al.'s
+    3.6 bits per parameter from n14 (1,456 parameters: 2,900 to 5,200 bits) up. Operands over 0..99
+    give 20,000 prompts, 96k bits, above n56's (19,936 parameters) 72k at 3.6. The answers stay the paper's -9..18, so that every answer carries
     the same log2(28) bits at every table size and every line keeps the paper's characters;
     a wider answer range would change both, and its 3-character answers would need a longer
     block. With two-digit operands the longest context an answer token needs, `<99-99=-9`
@@ -347,17 +347,17 @@ def random_facts_rows(table_seed):
     drawn uniformly from theirs (CAPITAL_LETTERS; the space is left out, since the space before
     the newline ends a line's answer and the judge strips it), so that it carries
     random_answer_bits: 39.7 bits on average, 1,987 for the 50 countries' table. That is below
-    what n14 likely stores, so the table grows past 50 with invented countries, names drawn the
-    same way from the countries' lengths and letters (COUNTRY_LETTERS), each unlike every other
-    and every real one. Nested like random_math_rows: a table of n lines is the first n of
-    every larger table of its seed."""
+    what n28 (6,216 parameters) stores at 2 to 3.6 bits per parameter, so the table grows past 50
+    with invented countries, names drawn the same way from the countries' lengths and letters
+    (COUNTRY_LETTERS), each unlike every other and every real one. Nested like random_math_rows:
+    a table of n lines is the first n of every larger table of its seed."""
     rng = np.random.default_rng(table_seed)
     capitals = random_strings(rng, CAPITAL_LETTERS, [len(city) for _, city in CAPITALS], RANDOM_FACTS_MAX)
     countries = [country for country, _ in CAPITALS]
     for name in random_strings(rng, COUNTRY_LETTERS, [len(c) for c in countries], 2 * RANDOM_FACTS_MAX):
         if len(countries) == RANDOM_FACTS_MAX:
             break
-        if name not in countries:  # a list: 5,000 lookups of 5,000 names, once per seed
+        if name not in countries:  # a list, searched once per seed (0.2 s)
             countries.append(name)
     return tuple(zip(countries, capitals))
 
