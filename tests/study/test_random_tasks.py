@@ -140,3 +140,27 @@ def test_a_random_table_trains_end_to_end(tmp_path, step):
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["step"]["kind"] == step and run["n_params"] == 1456
     assert (run["config"]["dataset"], run["config"]["table_size"], run["config"]["table_seed"]) == ("random_math", 150, 4)
+
+
+@pytest.mark.slow
+def test_a_stack_trains_runs_of_one_random_table_as_single_runs_would(tmp_path):
+    """A GPU sweep trains the seeds of one width and table as one stack (toobig/training/stacked.py):
+    on the CPU, the stack's rows are the single runs'."""
+    import torch
+    import train_with_eval
+    from toobig.training.stacked import train_stack
+
+    def config(name, seed):
+        return resolve({**DEFAULTS, "dataset": "random_math", "table_size": 120, "table_seed": 2, "seed": seed,
+                        "max_iters": 20, "eval_interval": 10, "compile": False, "device": "cpu", "quiet": True,
+                        "step": "torch", "out_dir": str(tmp_path / name)})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert train_stack([config("stack_s1", 1), config("stack_s2", 2)]) == {}
+        train_with_eval.train(config("single_s2", 2))
+    finally:
+        torch.set_num_threads(threads)
+    stack, single = ((tmp_path / name / "results.csv").read_text().splitlines() for name in ("stack_s2", "single_s2"))
+    assert [line.split(",")[4:-1] for line in stack] == [line.split(",")[4:-1] for line in single]  # the counts
+    assert (tmp_path / "stack_s2" / "items.csv").read_text() == (tmp_path / "single_s2" / "items.csv").read_text()

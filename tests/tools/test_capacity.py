@@ -113,7 +113,7 @@ def test_a_widths_capacity_is_its_largest_mean_and_a_lower_bound_at_the_largest_
     assert "| random_math | n4 | 176 | 402 [400-404] | 2.28 [2.27-2.30] | 100 | reached |" in text
     assert "| 800 | 3,846 | 3,675 | 3 | 3,002 [3,000-3,004] | 2.06 [2.06-2.06] | 0 of 800 |" in text
     assert "not reached: a lower bound" in text and "1,600" not in text
-    assert capacity_figure(rows, "test") is not None
+    assert capacity_figure(rows, "test", window=(800, 2800)).axes[0].get_yscale() == "symlog"
 
 
 def test_runs_of_other_settings_are_not_pooled():
