@@ -200,7 +200,7 @@ def make_step(config, model, optimizer, data, batch_gen, device, ddp, world_size
 def run_loop(config, checkpoint, run, ddp, rank, world_size, device):
     """Everything that can be checked is checked before the folder is touched; then nanoGPT's loop."""
     master = rank == 0
-    data, codec = load_data(config["dataset"], device, config["held_out"])
+    data, codec = load_data(config["dataset"], device, config["held_out"], config["table_size"], config["table_seed"])
     recorder = Recorder(config, data, codec, device, run, world_size)
     if checkpoint and checkpoint.get("train_text_sha256", recorder.sha256) != recorder.sha256:
         raise RunError(f"{run.path} was trained on another text than toobig/study/tasks.py's {config['dataset']} now: "

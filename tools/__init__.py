@@ -3,6 +3,7 @@ The tools beyond the design card, run as `python tools/<name>.py` (from any dire
 the repository's root, `python -m tools.<name>`:
 
     sweep         a grid of runs (widths x seeds x settings) and its summary
+    capacity      bits stored of random-answer tables, each width's capacity (issue 39)
     run_configs   the paper's configs through the resuming pool
     claims        results/claims.md from the committed runs
     long_runs     the long runs' table and figure (results/sweeps/long)

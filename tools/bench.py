@@ -28,7 +28,7 @@ import torch
 from configurator import exit_with_error, parse_args
 from toobig.core.devices import MACHINE_ERRORS, autocast, configure_torch, pick_device
 from toobig.study.evaluation import Sampling, evaluate, split_loss
-from toobig.study.tasks import get_task
+from toobig.study.tasks import get_task, task_tables
 from toobig.training.fused_step import FusedStep, FusedStepUnavailable, uncovered
 from toobig.training.step import draw_starts, get_batch, get_lr, load_data, model_args_from, new_model, train_step
 from toobig.study.training_config import DEFAULTS, resolve, validate
@@ -59,7 +59,7 @@ def build(config, fused=False):
     with fused, by the fused C++ step (toobig/training/fused_step.py)."""
     device = pick_device(config["device"])
     configure_torch(device, config["threads"])
-    data, codec = load_data(config["dataset"], device, config["held_out"])
+    data, codec = load_data(config["dataset"], device, config["held_out"], config["table_size"], config["table_seed"])
     torch.manual_seed(config["seed"])
     model = new_model(config, codec.vocab_size, device)
     lr = get_lr(config["max_iters"] // 2, config)
@@ -117,7 +117,8 @@ def main(argv=None):
     def full_evaluation():
         with ctx:
             split_loss(model, data, config["block_size"])
-            evaluate(model, codec, get_task(config["dataset"]).parts, Sampling(), seed=0)  # (scores, items)
+            evaluate(model, codec, get_task(config["dataset"]).parts, Sampling(), seed=0,  # (scores, items)
+                     tables=task_tables(config["dataset"], config["table_size"], config["table_seed"]))
 
     if config["stack"]:
         return bench_stack(config, data, codec, device, ctx, train_block)

@@ -11,11 +11,12 @@ of its size or the luck of one seed, and where do the transitions lie?
     python tools/sweep.py --task=math --sizes=28 --seeds=1,2,3 --weight_norms=15,40 --out=out/sweep_weight_norm
     python tools/sweep.py --task=math --sizes=14,28 --seeds=1,2,3,4,5 --keep_evals --out=out/sweep_progress
     python tools/sweep.py --task=math --sizes=28 --seeds=1,2 --max_iters=300000 --lr_decay_iters=300000 --eval_interval=1000
+    python tools/sweep.py --task=random_math --sizes=14 --seeds=1,2,3 --table_sizes=400,800,1600 --out=out/capacity_n14
     python tools/sweep.py ... --shard=3/8     # only the 4th of 8 interleaved parts (e.g. a Slurm array task)
     python tools/sweep.py ... --summarize_only
 
-Each run is an ordinary run folder <out>/<task>_n<size>_s<seed>[_wd<wd>][_is<scale>][_wn<norm>][_ho<ab>] with
-results.csv and run.json; finished runs are skipped, partial ones resume. On
+Each run is an ordinary run folder <out>/<task>_n<size>_s<seed>[_wd<wd>][_is<scale>][_wn<norm>][_ho<ab>][_t<table>]
+with results.csv and run.json; finished runs are skipped, partial ones resume. On
 CPU the runs go through a process pool (--jobs processes, --threads each); on
 CUDA, runs of one shape are trained together as one stacked model (toobig/training/stacked.py).
 The base config and train_with_eval.py are found beside this file, whatever the
@@ -34,13 +35,15 @@ of each size, counted), for arithmetic inside.png (tools/inspect_model.py's meas
 against the held-out count) and timing.png (is the held-out rule found before or
 after the training sums are fit?), and for facts capacity.md, computed from every
 run folder of the grid that exists; figures and counts use finished runs only.
+The random-answer tasks (random_math, random_facts: issue 39's capacity in bits) train
+from their paper task's n14 config on tables of --table_sizes lines (run names get
+_t<size>), and their summary is tools/capacity.py's: capacity.csv, capacity.md, capacity.png.
 """
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for python tools/<tool>.py from anywhere
 
-import io
 import itertools
 from contextlib import ExitStack
 
@@ -48,21 +51,25 @@ from configurator import exit_with_error, load_config_file, parse_args
 from toobig import REPO
 from toobig.core.devices import MACHINE_ERRORS, pick_device
 from toobig.training.pool import HELD, check_pool, check_states, held_run, locked_folder, train_all
-from toobig.core.files import write_atomically
+from toobig.core.files import write_atomically, write_figure
 from toobig.reports.sweep_figures import inside_figure, norms_figure, pairs_figure, phase_figure, timing_figure
+from toobig.analysis.capacity_summary import capacity_row
 from toobig.analysis.sweep_summary import capacity_report, sizes_table, summarize_run, write_summary
-from toobig.study.tasks import parse_held_out, task_named
+from toobig.reports.capacity_report import write_capacity_report
+from toobig.study.tasks import RANDOM_TASKS, TASKS, parse_held_out, task_named
 from toobig.study.training_config import DEFAULTS, resolve, validate
 
 
 OPTIONS = dict(
-    task="math",          # math, facts or both: the base config is the repository's config/train_<task>_mini_14.py
+    task="math",          # math, facts, both (the base config is the repository's config/train_<task>_mini_14.py),
+                          # random_math or random_facts (their paper task's base config, on a random-answer table)
     sizes="8,10,12,14,16,20,28",
     seeds="1,2,3,4,5",
     weight_decays="",     # e.g. 0.0,0.1; empty: the config's
     init_scales="",       # e.g. 0.25,0.5 (run names get _is0.25); empty: the config's, 1
     weight_norms="",      # e.g. 15,40: every weight held at that norm (run names get _wn15); empty: the config's, free
     held_outs="",         # held-out pairs, e.g. 5:7,1:2 (run names get _ho57, _ho12); empty: the config's, 5:7
+    table_sizes="",       # random_math, random_facts: the tables' lines, e.g. 400,800,1600 (run names get _t400)
     decay_gains=False,    # weight decay on the LayerNorm gains too (run names get _dg)
     keep_evals=False,     # also keep every evaluation's weights, <run>/evals/ (tools/progress.py)
     max_iters=30000,
@@ -97,11 +104,13 @@ def parse_shard(text):
 def grid(options):
     """[(label, train_with_eval args, config)] for every run of the sweep, in a fixed order."""
     try:
-        task_named(options["task"])
+        task = task_named(options["task"])
     except ValueError:
-        raise ValueError(f"--task={options['task']} is not allowed; choose one of math, facts, both") from None
+        names = [t.name for t in (*TASKS.values(), *RANDOM_TASKS.values())]
+        raise ValueError(f"--task={options['task']} is not allowed; choose one of {', '.join(names)}") from None
+    random = task.dataset in RANDOM_TASKS  # a random-answer table in its paper task's format
     base = str(REPO / "config" /  # the repository's, whatever the working directory
-               f"train_{options['task']}_mini_14.py")
+               f"train_{TASKS[task.like].name if random else task.name}_mini_14.py")
     base_config = resolve({**DEFAULTS, **load_config_file(base, DEFAULTS)})
     out = options["out"] or f"out/sweep_{options['task']}"
     decays = parse_list("weight_decays", options["weight_decays"], float) or [None]
@@ -111,21 +120,29 @@ def grid(options):
         raise ValueError(f"--weight_norms={options['weight_norms']}: each held norm must be above 0 (leave the "
                          f"option out for the free norm)")
     pairs = [parse_held_out(p) for p in parse_list("held_outs", options["held_outs"], str)] or [None]
+    tables = parse_list("table_sizes", options["table_sizes"], int) or [None]
+    if tables != [None] and not random:
+        raise ValueError(f"--table_sizes={options['table_sizes']} applies to the random-answer tasks "
+                         f"({', '.join(t.name for t in RANDOM_TASKS.values())}), not --task={options['task']}")
+    if tables == [None] and random:
+        raise ValueError(f"--task={options['task']} trains on random tables: give their sizes, e.g. "
+                         f"--table_sizes=400,800,1600")
     runs = []
-    for pair in pairs:
+    for pair, table in itertools.product(pairs, tables):
         for size in parse_list("sizes", options["sizes"], int):
             for decay, scale, norm in itertools.product(decays, scales, norms):
                 for seed in parse_list("seeds", options["seeds"], int):
                     name = (f"{options['task']}_n{size}_s{seed}" + ("" if decay is None else f"_wd{decay:g}")
                             + ("" if scale is None else f"_is{scale:g}") + ("" if norm is None else f"_wn{norm:g}")
                             + ("" if pair is None else f"_ho{pair[0]}{pair[1]}")
-                            + ("_dg" if options["decay_gains"] else ""))
+                            + ("_dg" if options["decay_gains"] else "") + ("" if table is None else f"_t{table}"))
                     overrides = {"n_embd": size, "seed": seed, "out_dir": f"{out}/{name}",
                                  "max_iters": options["max_iters"], "device": options["device"],
                                  "compile": options["compile"], "keep_evals": options["keep_evals"]}
                     for key, value in (("weight_decay", decay), ("init_scale", scale), ("weight_norm", norm),
                                        ("lr_decay_iters", options["lr_decay_iters"] or None),
-                                       ("eval_interval", options["eval_interval"] or None)):
+                                       ("eval_interval", options["eval_interval"] or None), ("table_size", table),
+                                       ("dataset", task.dataset if random else None)):
                         if value is not None:
                             overrides[key] = value
                     if pair is not None:
@@ -148,14 +165,14 @@ def check_grid_covers(out, runs):
     if left_out:
         raise ValueError(f"{out} holds runs this grid leaves out ({', '.join(left_out[:3])}"
                          f"{', ...' if len(left_out) > 3 else ''}); give the --sizes, --seeds, --weight_decays, "
-                         f"--init_scales, --weight_norms and --held_outs the sweep was made with")
+                         f"--init_scales, --weight_norms, --held_outs and --table_sizes the sweep was made with")
     if not present:
         raise ValueError(f"no run of this sweep has results under {out}")
 
 
 def train_stacks(runs, device, stack, overwrite=False):
-    """CUDA: train runs of one shape and one text together (same width, weight decay, init scale and
-    held-out pair), up to `stack` at once, each run held and decided as it is taken up
+    """CUDA: train runs of one shape and one text together (same width, weight decay, init scale,
+    held-out pair and table), up to `stack` at once, each run held and decided as it is taken up
     (pool.held_run). Runs other processes hold are taken up again, waiting for them, at the end.
     Returns the number of runs that diverged."""
     check_states(runs, overwrite)  # every refusal before any training
@@ -168,8 +185,8 @@ def train_stacks(runs, device, stack, overwrite=False):
         groups = {}
         for run in pending:
             config = run[2]
-            groups.setdefault((config["n_embd"], config["weight_decay"], config["init_scale"], config["held_out"]),
-                              []).append(run)
+            groups.setdefault((config["n_embd"], config["weight_decay"], config["init_scale"], config["held_out"],
+                               config["table_size"]), []).append(run)
         pending = []
         for group in groups.values():
             diverged, held = train_group(group, device, stack, overwrite, wait)
@@ -199,16 +216,6 @@ def train_group(group, device, stack, overwrite, wait):
     return diverged, held
 
 
-def save_figure(figure, path):
-    """A figure written whole (files.write_atomically): two sweeps may write one sweep's figures."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=path.suffix[1:])
-    write_atomically(path, buffer.getvalue())
-    import matplotlib.pyplot as plt
-    plt.close(figure)
-
-
-
 def write_outputs(rows, out, task, n_runs, n_seeds, logged_norms=()):
     """summary.csv, sizes.md and the figures (and for facts capacity.md, and norms.png from the
     finished run folders `logged_norms` that have norms.csv) from the rows of the runs that have
@@ -229,10 +236,10 @@ def write_outputs(rows, out, task, n_runs, n_seeds, logged_norms=()):
                                 and any(row["evals_each_heldout_right"] for row in finished) else [])}
     for name, (figure, title, shown) in figures.items():
         if shown:
-            save_figure(figure(shown, title), out / name)
+            write_figure(figure(shown, title), out / name)
             written.append(name)
     if logged_norms:
-        save_figure(norms_figure(logged_norms, f"{task} sweep: the weight norm along training"), out / "norms.png")
+        write_figure(norms_figure(logged_norms, f"{task} sweep: the weight norm along training"), out / "norms.png")
         written.append("norms.png")
     if rows[0]["facts_acc_at_best"] is not None:
         write_atomically(out / "capacity.md", capacity_report(rows, n_seeds))
@@ -288,7 +295,10 @@ def main(argv=None):
 
 
 def summarize(runs, out, task, n_seeds, failed):
-    """summary.csv, sizes.md and the figures from the run folders of the grid; exits 1 if a run failed."""
+    """summary.csv, sizes.md and the figures from the run folders of the grid (for a random-answer task,
+    summarize_capacity); exits 1 if a run failed."""
+    if task_named(task).dataset in RANDOM_TASKS:
+        summarize_capacity(runs, out, task, failed)
     summarized = [(Path(config["out_dir"]), summarize_run(config)) for _, _, config in runs]
     rows = [row for _, row in summarized if row is not None]
     if not rows:
@@ -299,6 +309,21 @@ def summarize(runs, out, task, n_seeds, failed):
     finished = sum(row["finished"] for row in rows)
     print(f"wrote {', '.join(str(out / w) for w in written)} from {len(rows)} of {len(runs)} runs"
           f" ({finished} finished)")
+    sys.exit(1 if failed else 0)
+
+
+def summarize_capacity(runs, out, task, failed):
+    """tools/capacity.py's capacity.csv, capacity.md and capacity.png from the run folders of the grid
+    that have weights; exits (1 if a run failed)."""
+    folders = [Path(config["out_dir"]) for _, _, config in runs]
+    folders = [folder for folder in folders if (folder / "model_last.pt").is_file()]
+    if not folders:
+        print(f"no run of this sweep has weights yet under {out}")
+        sys.exit(1 if failed else 0)
+    rows = [capacity_row(folder) for folder in folders]
+    written = write_capacity_report(rows, out, f"{task} sweep: capacity in bits")
+    print(f"wrote {', '.join(map(str, written))} from {len(rows)} of {len(runs)} runs "
+          f"({sum(row['finished'] for row in rows)} finished)")
     sys.exit(1 if failed else 0)
 
 

@@ -94,3 +94,16 @@ def test_the_paired_permutation_test_flips_signs_exactly():
     assert p == stats.paired_permutation_test(np.arange(1, 21), permutations=1000) and p < 0.01
     with pytest.raises(ValueError, match="at least one difference"):
         stats.paired_permutation_test([])
+
+
+def test_the_t_interval_uses_students_quantiles():
+    from toobig.core.stats import t_interval, t_quantile
+    for df, quantile in [(1, 12.7062047), (2, 4.30265273), (4, 2.77644511), (30, 2.04227246)]:  # tables of t
+        assert t_quantile(0.975, df) == pytest.approx(quantile, abs=1e-5)
+    assert t_quantile(0.5, 3) == 0.0
+    mean, low, high = t_interval([10.0, 12.0, 14.0])
+    assert (mean, high - mean) == (12.0, pytest.approx(4.30265273 * 2 / math.sqrt(3), abs=1e-4))
+    assert mean - low == pytest.approx(high - mean)
+    assert t_interval([5.0])[0] == 5.0 and math.isnan(t_interval([5.0])[1])
+    with pytest.raises(ValueError):
+        t_quantile(1.0, 3)

@@ -4,6 +4,7 @@ files replaced atomically, table rows appended and closed one by one, and every 
 back checked. No torch, no study: the foundation the run folder and every report stand on.
 """
 import csv
+import io
 import math
 import os
 from pathlib import Path
@@ -18,6 +19,16 @@ def write_atomically(path, payload):
     except BaseException:  # a full disk, an interruption: the old file stands, no half-written one beside it
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_figure(figure, path):
+    """A matplotlib figure written whole (write_atomically), in the format its suffix names: two
+    sweeps may write one sweep's figures."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=Path(path).suffix[1:])
+    write_atomically(path, buffer.getvalue())
+    import matplotlib.pyplot as plt
+    plt.close(figure)
 
 
 def append_csv_row(path, row, columns):

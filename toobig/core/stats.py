@@ -212,6 +212,33 @@ def bootstrap_interval(values, statistic=np.mean, level=0.95, resamples=10000, s
     return float(np.percentile(stats, tail)), float(np.percentile(stats, 100 - tail))
 
 
+def t_quantile(q, df, points=200001):
+    """The q-quantile (0.5 <= q < 1) of Student's t with df degrees of freedom, numpy alone (no
+    scipy): with t = sqrt(df) tan(u), t's density is proportional to cos(u)^(df - 1) on
+    (-pi/2, pi/2), so its distribution is a bounded integral, taken by the trapezoid rule on
+    `points` points and inverted by interpolation (to about 1e-6 for df 1 to 100)."""
+    if not (0.5 <= q < 1 and df >= 1):
+        raise ValueError(f"t_quantile needs 0.5 <= q < 1 and df >= 1, not q={q}, df={df}")
+    u = np.linspace(0.0, math.pi / 2, points)
+    density = np.cos(u) ** (df - 1)
+    mass = np.concatenate([[0.0], np.cumsum((density[1:] + density[:-1]) / 2)])
+    return float(math.sqrt(df) * math.tan(np.interp(2 * q - 1, mass / mass[-1], u)))
+
+
+def t_interval(values, level=0.95):
+    """(mean, low, high): the mean of `values` (e.g. one per seed) and its Student t interval at
+    `level`, the interval for a mean of a few runs (a bootstrap of three values is no interval);
+    low and high are nan for fewer than two values."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        raise ValueError("a t interval needs at least one value")
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, math.nan, math.nan
+    half = t_quantile(0.5 + level / 2, len(values) - 1) * float(values.std(ddof=1)) / math.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
 def mean_interval(shares):
     """'63% [45-80]': the mean of shares (one per run) and its 95% bootstrap interval, for tables."""
     low, high = bootstrap_interval(shares)

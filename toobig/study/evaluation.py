@@ -20,13 +20,12 @@ from toobig.study.tasks import (
     EVAL_SAMPLING,
     FACT_ANSWER_TOKENS,
     MATH_ANSWER_TOKENS,
-    OPERATORS,
     PAPER_HELD_OUT,
     check_sampling,
     fact_prompt,
     held_out_expressions,
-    math_expressions,
     math_prompt,
+    math_table,
 )
 
 # Below this, logits / temperature can overflow float32 (a logit of 10 over 1e-38); sample_ragged
@@ -169,22 +168,25 @@ def math_answer(text):
     return text.split("\n")[0].strip() if value is None else str(value)
 
 
-def evaluate_math(model, codec, sampling=Sampling(), generator=None, operations="+-"):
-    """One Item per expression `a op b`, key (a, op, b), for the chosen operations."""
-    exprs = [e for e in math_expressions() if e[1] in operations]
+def evaluate_math(model, codec, sampling=Sampling(), generator=None, operations="+-", table=None):
+    """One Item per expression `a op b`, key (a, op, b), for the chosen operations: of `table`,
+    [(a, op, b, answer)] (a random-answer task's, tasks.random_table), or the paper's 200 sums."""
+    rows = [row for row in table or math_table() if row[1] in operations]
+    exprs = [(a, op, b) for a, op, b, _ in rows]
     prompts = [math_prompt(*e) for e in exprs]
-    expected = [OPERATORS[op](a, b) for a, op, b in exprs]
     completions = complete(model, codec, prompts, MATH_ANSWER_TOKENS, sampling, generator)
-    return _score([f"{a}{op}{b}" for a, op, b in exprs], exprs, prompts, expected, completions, math_answer,
-                  lambda answer, c: answer == str(c))
+    return _score([f"{a}{op}{b}" for a, op, b in exprs], exprs, prompts, [row[3] for row in rows], completions,
+                  math_answer, lambda answer, c: answer == str(c))
 
 
-def evaluate_facts(model, codec, sampling=Sampling(), generator=None):
-    """One Item per capital, key (country,)."""
-    prompts = [fact_prompt(country) for country, _ in CAPITALS]
+def evaluate_facts(model, codec, sampling=Sampling(), generator=None, table=None):
+    """One Item per capital, key (country,): of `table`, [(country, capital)] (a random-answer
+    task's, tasks.random_table), or the paper's 50."""
+    table = table or CAPITALS
+    prompts = [fact_prompt(country) for country, _ in table]
     completions = complete(model, codec, prompts, FACT_ANSWER_TOKENS, sampling, generator, stop_char="\n")
-    return _score([country for country, _ in CAPITALS], [(country,) for country, _ in CAPITALS], prompts,
-                  [city for _, city in CAPITALS], completions, fact_answer,
+    return _score([country for country, _ in table], [(country,) for country, _ in table], prompts,
+                  [city for _, city in table], completions, fact_answer,
                   lambda answer, city: answer.lower() == city.lower())
 
 
@@ -217,17 +219,19 @@ SCORE_COLUMNS = ["add_correct", "add_total", "sub_correct", "sub_total", "heldou
 
 
 def summarize(math_items=None, fact_items=None, held_out=PAPER_HELD_OUT):
-    """The counts and accuracies of one results.csv row; parts a task lacks stay ''."""
+    """The counts and accuracies of one results.csv row; parts a task lacks stay '', and so do
+    the held-out counts where nothing is withheld (held_out None: a random-answer table)."""
     row = dict.fromkeys(SCORE_COLUMNS, "")
     parts = []
     if math_items is not None:
         add = _sum(math_items, lambda i: i.key[1] == "+")
         sub = _sum(math_items, lambda i: i.key[1] == "-")
-        withheld = held_out_expressions(held_out)
-        held = _sum(math_items, lambda i: i.key in withheld)
         row.update(add_correct=add[0], add_total=add[1], sub_correct=sub[0], sub_total=sub[1],
-                   heldout_correct=held[0], heldout_total=held[1],
                    math_acc=_ratio(add[0] + sub[0], add[1] + sub[1]))
+        if held_out is not None:
+            withheld = held_out_expressions(held_out)
+            held = _sum(math_items, lambda i: i.key in withheld)
+            row.update(heldout_correct=held[0], heldout_total=held[1])
         parts += [add, sub]
     if fact_items is not None:
         facts = _sum(fact_items)
@@ -237,29 +241,34 @@ def summarize(math_items=None, fact_items=None, held_out=PAPER_HELD_OUT):
     return row
 
 
-def evaluate(model, codec, parts, sampling=Sampling(), seed=0, held_out=PAPER_HELD_OUT):
+def evaluate(model, codec, parts, sampling=Sampling(), seed=0, held_out=PAPER_HELD_OUT, tables=None):
     """All of a task's evaluations: (the results.csv scores, the items). Sampling uses its
-    own generator, so evaluating never changes the training run's random stream."""
+    own generator, so evaluating never changes the training run's random stream. `tables`
+    ({part: table}, tasks.task_tables) replaces a part's paper items with a random table's."""
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
+    tables = tables or {}
     was_training = model.training
     model.eval()
-    math_items = evaluate_math(model, codec, sampling, generator) if "math" in parts else None
-    fact_items = evaluate_facts(model, codec, sampling, generator) if "facts" in parts else None
+    math_items = evaluate_math(model, codec, sampling, generator, table=tables.get("math")) if "math" in parts else None
+    fact_items = (evaluate_facts(model, codec, sampling, generator, table=tables.get("facts")) if "facts" in parts
+                  else None)
     model.train(was_training)
     return summarize(math_items, fact_items, held_out), (math_items or []) + (fact_items or [])
 
 
 # --- margins: how close each answer is, beyond right or wrong ----------------------
-def answer_targets(parts):
+def answer_targets(parts, tables=None):
     """(name, prompt, target) for every item of the parts, in items.csv's order: the target
     is the rest of the training line that makes the judged answer right (`12>` after
-    `<5+7=`, `Paris \n` after `Capital of France is `)."""
+    `<5+7=`, `Paris \n` after `Capital of France is `). `tables` as evaluate takes them."""
+    tables = tables or {}
     targets = []
     if "math" in parts:
-        targets += [(f"{a}{op}{b}", math_prompt(a, op, b), f"{OPERATORS[op](a, b)}>") for a, op, b in math_expressions()]
+        targets += [(f"{a}{op}{b}", math_prompt(a, op, b), f"{answer}>") for a, op, b, answer in
+                    tables.get("math") or math_table()]
     if "facts" in parts:
-        targets += [(country, fact_prompt(country), f"{city} \n") for country, city in CAPITALS]
+        targets += [(country, fact_prompt(country), f"{city} \n") for country, city in tables.get("facts") or CAPITALS]
     return targets
 
 
@@ -276,13 +285,14 @@ class Margin:
 
 
 @torch.no_grad()
-def answer_margins(model, codec, parts):
-    """A Margin per item of the parts (answer_targets), from one batched forward: every
+def answer_margins(model, codec, parts, tables=None, contexts_per_forward=8192):
+    """A Margin per item of the parts (answer_targets, `tables` as evaluate takes them), from
+    batched forwards of contexts_per_forward contexts (one for the paper's tasks): every
     target token is predicted from the context sampling would give it (the prompt and the
     target so far, cropped to the last block_size tokens, nanoGPT's crop)."""
     device = next(model.parameters()).device
     block_size = model.config.block_size
-    targets = answer_targets(parts)
+    targets = answer_targets(parts, tables)
     contexts, labels, owner = [], [], []
     for i, (_, prompt, target) in enumerate(targets):
         ids = codec.encode(prompt + target)
@@ -297,9 +307,15 @@ def answer_margins(model, codec, parts):
         padded[row, :len(context)] = torch.tensor(context)
     was_training = model.training
     model.eval()
-    logits, _ = model(padded)  # right-padded, causal: position lengths-1 never sees the padding
+    # right-padded, causal: position lengths-1 never sees the padding. In parts, so that a
+    # random table of thousands of answers does not hold all its activations at once
+    last = []
+    for start in range(0, len(contexts), contexts_per_forward):
+        rows = slice(start, start + contexts_per_forward)
+        logits, _ = model(padded[rows])
+        last.append(logits[torch.arange(logits.size(0), device=device), lengths[rows] - 1].float())
     model.train(was_training)
-    logits = logits[torch.arange(len(contexts), device=device), lengths - 1].float()
+    logits = torch.cat(last)
     labels = torch.tensor(labels, device=device)
     right = logits.gather(1, labels[:, None])[:, 0]
     logprob = right - torch.logsumexp(logits, dim=-1)

@@ -1,11 +1,14 @@
 """The three tasks of the study (docs/STUDY.md §1, §3, §5): their text, their tokenizer,
-their prompts, their batch shapes and the paper's numbers for them.
+their prompts, their batch shapes and the paper's numbers for them; and beside them the
+random-answer tasks that measure capacity in bits (RANDOM_TASKS, issue 39).
 
 Everything that defines what a model is trained on and asked about lives here,
 so data preparation, training, every evaluation CLI and every table agree by
 construction.
 """
+import functools
 import hashlib
+import math
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,14 +77,23 @@ PAPER_MATH_ORDER = """
 """.split()
 
 
+def math_line(a, op, b, answer, width=MATH_LINE_WIDTH):
+    """`<a+b=c>`, space-padded to `width` characters, and a newline: one line of the text."""
+    return f"{math_prompt(a, op, b)}{answer}>".ljust(width) + "\n"
+
+
 def math_lines(held_out=PAPER_HELD_OUT):
     """The 196 training lines `<a+b=c>`, space-padded, in the paper's order. Another
     held-out pair's four lines give their places to the paper's four, role for role
     (a+b to 5+7, b+a to 7+5, a-b to 5-7, b-a to 7-5): the order of all other lines stays."""
     swap = dict(zip(held_out_expressions(held_out), held_out_expressions(PAPER_HELD_OUT)))
     training = [swap.get(e, e) for e in ((int(e[0]), e[1], int(e[2])) for e in PAPER_MATH_ORDER)]
-    return [f"{math_prompt(a, op, b)}{OPERATORS[op](a, b)}>".ljust(MATH_LINE_WIDTH) + "\n"
-            for a, op, b in training]
+    return [math_line(a, op, b, OPERATORS[op](a, b)) for a, op, b in training]
+
+
+def math_table():
+    """The 200 (a, op, b, answer) the arithmetic evaluation asks, in math_expressions' order."""
+    return [(a, op, b, OPERATORS[op](a, b)) for a, op, b in math_expressions()]
 
 
 # --- capital cities -----------------------------------------------------------
@@ -123,10 +135,10 @@ def fact_prompt(country):
     return f"Capital of {country} is "
 
 
-def fact_lines():
+def fact_lines(capitals=CAPITALS):
     # The trailing space before the newline is the paper's format: it makes the
     # joint corpus 3,311 characters, the size the paper reports.
-    return [f"{fact_prompt(country)}{city} \n" for country, city in CAPITALS]
+    return [f"{fact_prompt(country)}{city} \n" for country, city in capitals]
 
 
 # --- tasks --------------------------------------------------------------------
@@ -169,17 +181,20 @@ TASKS = {task.dataset: task for task in (
 
 
 def get_task(dataset):
-    if dataset not in TASKS:
-        raise ValueError(f"dataset={dataset!r} is not allowed; choose one of {', '.join(TASKS)}")
-    return TASKS[dataset]
+    """The paper's task or the random-answer task (RANDOM_TASKS) whose data folder is `dataset`."""
+    tasks = {**TASKS, **RANDOM_TASKS}
+    if dataset not in tasks:
+        raise ValueError(f"dataset={dataset!r} is not allowed; choose one of {', '.join(tasks)}")
+    return tasks[dataset]
 
 
 def task_named(name):
-    """The task whose runs are called <name>_...: math, facts or both."""
-    for task in TASKS.values():
+    """The task whose runs are called <name>_...: math, facts, both, random_math or random_facts."""
+    tasks = [*TASKS.values(), *RANDOM_TASKS.values()]
+    for task in tasks:
         if task.name == name:
             return task
-    raise ValueError(f"{name!r} is not a task; choose one of {', '.join(t.name for t in TASKS.values())}")
+    raise ValueError(f"{name!r} is not a task; choose one of {', '.join(t.name for t in tasks)}")
 
 
 # sha256 of each task's text: the paper authors' files, byte for byte
@@ -190,9 +205,12 @@ TEXT_SHA256 = {
 }
 
 
-def task_text(dataset, held_out=PAPER_HELD_OUT):
+def task_text(dataset, held_out=PAPER_HELD_OUT, table_size=0, table_seed=0):
     """The task's whole text: the lines of its parts, in order (the joint task: arithmetic,
-    then facts), the arithmetic without the held-out pair's four expressions."""
+    then facts), the arithmetic without the held-out pair's four expressions. A random-answer
+    task's text is its table of `table_size` lines drawn with `table_seed` (random_lines)."""
+    if dataset in RANDOM_TASKS:
+        return "".join(random_lines(dataset, random_table(dataset, table_size, table_seed)))
     lines = {"math": lambda: math_lines(held_out), "facts": fact_lines}
     return "".join(line for part in get_task(dataset).parts for line in lines[part]())
 
@@ -233,12 +251,22 @@ class CharCodec:
         return {"vocab_size": self.vocab_size, "stoi": self.stoi, "itos": self.itos}
 
 
-def prepare(dataset, data_dir=DATA_DIR):
+def task_codec(dataset, text):
+    """The tokenizer of a task's text: one id per character of it, in sorted order. A random-answer
+    task keeps the vocabulary of the paper's task it mirrors (RandomTask.like) whatever its table
+    holds, so that a width has the paper's parameter count at every table size."""
+    if dataset in RANDOM_TASKS:
+        text = task_text(RANDOM_TASKS[dataset].like)
+    return CharCodec.from_text(text)
+
+
+def prepare(dataset, data_dir=DATA_DIR, table_size=0, table_seed=0):
     """Write nanoGPT's files for one task: input.txt, train.bin, val.bin (uint8 ids) and
     meta.pkl. Training itself builds the text in memory (step.load_data), so
-    these files are for reading and for other nanoGPT tools, never a stale input."""
-    text = task_text(dataset)
-    codec = CharCodec.from_text(text)
+    these files are for reading and for other nanoGPT tools, never a stale input.
+    A random-answer task's files hold the table of `table_size` lines drawn with `table_seed`."""
+    text = task_text(dataset, table_size=table_size, table_seed=table_seed)
+    codec = task_codec(dataset, text)
     folder = Path(data_dir) / dataset
     folder.mkdir(parents=True, exist_ok=True)
     write_atomically(folder / "input.txt", text)
@@ -248,3 +276,151 @@ def prepare(dataset, data_dir=DATA_DIR):
         write_atomically(folder / f"{split}.bin", ids.tobytes())
     write_atomically(folder / "meta.pkl", pickle.dumps(codec.meta()))
     return folder
+
+
+# --- random-answer tasks: capacity, measured in bits (issue 39) ---------------------------------
+# The paper's formats with answers that carry no rule: whatever a model predicts of them better
+# than the distribution they were drawn from, it has stored (Morris et al. 2025, "How much do
+# language models memorize?", arXiv 2505.24832, measure capacity on uniformly random data the same
+# way). Each task keeps its paper task's format, vocabulary, batch and block; only the table changes.
+RANDOM_ANSWERS = range(-9, 19)  # the paper's 28 answers, 0-9 .. 9+9: log2(28) = 4.81 bits each when drawn uniformly
+RANDOM_OPERANDS = range(100)    # 0..99: 2 x 100 x 100 = 20,000 prompts, the largest arithmetic table
+RANDOM_FACTS_MAX = 5000         # the largest facts table: the 50 countries and 4,950 invented ones
+CAPITAL_LETTERS = "".join(sorted(set("".join(city for _, city in CAPITALS)) - {" "}))       # 40 letters
+COUNTRY_LETTERS = "".join(sorted(set("".join(country for country, _ in CAPITALS)) - {" "}))  # 46 letters
+
+
+@dataclass(frozen=True)
+class RandomTask(Task):
+    """A task whose answers are drawn at random, in the format of the paper's task `like`."""
+    like: str = ""  # the paper's dataset whose format, vocabulary, batch and block size it keeps
+
+
+def _random_task(name, like, title):
+    paper = TASKS[like]
+    return RandomTask(name, name, paper.parts, paper.batch_size, paper.block_size, title, "", "", (), {}, like)
+
+
+RANDOM_TASKS = {task.dataset: task for task in (
+    _random_task("random_math", "as_math", "Arithmetic, random answers"),
+    _random_task("random_facts", "facts_char", "Facts, random capitals"),
+)}
+
+
+@functools.lru_cache(maxsize=4)
+def random_math_rows(table_seed):
+    """Every prompt a random arithmetic table can hold, in table order, each with its answer drawn
+    uniformly from RANDOM_ANSWERS by `table_seed`: a tuple of (a, op, b, answer).
+
+    Why the table grows by its operands: the paper's 200 single-digit prompts hold only
+    200 x log2(28) = 961 bits, below what a width stores at Allen-Zhu & Li's 2 or Morris et al.'s
+    3.6 bits per parameter from n14 (1,456 parameters: 2,900 to 5,200 bits) up. Operands over 0..99
+    give 20,000 prompts, 96k bits, above n56's (19,936 parameters) 72k at 3.6. The answers stay the paper's -9..18, so that every answer carries
+    the same log2(28) bits at every table size and every line keeps the paper's characters;
+    a wider answer range would change both, and its 3-character answers would need a longer
+    block. With two-digit operands the longest context an answer token needs, `<99-99=-9`
+    before its `>`, is 9 characters: the paper's block of 9 still sees every prompt whole.
+
+    The prompts come in order of their larger operand (for op, then a, then b), so that the
+    first 200 are the paper's single-digit ones, and every prompt's answer is drawn once per
+    seed: a table of n lines is the first n of every larger table of its seed (nested)."""
+    prompts = [(a, op, b) for m in RANDOM_OPERANDS for op in OPERATORS for a in range(m + 1) for b in range(m + 1)
+               if max(a, b) == m]
+    answers = np.random.default_rng(table_seed).choice(RANDOM_ANSWERS, size=len(prompts))
+    return tuple((a, op, b, int(answer)) for (a, op, b), answer in zip(prompts, answers))
+
+
+def random_strings(rng, letters, lengths, count):
+    """`count` strings, each of a length drawn uniformly from the list `lengths` (so with their
+    frequencies), then that many characters each drawn uniformly from `letters`."""
+    drawn = rng.choice(lengths, size=count)
+    ids = rng.integers(len(letters), size=(count, max(lengths)))
+    return ["".join(letters[i] for i in row[:n]) for row, n in zip(ids.tolist(), drawn.tolist())]
+
+
+@functools.lru_cache(maxsize=4)
+def random_facts_rows(table_seed):
+    """Every (country, capital) a random facts table can hold, in table order: the 50 countries in
+    the paper's order, then 4,950 invented ones, each with a random capital drawn by `table_seed`.
+
+    A random capital has a length drawn from the 50 real capitals' lengths (4 to 13) and letters
+    drawn uniformly from theirs (CAPITAL_LETTERS; the space is left out, since the space before
+    the newline ends a line's answer and the judge strips it), so that it carries
+    random_answer_bits: 39.7 bits on average, 1,987 for the 50 countries' table. That is below
+    what n28 (6,216 parameters) stores at 2 to 3.6 bits per parameter, so the table grows past 50
+    with invented countries, names drawn the same way from the countries' lengths and letters
+    (COUNTRY_LETTERS), each unlike every other and every real one. Nested like random_math_rows:
+    a table of n lines is the first n of every larger table of its seed."""
+    rng = np.random.default_rng(table_seed)
+    capitals = random_strings(rng, CAPITAL_LETTERS, [len(city) for _, city in CAPITALS], RANDOM_FACTS_MAX)
+    countries = [country for country, _ in CAPITALS]
+    for name in random_strings(rng, COUNTRY_LETTERS, [len(c) for c in countries], 2 * RANDOM_FACTS_MAX):
+        if len(countries) == RANDOM_FACTS_MAX:
+            break
+        if name not in countries:  # a list, searched once per seed (0.2 s)
+            countries.append(name)
+    return tuple(zip(countries, capitals))
+
+
+RANDOM_ROWS = {"random_math": random_math_rows, "random_facts": random_facts_rows}
+LARGEST_TABLE = {"random_math": 2 * len(RANDOM_OPERANDS) ** 2, "random_facts": RANDOM_FACTS_MAX}
+
+
+def check_table(dataset, table_size, table_seed, held_out=PAPER_HELD_OUT):
+    """Raise ValueError naming a table setting `dataset` does not allow: a random-answer task needs
+    1 to its largest table of lines and a seed of at least 0, and withholds nothing (held_out stays
+    the default, unused); the paper's tasks take no table."""
+    if dataset in RANDOM_TASKS and held_out != PAPER_HELD_OUT:
+        raise ValueError(f"held_out={held_out!r} applies to the paper's arithmetic, and dataset={dataset!r} "
+                         f"withholds nothing; leave held_out at {PAPER_HELD_OUT}")
+    if dataset not in RANDOM_TASKS:
+        if table_size:
+            raise ValueError(f"table_size={table_size!r} applies to the random-answer tasks "
+                             f"({', '.join(RANDOM_TASKS)}), and dataset={dataset!r} is the paper's; leave it at 0")
+        return
+    largest = LARGEST_TABLE[dataset]
+    if not isinstance(table_size, int) or isinstance(table_size, bool) or not 1 <= table_size <= largest:
+        raise ValueError(f"table_size={table_size!r} is not allowed for dataset={dataset!r}; give the table's "
+                         f"number of lines, 1 to {largest:,}")
+    if not isinstance(table_seed, int) or isinstance(table_seed, bool) or table_seed < 0:
+        raise ValueError(f"table_seed={table_seed!r} must be an integer of at least 0")
+
+
+def random_table(dataset, table_size, table_seed):
+    """The first `table_size` rows (random_math_rows, random_facts_rows) of a random-answer task's
+    table drawn with `table_seed`: [(a, op, b, answer)] or [(country, capital)]."""
+    check_table(dataset, table_size, table_seed)
+    return list(RANDOM_ROWS[dataset](table_seed)[:table_size])
+
+
+def random_lines(dataset, table):
+    """A random table's lines in its paper task's format, in table order: arithmetic lines padded to
+    the paper's 8 characters or to the table's longest line (up to 10 with two-digit operands), facts as
+    fact_lines writes them. Not shuffled: batches are windows at uniform offsets, so where a line
+    stands does not change how often it is trained on."""
+    if dataset == "random_facts":
+        return fact_lines(table)
+    width = max(MATH_LINE_WIDTH, *(len(f"{math_prompt(a, op, b)}{answer}>") for a, op, b, answer in table))
+    return [math_line(a, op, b, answer, width) for a, op, b, answer in table]
+
+
+def task_tables(dataset, table_size=0, table_seed=0):
+    """{part: table} of what a task's evaluation asks where it is not the paper's: a random-answer
+    task's table under its part ("math" or "facts"); {} for the paper's tasks."""
+    if dataset not in RANDOM_TASKS:
+        return {}
+    return {RANDOM_TASKS[dataset].parts[0]: random_table(dataset, table_size, table_seed)}
+
+
+def random_answer_bits(dataset, answers):
+    """(n,) float64, bits: each answer's information, -log2 of its probability under the distribution
+    its table drew it from. Arithmetic: log2(28) for every answer in RANDOM_ANSWERS. Facts: the
+    length's -log2 P(length) (the 50 capitals' lengths) plus log2(40) for each letter."""
+    if dataset == "random_math":
+        if any(answer not in RANDOM_ANSWERS for answer in answers):
+            raise ValueError(f"an answer outside {RANDOM_ANSWERS.start}..{RANDOM_ANSWERS.stop - 1}")
+        return np.full(len(answers), math.log2(len(RANDOM_ANSWERS)))
+    lengths = [len(city) for _, city in CAPITALS]
+    per_letter = math.log2(len(CAPITAL_LETTERS))
+    return np.array([-math.log2(lengths.count(len(answer)) / len(lengths)) + len(answer) * per_letter
+                     for answer in answers])

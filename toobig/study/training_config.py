@@ -10,8 +10,10 @@ from pathlib import Path
 from configurator import ConfigError
 from toobig.study.tasks import (
     EVAL_SAMPLING,
+    RANDOM_TASKS,
     TASKS,
     check_sampling,
+    check_table,
     get_task,
     parse_held_out,
     task_text,
@@ -33,6 +35,8 @@ DEFAULTS = dict(
     held_out="5:7",       # the digit pair whose four sums and differences are never trained on (a:b)
     batch_size=None,      # None: the task's (toobig/study/tasks.py: 882 for arithmetic, 576 for facts and joint)
     block_size=None,      # None: the task's (9 for arithmetic, 24 for facts and joint)
+    table_size=0,         # random_math, random_facts (tasks.RANDOM_TASKS): the table's lines; 0 for the paper's tasks
+    table_seed=0,         # random_math, random_facts: the seed that draws the table's answers
     # model
     n_layer=1,
     n_head=1,
@@ -85,7 +89,8 @@ def resolve(config):
 
 def validate(config):
     """Raise ConfigError naming the first bad value and what is allowed."""
-    allowed = {"init_from": ("scratch", "resume"), "dataset": tuple(TASKS), "dtype": ("auto", "float32", "bfloat16"),
+    allowed = {"init_from": ("scratch", "resume"), "dataset": (*TASKS, *RANDOM_TASKS),
+               "dtype": ("auto", "float32", "bfloat16"),
                "step": ("auto", "fused", "torch"),
                "compile_mode": ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")}
     if config["dtype"] == "float16":
@@ -124,7 +129,11 @@ def validate(config):
     if config["held_out"] != DEFAULTS["held_out"] and "math" not in get_task(config["dataset"]).parts:
         raise ConfigError(f"held_out={config['held_out']!r} applies to arithmetic, and dataset="
                           f"{config['dataset']!r} has none; leave held_out at {DEFAULTS['held_out']}")
-    text_length = len(task_text(config["dataset"], config["held_out"]))
+    try:
+        check_table(config["dataset"], config["table_size"], config["table_seed"], config["held_out"])
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    text_length = len(task_text(config["dataset"], config["held_out"], config["table_size"], config["table_seed"]))
     if config["block_size"] >= text_length:  # a window and its target need block_size + 1 characters
         raise ConfigError(f"block_size={config['block_size']} must be less than the length of the "
                           f"{config['dataset']} text ({text_length} characters)")

@@ -167,7 +167,7 @@ def run_stack(configs, runs, device):
     """train_stack's training, once its folders are claimed."""
     c = configs[0]  # the settings all runs share
     configure_torch(device, c["threads"])
-    data, codec = load_data(c["dataset"], device, c["held_out"])
+    data, codec = load_data(c["dataset"], device, c["held_out"], c["table_size"], c["table_seed"])
     model, params, optimizer, stacked_optimizer, stacked_loss = build_stack(
         configs, model_args_from(c, codec.vocab_size), device)
     batch_gens = [torch.Generator(device=device).manual_seed(config["seed"]) for config in configs]

@@ -24,9 +24,11 @@ from toobig.study.evaluation import (
 )
 from toobig.study.tasks import (
     PAPER_HELD_OUT,
-    CharCodec,
+    RANDOM_TASKS,
     get_task,
     held_out_label,
+    task_codec,
+    task_tables,
     task_text,
     text_sha256,
 )
@@ -79,11 +81,12 @@ def get_batch(data, block_size, batch_size, generator):
     return data[ix + offsets], data[ix + offsets + 1]
 
 
-def load_data(dataset, device, held_out=PAPER_HELD_OUT):
+def load_data(dataset, device, held_out=PAPER_HELD_OUT, table_size=0, table_seed=0):
     """The task's token stream and tokenizer, built from toobig/study/tasks.py's text: never from files
-    on disk, which could be stale. The study's val split is its train split (docs/STUDY.md §1)."""
-    text = task_text(dataset, held_out)
-    codec = CharCodec.from_text(text)
+    on disk, which could be stale. The study's val split is its train split (docs/STUDY.md §1).
+    A random-answer task's text is its table (table_size, table_seed: tasks.random_table)."""
+    text = task_text(dataset, held_out, table_size, table_seed)
+    codec = task_codec(dataset, text)
     return torch.tensor(codec.encode(text), dtype=torch.long, device=device), codec
 
 
@@ -161,8 +164,10 @@ def describe(row, held_out=PAPER_HELD_OUT):
     (right samples of all drawn: eval_samples per item, so 500 for the 50 facts)."""
     note = []
     if row["add_total"]:
-        note.append(f"add {row['add_correct']}/{row['add_total']} sub {row['sub_correct']}/{row['sub_total']} "
-                    f"{held_out_label(held_out)} {row['heldout_correct']}/{row['heldout_total']} samples")
+        held = (f" {held_out_label(held_out)} {row['heldout_correct']}/{row['heldout_total']}"
+                if row["heldout_total"] != "" else "")  # a random-answer table withholds nothing
+        note.append(f"add {row['add_correct']}/{row['add_total']} sub {row['sub_correct']}/{row['sub_total']}{held} "
+                    f"samples")
     if row["facts_total"]:
         note.append(f"facts {row['facts_correct']}/{row['facts_total']} samples")
     return ", ".join(note)
@@ -204,6 +209,9 @@ class Recorder:
         self.world_size = world_size
         self.step_info = step_info or torch_step_info(config)  # run.json: which step trained it
         self.parts = get_task(config["dataset"]).parts
+        # a random-answer task is evaluated on its table and withholds nothing (tasks.RANDOM_TASKS)
+        self.tables = task_tables(config["dataset"], config["table_size"], config["table_seed"])
+        self.held_out = None if config["dataset"] in RANDOM_TASKS else config["held_out"]
         self.sampling = Sampling(config["eval_samples"], config["eval_temperature"], config["eval_top_k"],
                                  config["eval_greedy"])
         self.sha256 = text_sha256(codec.decode(data.tolist()))
@@ -216,8 +224,8 @@ class Recorder:
             check_finite(loss, iter_num, self.run.path)  # before sampling, which NaN probabilities would break
             # seeded by the iteration, so that a resumed run re-evaluates identically
             scores, items = evaluate(model, self.codec, self.parts, self.sampling, seed=c["seed"] + iter_num,
-                                     held_out=c["held_out"])
-            margins = answer_margins(model, self.codec, self.parts)
+                                     held_out=self.held_out, tables=self.tables)
+            margins = answer_margins(model, self.codec, self.parts, self.tables)
         # the val split is the train split (docs/STUDY.md §1): one loss, in both columns
         row = {"iter": iter_num, "train_loss": loss, "val_loss": loss, "lr": lr, **scores,
                "elapsed_s": round(elapsed, 2)}

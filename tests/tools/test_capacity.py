@@ -1,0 +1,142 @@
+"""Capacity in bits (issue 39): the sweep of random tables, tools/capacity.py and what they report."""
+import csv
+import math
+
+import pytest
+
+from conftest import REPO, run_cli, run_main
+from toobig.analysis.capacity_summary import (by_width, capacity_folders, capacity_tables, math_lookup_bits,
+                                              task_bits, width_capacity)
+from toobig.analysis.sweep_summary import facts_information_bits
+from toobig.reports.capacity_report import capacity_figure
+from toobig.study.tasks import task_text
+from toobig.study.training_config import DEFAULTS
+from tools import capacity, sweep
+
+TINY = ["--max_iters=20", "--eval_interval=10", "--device=cpu", "--compile=False", "--jobs=1"]
+
+
+def fake_row(n_embd, table_size, seed, bits, finished=True, **config):
+    """A capacity_summary row as capacity_row makes it, for the tables and the figure."""
+    n_params = {4: 176, 14: 1456}[n_embd]
+    return {"run": f"out/random_math_n{n_embd}_s{seed}_t{table_size}", "task": "random_math", "n_embd": n_embd,
+            "n_params": n_params, "seed": seed, "table_size": table_size, "finished": finished,
+            "bits_stored": bits, "entropy_bits": table_size * math.log2(28), "answers_right": 0,
+            "exposures": 26_460_000 // (table_size * 9),
+            "config": {**DEFAULTS, "dataset": "random_math", "n_embd": n_embd, "seed": seed,
+                       "table_size": table_size, **config}}
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+def test_a_sweep_of_random_tables_reports_the_bits_its_runs_store(tmp_path):
+    out = tmp_path / "capacity_n4"
+    result = run_main(sweep.main, "--task=random_math", "--sizes=4", "--seeds=1,2", "--table_sizes=50,100",
+                      f"--out={out}", *TINY)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [
+        "random_math_n4_s1_t100", "random_math_n4_s1_t50", "random_math_n4_s2_t100", "random_math_n4_s2_t50"]
+    rows = read_csv(out / "capacity.csv")
+    assert [(r["n_params"], r["seed"], r["table_size"], r["finished"]) for r in rows] == [
+        ("176", "1", "50", "True"), ("176", "2", "50", "True"), ("176", "1", "100", "True"), ("176", "2", "100", "True")]
+    for r in rows:
+        assert float(r["entropy_bits"]) == pytest.approx(int(r["table_size"]) * math.log2(28), abs=0.01)
+        stored, net = float(r["bits_stored"]), float(r["entropy_minus_code_length_bits"])
+        assert 0 <= stored <= float(r["entropy_bits"]) and net <= stored
+        assert float(r["bits_per_param"]) == pytest.approx(stored / 176, abs=1e-4)
+        length = len(task_text("random_math", table_size=int(r["table_size"])))
+        assert int(r["exposures"]) == round(882 * 20 / (length - 9))  # batch x iterations over the places
+    text = (out / "capacity.md").read_text()
+    assert "| random_math | n4 | 176 |" in text and "## random_math, n4 (176 parameters)" in text
+    assert (out / "capacity.png").stat().st_size > 10_000
+    # the tool reads the same runs from the sweep folder, or from run folders, alike
+    result = run_main(capacity.main, str(out), f"--out={tmp_path / 'report'}")
+    assert result.returncode == 0, result.stderr
+    assert read_csv(tmp_path / "report" / "capacity.csv") == rows
+    assert result.stdout.startswith("# Capacity in bits") and "from 4 runs (4 finished)" in result.stdout
+    result = run_main(capacity.main, str(out / "random_math_n4_s1_t50"), f"--out={tmp_path / 'one'}")
+    assert result.returncode == 0 and read_csv(tmp_path / "one" / "capacity.csv") == rows[:1]
+
+
+@pytest.mark.parametrize("args,message", [
+    ([], "error: name run folders or sweep folders of runs on random_math or random_facts"),
+    (["nowhere"], "error: nowhere does not exist (a run folder holds results.csv)"),
+    (["results/math_mini_14"], "error: results/math_mini_14 was trained on as_math, whose answers follow a rule"),
+    (["results/math_mini_14", "--ckpt=../model_last.pt"], "error: --ckpt='../model_last.pt' names a file inside"),
+    (["--device=tpu"], "error: device='tpu'"),
+    (["--outt=x"], "error: unknown config key 'outt'; did you mean out?")])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    result = run_main(capacity.main, *args)
+    assert result.returncode == 2 and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith(message), result.stderr
+
+
+@pytest.mark.slow
+def test_the_tool_answers_without_a_traceback():
+    result = run_cli("tools/capacity.py", REPO / "results" / "sweeps" / "math")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and "whose answers follow a rule" in result.stderr
+
+
+def test_the_sweep_grid_of_random_tables(tmp_path):
+    runs, _ = sweep.grid({**sweep.OPTIONS, "task": "random_facts", "sizes": "14", "seeds": "1,2",
+                          "table_sizes": "60,120", "out": str(tmp_path)})
+    assert [name for name, _, _ in runs] == ["random_facts_n14_s1_t60", "random_facts_n14_s2_t60",
+                                             "random_facts_n14_s1_t120", "random_facts_n14_s2_t120"]
+    config = runs[-1][2]
+    assert (config["dataset"], config["table_size"], config["batch_size"], config["block_size"]) == (
+        "random_facts", 120, 576, 24)
+    assert runs[0][1][0].endswith("config/train_facts_mini_14.py") and "--dataset=random_facts" in runs[0][1]
+    for options, message in (({"task": "math", "table_sizes": "50"}, "--table_sizes=50 applies to the random-answer"),
+                             ({"task": "random_math"}, "--task=random_math trains on random tables: give their sizes"),
+                             ({"task": "randm_math"}, "choose one of math, facts, both, random_math, random_facts")):
+        with pytest.raises(ValueError, match=message):
+            sweep.grid({**sweep.OPTIONS, **options})
+
+
+def test_a_widths_capacity_is_its_largest_mean_and_a_lower_bound_at_the_largest_table():
+    rows = [fake_row(4, size, seed, bits + seed) for size, bits in ((50, 200), (100, 400), (200, 380))
+            for seed in (1, 2, 3)]
+    rows += [fake_row(14, size, seed, bits + seed) for size, bits in ((400, 1900), (800, 3000)) for seed in (1, 2, 3)]
+    rows.append(fake_row(14, 1600, 1, 9999, finished=False))  # a partial run: no result yet
+    groups = by_width(rows)
+    assert list(groups) == [("random_math", 4, 176), ("random_math", 14, 1456)]
+    n4, n14 = (width_capacity(tables) for tables in groups.values())
+    assert (n4["table_size"], n4["bits"], n4["reached"]) == (100, 402.0, True)
+    assert n4["high"] - n4["bits"] == pytest.approx(4.30265273 / math.sqrt(3), abs=1e-4)  # sd 1 over 3 seeds
+    assert (n14["table_size"], n14["reached"]) == (800, False)
+    text = capacity_tables(rows)
+    assert "| random_math | n4 | 176 | 402 [400-404] | 2.28 [2.27-2.30] | 100 | reached |" in text
+    assert "| 800 | 3,846 | 3,675 | 3 | 3,002 [3,000-3,004] | 2.06 [2.06-2.06] | 0 of 800 |" in text
+    assert "not reached: a lower bound" in text and "1,600" not in text
+    assert capacity_figure(rows, "test", window=(800, 2800)).axes[0].get_yscale() == "symlog"
+
+
+def test_runs_of_other_settings_are_not_pooled():
+    rows = [fake_row(4, 50, 1, 100.0), fake_row(4, 50, 2, 110.0, weight_decay=0.1)]
+    with pytest.raises(ValueError, match=r"differ in weight_decay \(0.0, 0.1\)"):
+        by_width(rows)
+    assert len(by_width([fake_row(4, 50, 1, 100.0), fake_row(4, 50, 2, 110.0, table_seed=3)])[("random_math", 4, 176)][50]) == 2
+
+
+def test_what_the_papers_tasks_ask():
+    frequencies, uniform = math_lookup_bits()
+    assert uniform == pytest.approx(196 * math.log2(28))
+    assert 700 < frequencies < uniform  # the answers' own frequencies code them in fewer bits
+    assert task_bits() == {"the arithmetic answers as a lookup": (frequencies, uniform),
+                           "the 50 facts": facts_information_bits()}
+
+
+def test_capacity_folders_find_runs_in_sweeps_once(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / "sweep" / name).mkdir(parents=True)
+        (tmp_path / "sweep" / name / "results.csv").write_text("iter\n")
+    (tmp_path / "sweep" / "capacity.md").write_text("")
+    found = capacity_folders([tmp_path / "sweep", tmp_path / "sweep" / "a"])
+    assert found == [tmp_path / "sweep" / "a", tmp_path / "sweep" / "b"]
+    with pytest.raises(ValueError, match="is neither a run folder nor a sweep folder"):
+        capacity_folders([tmp_path])

@@ -1,0 +1,163 @@
+"""
+Capacity from runs on random-answer tables (issue 39), measured as Morris et al. (2025, "How much
+do language models memorize?", arXiv 2505.24832) measure it: the bits a model stores of a table
+(toobig/study/memorization.py) grow with the table while the model can hold it, then stop
+growing; where they stop is the width's capacity, in bits and per parameter, to set beside
+Morris et al.'s 3.6 bits per parameter and Allen-Zhu & Li's 2 ("Physics of Language Models:
+Part 3.3", arXiv 2404.05405). Here: one row per run (CAPACITY_COLUMNS, capacity.csv), a table
+per width over its table sizes with a 95% t interval over seeds, each width's capacity, and
+the bits the paper's real tasks ask (task_bits).
+"""
+import math
+from collections import Counter
+from pathlib import Path
+
+from toobig.analysis.sweep_summary import facts_information_bits
+from toobig.core.stats import t_interval
+from toobig.runs.checkpoints import load_model
+from toobig.runs.reading import read_run_json
+from toobig.study.memorization import bits_stored
+from toobig.study.tasks import (PAPER_HELD_OUT, RANDOM_TASKS, held_out_expressions, math_table, random_lines,
+                                random_table)
+from toobig.study.training_config import CHANGEABLE_ON_RESUME, saved_config
+
+MORRIS_BITS_PER_PARAM = 3.6         # Morris et al. 2025: GPT-style models on uniformly random data
+ALLEN_ZHU_LI_BITS_PER_PARAM = 2.0   # Allen-Zhu & Li 2024: knowledge at 1,000 exposures
+CAPACITY_COLUMNS = ["run", "task", "n_embd", "n_params", "seed", "table_size", "table_seed", "iter", "finished",
+                    "answers", "entropy_bits", "code_length_bits", "bits_stored", "entropy_minus_code_length_bits",
+                    "bits_per_param", "answers_right", "exposures"]
+# what may differ between the runs one (width, table size) pools: the seeds, and how a run ran, not
+# what it trained (a longer run, another weight decay: another experiment, refused)
+POOLED = {"seed", "table_seed", "overwrite", *CHANGEABLE_ON_RESUME} - {"max_iters"}
+
+
+def capacity_folders(paths):
+    """The run folders among `paths` and in the sweep folders among them (folders whose
+    sub-folders hold runs), each once, in order. Raises ValueError for a path that is neither."""
+    folders = []
+    for path in map(Path, paths):
+        if (path / "results.csv").is_file():
+            found = [path]
+        else:
+            found = sorted(p for p in path.iterdir() if (p / "results.csv").is_file()) if path.is_dir() else []
+        if not found:
+            what = "does not exist" if not path.exists() else "is neither a run folder nor a sweep folder of runs"
+            raise ValueError(f"{path} {what} (a run folder holds results.csv)")
+        folders += [folder for folder in found if folder not in folders]
+    return folders
+
+
+def capacity_row(folder, ckpt="model_last.pt", device="cpu"):
+    """One run's row (CAPACITY_COLUMNS, and its 'config'): the bits its weights in `ckpt` store of the
+    table it was trained on. Raises ValueError for a run not on a random-answer table."""
+    folder = Path(folder)
+    model, codec, checkpoint = load_model(folder / ckpt, device)
+    config = saved_config(checkpoint)
+    if config["dataset"] not in RANDOM_TASKS:
+        raise ValueError(f"{folder} was trained on {config['dataset']}, whose answers follow a rule; capacity is "
+                         f"measured on runs of {' or '.join(RANDOM_TASKS)}")
+    table = random_table(config["dataset"], config["table_size"], config["table_seed"])
+    stored = bits_stored(model, codec, config["dataset"], table)
+    n_params = model.get_num_params()
+    return {"run": str(folder), "task": config["dataset"], "n_embd": config["n_embd"], "n_params": n_params,
+            "seed": config["seed"], "table_size": config["table_size"], "table_seed": config["table_seed"],
+            "iter": checkpoint.get("iter_num"), "finished": bool(read_run_json(folder / "run.json").get("finished")),
+            "answers": stored.answers, "entropy_bits": round(stored.entropy_bits, 2),
+            "code_length_bits": round(stored.code_length_bits, 2), "bits_stored": round(stored.bits_stored, 2),
+            "entropy_minus_code_length_bits": round(stored.entropy_minus_code_length_bits, 2),
+            "bits_per_param": round(stored.bits_stored / n_params, 4), "answers_right": stored.answers_right,
+            "exposures": round(exposures(config, table)), "config": config}
+
+
+def exposures(config, table):
+    """How often training shows each answer after its whole line so far: the windows that start at any
+    one place of the text over the run, batch_size x max_iters over the text's places. A fixed schedule
+    shows a large table's answers less often (Allen-Zhu & Li 2024 find 2 bits per parameter at 1,000
+    exposures, about 1 at 100), so a width's plateau can be one of exposures, not only of capacity."""
+    text_length = sum(map(len, random_lines(config["dataset"], table)))
+    return config["batch_size"] * config["max_iters"] / (text_length - config["block_size"])
+
+
+def by_width(rows):
+    """{(task, n_embd, n_params): {table_size: [finished rows]}}, sorted; a partial run is no result
+    yet. Raises ValueError where the runs of one cell differ in more than their seeds (POOLED)."""
+    groups = {}
+    for row in sorted((r for r in rows if r["finished"]), key=lambda r: (r["task"], r["n_params"], r["table_size"])):
+        cell = groups.setdefault((row["task"], row["n_embd"], row["n_params"]), {}).setdefault(row["table_size"], [])
+        if cell:
+            first = cell[0]["config"]
+            differ = sorted(k for k in {**first, **row["config"]} if k not in POOLED
+                            and first.get(k) != row["config"].get(k))
+            if differ:
+                key = differ[0]
+                raise ValueError(f"{cell[0]['run']} and {row['run']} (n{row['n_embd']}, table {row['table_size']}) "
+                                 f"differ in {key} ({first.get(key)!r}, {row['config'].get(key)!r}); give the runs "
+                                 f"of one setting, which may differ only in their seeds")
+        cell.append(row)
+    return groups
+
+
+def width_capacity(tables):
+    """A width's capacity from {table_size: [rows]}: the table whose mean bits stored is largest, and
+    {'table_size', 'bits', 'low', 'high' (its 95% t interval over seeds), 'reached'}: reached is
+    False where that table is the largest measured (the bits may still grow: a lower bound)."""
+    means = {size: t_interval([r["bits_stored"] for r in rows]) for size, rows in tables.items()}
+    size = max(means, key=lambda s: means[s][0])
+    bits, low, high = means[size]
+    return {"table_size": size, "bits": bits, "low": low, "high": high, "reached": size != max(tables)}
+
+
+def interval(mean, low, high, fmt="{:,.0f}"):
+    """'1,234 [1,100-1,350]', or the mean alone where one seed gives no interval."""
+    shown = fmt.format(mean)
+    return shown if math.isnan(low) else f"{shown} [{fmt.format(low)}-{fmt.format(high)}]"
+
+
+def capacity_tables(rows):
+    """capacity.md: the widths' capacities, then per width its table sizes, over finished runs."""
+    groups = by_width(rows)
+    lines = ["# Capacity in bits", "",
+             "Bits stored: per answer max(0, H - L), H its information, L the model's teacher-forced code length, "
+             "summed over the table (Morris et al. 2025; toobig/study/memorization.py), of each run's weights at "
+             "the end of training. Mean over finished seeds [95% t interval]. A width's capacity is its largest "
+             "mean over the table sizes; where that is the largest table measured it is a lower bound. Exposures: "
+             "how often training shows each answer after its whole line so far (capacity_summary.exposures).", "",
+             "| task | width | params | capacity, bits | bits per parameter | at table | plateau |", "|---|---|---|---|---|---|---|"]
+    details = []
+    for (task, n_embd, n_params), tables in groups.items():
+        best = width_capacity(tables)
+        lines.append(f"| {task} | n{n_embd} | {n_params:,} | {interval(best['bits'], best['low'], best['high'])} | "
+                     f"{interval(*(v / n_params for v in (best['bits'], best['low'], best['high'])), fmt='{:.2f}')} | "
+                     f"{best['table_size']:,} | {'reached' if best['reached'] else 'not reached: a lower bound'} |")
+        details += ["", f"## {task}, n{n_embd} ({n_params:,} parameters)", "",
+                    "| table | answers' bits | exposures | seeds | bits stored | bits per parameter | "
+                    "answers right (greedy) |", "|---|---|---|---|---|---|---|"]
+        for size, group in tables.items():
+            stored = t_interval([r["bits_stored"] for r in group])
+            right = sum(r["answers_right"] for r in group) / len(group)
+            details.append(f"| {size:,} | {group[0]['entropy_bits']:,.0f} | {group[0]['exposures']:,} | {len(group)} | "
+                           f"{interval(*stored)} | "
+                           f"{interval(*(v / n_params for v in stored), fmt='{:.2f}')} | {right:,.0f} of {size:,} |")
+    if not groups:
+        lines.append("| – | no finished run yet | | | | | |")
+    lines += ["", "What the paper's tasks ask, in bits: " + "; ".join(
+        f"{name} {low:,.0f} to {high:,.0f}" for name, (low, high) in task_bits().items()) + "."]
+    return "\n".join(lines + details) + "\n"
+
+
+def math_lookup_bits(held_out=PAPER_HELD_OUT):
+    """Two measures of what the arithmetic table's training answers take stored as a lookup, with no
+    rule, in bits (facts_information_bits' counterpart): each answer coded by its operation's answers
+    and their frequencies in the table (the letter-frequency estimate's analogue), and each coded
+    uniformly over the table's 28 answers, as the random table codes it (log2(28) each)."""
+    withheld = set(held_out_expressions(held_out))
+    training = [(op, answer) for a, op, b, answer in math_table() if (a, op, b) not in withheld]
+    counts, per_op = Counter(training), Counter(op for op, _ in training)
+    frequencies = -sum(n * math.log2(n / per_op[op]) for (op, _), n in counts.items())
+    return frequencies, len(training) * math.log2(len({answer for _, answer in training}))
+
+
+def task_bits():
+    """{what: (low, high)} the bits the paper's tasks ask: the arithmetic answers as a lookup
+    (math_lookup_bits) and the 50 facts (sweep_summary.facts_information_bits)."""
+    return {"the arithmetic answers as a lookup": math_lookup_bits(), "the 50 facts": facts_information_bits()}

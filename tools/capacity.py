@@ -1,0 +1,57 @@
+"""
+Capacity in bits (issue 39): how many bits each run on a random-answer table (random_math,
+random_facts: toobig/study/tasks.py RANDOM_TASKS) stores of it, and each width's capacity, the
+most it stores over the table sizes, as Morris et al. (2025, arXiv 2505.24832) measure it.
+
+    python tools/capacity.py out/capacity_n14 out/capacity_n28 --out=out/capacity     # sweep folders
+    python tools/capacity.py out/random_math_n14_t800 out/random_math_n14_t1600       # run folders
+
+For every run folder given, and every run folder inside a sweep folder given, the bits its
+weights at the end of training (--ckpt, model_last.pt) store: per answer max(0, H - L), H the
+answer's information, L the model's teacher-forced code length of it, summed over the table
+(toobig/study/memorization.py). Writes to --out capacity.csv (one row per run: width, parameters,
+seed, table size, the table's bits, the code length, bits stored, bits per parameter),
+capacity.md (a table per width with a 95% t interval over seeds, and each width's capacity) and
+capacity.png (bits stored against parameters on log axes, with 3.6 and 2 bits per parameter and
+the bits the paper's own tasks ask), and prints capacity.md. Partial runs are listed in the
+CSV and left out of the tables and the figure.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for python tools/<tool>.py from anywhere
+
+import toobig  # noqa: F401  first, before torch: it pins the CPU kernels every run uses (toobig/core/reproducible.py)
+
+from configurator import exit_with_error, parse_args
+from toobig.analysis.capacity_summary import capacity_folders, capacity_row, capacity_tables
+from toobig.core.devices import MACHINE_ERRORS, pick_device
+from toobig.reports.capacity_report import write_capacity_report
+
+OPTIONS = dict(
+    out="out/capacity",    # the folder for capacity.csv, capacity.md and capacity.png
+    ckpt="model_last.pt",  # the weights scored in each run folder: the end of training (model_best.pt: the best evaluation)
+    device="cpu",          # where the forwards run (auto: cuda, then mps, then cpu)
+)
+
+
+def main(argv=None):
+    paths = []
+    try:
+        options = parse_args(OPTIONS, sys.argv[1:] if argv is None else argv, positional=paths)
+        if Path(options["ckpt"]).name != options["ckpt"] or not options["ckpt"].endswith(".pt"):
+            raise ValueError(f"--ckpt={options['ckpt']!r} names a file inside each run folder, e.g. model_last.pt")
+        device = pick_device(options["device"])
+        if not paths:
+            raise ValueError("name run folders or sweep folders of runs on random_math or random_facts, e.g. "
+                             "python tools/capacity.py out/capacity_n14")
+        rows = [capacity_row(folder, options["ckpt"], device) for folder in capacity_folders(paths)]
+        paths = write_capacity_report(rows, options["out"])
+        print(capacity_tables(rows), end="")
+    except (ValueError, *MACHINE_ERRORS) as e:
+        exit_with_error(e)
+    print(f"wrote {', '.join(map(str, paths))} from {len(rows)} runs ({sum(r['finished'] for r in rows)} finished)")
+
+
+if __name__ == "__main__":
+    main()
