@@ -498,7 +498,7 @@ def held_norm(root):
     if len(present) < len(names):
         raise ValueError(f"{folder}: {len(present)} of the design's {len(names)} runs; commit them all to test them")
     free = {n: sweep_runs(root, "sweeps/math", "math", [n], seeds) for n in HELD_NORMS}
-    primary = {}
+    primary = []  # (p, in the predicted direction) of each primary test made
     protocol = ("held-out share over the 2nd half, mean [95% bootstrap]; runs with training accuracy at the last "
                 f"evaluation below {100 * FIT:.0f}% left out (the prediction's condition)")
     rows = []
@@ -518,22 +518,22 @@ def held_norm(root):
             continue
         p = permutation_test(x, y)
         toward = np.mean(x) < np.mean(y) if lower else np.mean(x) > np.mean(y)
-        primary[(n, norm)] = (p, toward) if family == "norm, pre-registered" else None
+        if family == "norm, pre-registered":
+            primary.append((p, toward))
         rows.append(row(claim, protocol, f"{len(x)} + {len(y)} runs",
                         f"held {mean_interval(x)}, free {mean_interval(y)} ({counts})", f"permutation {format_p(p)}",
                         registered_verdict(toward, "does not hold: not significant after the correction"),
                         family=family, p=p))
     # the prediction's overall reading: supported if both primary tests hold, contradicted if
     # neither does, qualified otherwise (a test not made counts as not holding)
-    tested = [v for v in primary.values() if v is not None]
-    adjusted = holm([p for p, _ in tested] + [1.0] * (2 - len(tested)))
-    held = sum(toward and q < ALPHA for (_, toward), q in zip(tested, adjusted))
-    untested = "" if len(tested) == 2 else f" ({2 - len(tested)} not testable: too few runs fit)"
+    adjusted = holm([p for p, _ in primary] + [1.0] * (2 - len(primary)))
+    holding = sum(toward and q < ALPHA for (_, toward), q in zip(primary, adjusted))
+    untested = "" if len(primary) == 2 else f" ({2 - len(primary)} not testable: too few runs fit)"
     rows.append(row("Omnigrok's reading, the norm held fixed: n28 held small generalizes and n14 held large does not "
                     "(pre-registered, overall)", "the two primary tests above, after Holm's correction",
-                    "2 tests", f"{held} of 2 hold{untested}", "–",
+                    "2 tests", f"{holding} of 2 hold{untested}", "–",
                     {2: "supported", 1: "qualified: one of the two primary tests holds",
-                     0: "contradicted as registered (neither primary test holds)"}[held]))
+                     0: "contradicted as registered (neither primary test holds)"}[holding]))
     return rows
 
 
