@@ -15,12 +15,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for python tools/<tool>.py from anywhere
 
-import io
 import math
 
 from configurator import FAILURES, exit_with_error, parse_args
 from toobig.analysis.long_training import SETTINGS, long_run_row
-from toobig.core.files import write_atomically
+from toobig.core.files import write_atomically, write_figure
 from toobig.runs.reading import in_repository
 
 OPTIONS = {"root": "results/sweeps/long", "baseline": "results/sweeps/math", "out": ""}  # out: default --root
@@ -70,9 +69,7 @@ def main(argv=None):
         from toobig.reports.sweep_figures import long_runs_figure  # matplotlib only once the table is written
         figure = long_runs_figure({k: v for k, v in started.items() if v}, baselines,
                                   "held-out (5,7) share along training: ten times the paper's length")
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        write_atomically(out / "long_runs.png", buffer.getvalue())
+        write_figure(figure, out / "long_runs.png")
     except FAILURES as e:
         exit_with_error(e)
     print(f"wrote {out / 'long_runs.md'}, {out / 'long_runs.png'}: {len(rows)} runs "
