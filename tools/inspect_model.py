@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from configurator import exit_with_error, parse_args
-from toobig.runs.checkpoints import load_model
+from toobig.runs.checkpoints import load_paper_model
 from toobig.runs.scoring import CLI_DEFAULTS, checkpoint_path, sampling_as_trained, scored, scored_line
 from toobig.core.devices import MACHINE_ERRORS, autocast, pick_device
 
@@ -98,7 +98,7 @@ def main(argv=None):
         device = pick_device(config["device"])
         # the figure goes into the run's folder: a committed one only where its path is named
         path = checkpoint_path(find_run_folder(config["out_dir"], writes=not config["json"]), config["ckpt"])
-        model, codec, checkpoint = load_model(path, device)
+        model, codec, checkpoint = load_paper_model(path, device)
         missing = [str(d) for d in DIGITS if str(d) not in codec.stoi]
         if missing:
             raise ValueError(f"{path} is not an arithmetic model: its vocabulary has no digits")

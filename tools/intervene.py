@@ -32,7 +32,7 @@ import re
 import numpy as np
 import torch
 
-from toobig.runs.checkpoints import load_model
+from toobig.runs.checkpoints import load_paper_model
 from toobig.runs.scoring import CLI_DEFAULTS, checkpoint_path, scored, scored_line
 from configurator import exit_with_error, parse_args
 from toobig.core.devices import MACHINE_ERRORS
@@ -136,7 +136,7 @@ def main(argv=None):
             raise ValueError(f"--site={config['site']} applies to --patch, and no --patch was given")
         # the figure goes into the run's folder: a committed one only where its path is named
         path = checkpoint_path(find_run_folder(config["out_dir"], writes=not config["json"]), config["ckpt"])
-        model, codec, checkpoint = load_model(path)
+        model, codec, checkpoint = load_paper_model(path)
         check_arithmetic_model(model, codec, path)
         torch.set_num_threads(1)
         report = intervene(model, codec, saved_config(checkpoint)["held_out"], config["kind"], patches, config["site"])

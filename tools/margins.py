@@ -22,12 +22,12 @@ import torch
 
 from configurator import exit_with_error, parse_args
 from toobig.core.devices import MACHINE_ERRORS
-from toobig.runs.checkpoints import load_model
+from toobig.runs.checkpoints import load_paper_model
 from toobig.study.evaluation import answer_margins
 from toobig.runs.run_folder import RunFolder
 from toobig.runs.scoring import HOLDS, scored_line
 from toobig.runs.reading import find_run_folder, heldout_values, load_run, read_item_table
-from toobig.study.tasks import get_task, held_out_expressions
+from toobig.study.tasks import check_paper_task, get_task, held_out_expressions
 from toobig.study.training_config import saved_config
 
 WEIGHTS = ("model_best.pt", "model_last.pt")
@@ -42,7 +42,7 @@ def backfill(folder):
     scored, files = {}, []
     for name in WEIGHTS:
         if (folder / name).is_file():
-            model, codec, checkpoint = load_model(folder / name)
+            model, codec, checkpoint = load_paper_model(folder / name)
             dataset = saved_config(checkpoint)["dataset"]
             scored[checkpoint["iter_num"]] = answer_margins(model, codec, get_task(dataset).parts)
             files.append(scored_line({"checkpoint": str(folder / name), "iter": checkpoint["iter_num"],
@@ -59,6 +59,8 @@ def backfill(folder):
 def describe(folder):
     """The held-out four's margins at each row of margins.csv, in one line."""
     run, table = load_run(folder), read_item_table(folder, "margins.csv")
+    if run is not None:
+        check_paper_task(run["config"].get("dataset"), str(folder))
     if run is None or table is None or "math" not in get_task(run["config"]["dataset"]).parts:
         return f"{folder}: no held-out margins"
     held_out = run["config"]["held_out"]

@@ -33,7 +33,7 @@ import toobig  # noqa: F401  first, before torch: it pins the CPU kernels every 
 import numpy as np
 import torch
 
-from toobig.runs.checkpoints import load_model
+from toobig.runs.checkpoints import load_paper_model
 from configurator import exit_with_error, parse_args
 from toobig.core.devices import MACHINE_ERRORS
 from toobig.interp.interventions import answer_margin, answer_token_margins, math_batch
@@ -50,7 +50,7 @@ MEASURES = ("readout_r2", "readout_kept", "organization", "train_right")
 
 def measures(path):
     """(iteration, width, held-out pair, {measure: value}) of one evals/iter_<n>.pt."""
-    model, codec, checkpoint = load_model(path)
+    model, codec, checkpoint = load_paper_model(path)
     check_arithmetic_model(model, codec, path)
     held_out = saved_config(checkpoint)["held_out"]
     expressions, train, _ = rows_of(held_out)

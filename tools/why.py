@@ -23,7 +23,7 @@ import json
 import numpy as np
 import torch
 
-from toobig.runs.checkpoints import load_model
+from toobig.runs.checkpoints import load_paper_model
 from configurator import exit_with_error, parse_args
 from toobig.core.devices import MACHINE_ERRORS
 from toobig.interp.interventions import answer_token_margins, math_batch
@@ -66,7 +66,7 @@ def patch_pairs(held_out):
 
 def run_report(folder, ckpt, kind):
     """One run's interventions (toobig/interp/mechanism.py) and patches, as a dict."""
-    model, codec, checkpoint = load_model(folder / ckpt)
+    model, codec, checkpoint = load_paper_model(folder / ckpt)
     check_arithmetic_model(model, codec, folder / ckpt)
     config = saved_config(checkpoint)
     held_out = config["held_out"]

@@ -143,6 +143,26 @@ def test_a_random_table_trains_end_to_end(tmp_path, step):
 
 
 @pytest.mark.slow
+def test_the_tools_that_score_the_papers_items_refuse_a_random_table_run(tmp_path):
+    """A random-answer run shares the paper's vocabulary, so these tools would score its
+    checkpoint on the held-out sums without complaint; each says instead what the run is."""
+    import eval_as_math
+    import train_with_eval
+    from tools import inspect_model, intervene, margins, why
+    run = tmp_path / "random_n14"
+    assert run_main(train_with_eval.main, "config/train_math_mini_14.py", "--dataset=random_math", "--table_size=50",
+                    "--max_iters=10", "--eval_interval=10", f"--out_dir={run}", "--quiet").returncode == 0
+    refusal = "was trained on random_math, random answers for measuring capacity in bits"
+    for main, *args in ((eval_as_math.main, f"--out_dir={run}"), (inspect_model.main, f"--out_dir={run}"),
+                        (intervene.main, f"--out_dir={run}"), (margins.main, str(run)),
+                        (why.main, f"--runs={run}", f"--out={tmp_path / 'why'}")):
+        result = run_main(main, *args)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and refusal in lines[0], (main.__module__, result.stderr)
+    assert not (tmp_path / "why").exists()
+
+
+@pytest.mark.slow
 def test_a_stack_trains_runs_of_one_random_table_as_single_runs_would(tmp_path):
     """A GPU sweep trains the seeds of one width and table as one stack (toobig/training/stacked.py):
     on the CPU, the stack's rows are the single runs'."""

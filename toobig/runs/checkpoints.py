@@ -6,6 +6,7 @@ traceback from deep inside torch.
 
     checkpoint = load_checkpoint("out/math_mini_14/ckpt.pt", RESUME_KEYS)
     model, codec, checkpoint = load_model("results/math_mini_14/model_best.pt")
+    model, codec, checkpoint = load_paper_model(path)  # the same, refusing a random-answer run
 """
 from dataclasses import fields
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import torch
 
 from model import GPT, GPTConfig
-from toobig.study.tasks import TASKS, CharCodec, task_text
+from toobig.study.tasks import TASKS, CharCodec, check_paper_task, task_text
 
 MODEL_KEYS = ("model", "model_args")  # what any tool needs; nanoGPT's own checkpoints have these
 RESUME_KEYS = (*MODEL_KEYS, "optimizer", "config", "iter_num", "rng", "elapsed_s", "best")  # what training needs
@@ -82,3 +83,14 @@ def load_model(path, device="cpu", needs=MODEL_KEYS):
     model = GPT(GPTConfig(**checkpoint["model_args"]))
     model.load_state_dict(checkpoint["model"])
     return model.to(device).eval(), checkpoint["codec"], checkpoint
+
+
+def load_paper_model(path, device="cpu", needs=MODEL_KEYS):
+    """load_model for the tools that score the paper's items (the held-out sums, the capitals):
+    raises CheckpointError for a run of a random-answer task, which shares the paper's vocabulary."""
+    model, codec, checkpoint = load_model(path, device, needs)
+    try:
+        check_paper_task((checkpoint.get("config") or {}).get("dataset"), repr(str(path)))
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
+    return model, codec, checkpoint

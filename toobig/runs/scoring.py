@@ -6,10 +6,10 @@ replaced by an option given; and the options those CLIs share (CLI_DEFAULTS).
 from pathlib import Path
 
 from toobig.core.devices import autocast, pick_device
-from toobig.runs.checkpoints import load_model
+from toobig.runs.checkpoints import load_paper_model
 from toobig.runs.reading import find_run_folder, read_run_json
 from toobig.study.evaluation import Sampling, evaluate
-from toobig.study.tasks import RANDOM_TASKS, TASKS, check_sampling
+from toobig.study.tasks import TASKS, check_sampling
 from toobig.study.training_config import saved_config
 
 CLI_DEFAULTS = dict(
@@ -109,11 +109,8 @@ def evaluate_checkpoint(config, part):
     check_sampling_options(config)
     device = pick_device(config["device"])
     path = checkpoint_path(find_run_folder(config["out_dir"]), config["ckpt"])
-    model, codec, checkpoint = load_model(path, device)
+    model, codec, checkpoint = load_paper_model(path, device)
     run = saved_config(checkpoint)
-    if run["dataset"] in RANDOM_TASKS:  # its answers are a random table's, not the sums' or the capitals'
-        raise ValueError(f"{path} comes from a run on {run['dataset']}, a random-answer table: measure what it "
-                         f"stores with tools/capacity.py")
     task = TASKS.get(run["dataset"])
     if task is not None and part not in task.parts:
         raise ValueError(f"{path} comes from a run on {run['dataset']} ({task.title.lower()}), "

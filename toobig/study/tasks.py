@@ -307,6 +307,15 @@ RANDOM_TASKS = {task.dataset: task for task in (
 )}
 
 
+def check_paper_task(dataset, source):
+    """Raise ValueError when `dataset` is a random-answer task (RANDOM_TASKS): its run shares the
+    paper's vocabulary, so a tool that scores the held-out sums or the capitals would read it
+    without complaint and report numbers that mean nothing. `source` names the run in the error."""
+    if dataset in RANDOM_TASKS:
+        raise ValueError(f"{source} was trained on {dataset}, random answers for measuring capacity in bits: "
+                         f"it has no held-out sums or capitals to score; read it with tools/capacity.py")
+
+
 @functools.lru_cache(maxsize=4)
 def random_math_rows(table_seed):
     """Every prompt a random arithmetic table can hold, in table order, each with its answer drawn
