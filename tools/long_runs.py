@@ -8,7 +8,8 @@ figure of the held-out share along training, against the runs of the paper's len
 --root holds one folder per setting (floor, wd0.1, wd1: toobig/analysis/long_training.py SETTINGS),
 each with the run folders tools/sweep.py made there; --baseline the 30,000-iteration runs of the
 same widths and seeds (drawn grey). Unfinished runs are listed with their last iteration; their
-share over the last tenth is left blank until they finish.
+share over the last tenth is left blank until they finish. A line above the table says how many
+of the registered runs (long_training.GRID) have finished.
 """
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for py
 import math
 
 from configurator import FAILURES, exit_with_error, parse_args
-from toobig.analysis.long_training import SETTINGS, long_run_row
+from toobig.analysis.long_training import SETTINGS, grid_status, long_run_row
 from toobig.core.files import write_atomically, write_figure
 from toobig.runs.reading import in_repository
 
@@ -47,6 +48,15 @@ def table(rows):
     return "\n".join(lines) + "\n"
 
 
+def status(root):
+    """The line above the table: how many of prediction.md's runs have finished under `root` and
+    which groups are complete (claims.md tests those)."""
+    finished, total, complete = grid_status(root)
+    groups = ", ".join(f"n{n} ({setting})" for setting, n in complete) or "none yet"
+    return (f"{finished} of the {total} runs of prediction.md's grid finished; groups complete, and so tested "
+            f"in results/claims.md: {groups}.\n\n")
+
+
 def main(argv=None):
     try:
         options = parse_args(OPTIONS, sys.argv[1:] if argv is None else argv, allow_config_files=False)
@@ -65,7 +75,7 @@ def main(argv=None):
         baselines = [p for p in run_folders(in_repository(options["baseline"]))
                      if any(p.name == f"math_n{n}_s{s}" for n, s in width_seeds)]
         out = Path(options["out"]) if options["out"] else root
-        write_atomically(out / "long_runs.md", table(rows))
+        write_atomically(out / "long_runs.md", status(root) + table(rows))
         from toobig.reports.sweep_figures import long_runs_figure  # matplotlib only once the table is written
         figure = long_runs_figure({k: v for k, v in started.items() if v}, baselines,
                                   "held-out (5,7) share along training: ten times the paper's length")

@@ -46,3 +46,20 @@ def test_a_run_without_an_evaluation_is_left_out_not_a_traceback(tmp_path):
     result = run_main(tool.main, f"--root={tmp_path}", f"--baseline={REPO / 'results/sweeps/math'}")
     assert result.returncode == 0, result.stderr
     assert "| wd1 |" not in (tmp_path / "long_runs.md").read_text()
+
+
+def test_a_group_is_complete_and_tested_once_all_its_registered_runs_have_finished(tmp_path):
+    """The committed n28 runs of the paper's length stand in for the five long runs of n28 (a)."""
+    from toobig.reports.findings import long_runs as long_run_claims
+    (tmp_path / "sweeps/long/floor").mkdir(parents=True)
+    (tmp_path / "sweeps/math").symlink_to(REPO / "results/sweeps/math")
+    for seed in range(1, 5):
+        (tmp_path / f"sweeps/long/floor/math_n28_s{seed}").symlink_to(REPO / f"results/sweeps/math/math_n28_s{seed}")
+    assert long_training.grid_status(tmp_path / "sweeps/long") == (4, 30, [])
+    assert long_run_claims(tmp_path) == []  # four of five: not tested yet
+    (tmp_path / "sweeps/long/floor/math_n28_s5").symlink_to(REPO / "results/sweeps/math/math_n28_s5")
+    assert long_training.grid_status(tmp_path / "sweeps/long") == (5, 30, [("floor", 28)])
+    [claim] = long_run_claims(tmp_path)
+    assert claim["claim"].startswith("Ten times longer (floor), n28") and claim["family"] == "long runs"
+    assert tool.status(tmp_path / "sweeps/long").startswith("5 of the 30 runs of prediction.md's grid finished; "
+                                                            "groups complete, and so tested in results/claims.md: n28 (floor).")

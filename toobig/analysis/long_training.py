@@ -15,6 +15,33 @@ LAST_TENTH = 0.1
 SETTINGS = {"floor": "(a) the paper's run continued at its floor learning rate, weight decay 0",
             "wd0.1": "(b) cosine to the floor at the end, weight decay 0.1 on every weight",
             "wd1": "(c) cosine to the floor at the end, weight decay 1.0 on every weight"}
+# prediction.md's runs: {setting: {n_embd: seeds}}; n14 is the reference, never tested
+GRID = {"floor": {28: range(1, 6), 20: range(1, 4)},
+        "wd0.1": {28: range(1, 6), 20: range(1, 4), 14: range(1, 4)},
+        "wd1": {28: range(1, 6), 20: range(1, 4), 14: range(1, 4)}}
+TESTED_WIDTHS = (28, 20)
+RUN_SUFFIX = {"floor": "", "wd0.1": "_wd0.1_dg", "wd1": "_wd1_dg"}  # tools/sweep.py's names for the settings
+
+
+def run_folder(root, setting, n_embd, seed):
+    """The folder of one run of GRID under `root` (results/sweeps/long), as tools/sweep.py names it."""
+    return Path(root) / setting / f"math_n{n_embd}_s{seed}{RUN_SUFFIX[setting]}"
+
+
+def is_finished(folder):
+    """Whether the run in `folder` trained to its max_iters (its run.json says so)."""
+    run = load_run(folder) if (Path(folder) / "run.json").is_file() else None
+    return bool(run and run["info"].get("finished"))
+
+
+def grid_status(root):
+    """(runs of GRID finished under `root`, runs in GRID, the (setting, n_embd) groups of
+    TESTED_WIDTHS whose runs have all finished: those claims.md tests)."""
+    finished = {(setting, n): sum(is_finished(run_folder(root, setting, n, s)) for s in seeds)
+                for setting, widths in GRID.items() for n, seeds in widths.items()}
+    complete = [(setting, n) for setting, widths in GRID.items() for n, seeds in widths.items()
+                if n in TESTED_WIDTHS and finished[setting, n] == len(seeds)]
+    return sum(finished.values()), sum(len(seeds) for widths in GRID.values() for seeds in widths.values()), complete
 
 
 def kept_from(results):

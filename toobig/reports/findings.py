@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toobig.analysis.long_training import LAST_TENTH, long_run_row
+from toobig.analysis.long_training import GRID, LAST_TENTH, grid_status, long_run_row, run_folder
 from toobig.analysis.wrong_answers import held_out_answers
 from toobig.core.stats import (
     binomial_interval,
@@ -537,37 +537,29 @@ def held_norm(root):
     return rows
 
 
-LONG_DESIGN = {"floor": {28: range(1, 6), 20: range(1, 4)}, "wd0.1": {28: range(1, 6), 20: range(1, 4)},
-               "wd1": {28: range(1, 6), 20: range(1, 4)}}  # results/sweeps/long/prediction.md's tested groups
-LONG_SUFFIX = {"floor": "", "wd0.1": "_wd0.1_dg", "wd1": "_wd1_dg"}
-
-
 def long_runs(root):
     """The pre-registered tests of results/sweeps/long/prediction.md: per setting and width, the
     held-out share over the last tenth of the long runs against that of the runs of the paper's
     length (sweeps/math, the same seeds). A group is tested once all its runs have finished; until
-    then it has no row (results/README.md says where the runs stand)."""
+    then it has no row (sweeps/long/long_runs.md says where the runs stand)."""
     rows = []
-    for setting, widths in LONG_DESIGN.items():
-        for n, seeds in widths.items():
-            folders = [root / "sweeps/long" / setting / f"math_n{n}_s{s}{LONG_SUFFIX[setting]}" for s in seeds]
-            long = [long_run_row(f) if (f / "run.json").is_file() else None for f in folders]
-            if not all(r and r["finished"] for r in long):
-                continue
-            base = [load_run(root / "sweeps/math" / f"math_n{n}_s{s}") for s in seeds]
-            x = [r["share_last_tenth"] for r in long]
-            y = [heldout_share_late(b["results"], b["config"]["max_iters"], LAST_TENTH) for b in base]
-            kept = sum(r["kept_from"] is not None for r in long)
-            p = permutation_test(x, y)
-            rows.append(row(f"Ten times longer ({setting}), n{n} generalizes more than at the paper's length "
-                            f"(pre-registered)", "held-out share over the last tenth of training, mean [95% bootstrap]; "
-                            "runs with the four right from some iteration to the end", f"{len(x)} + {len(y)} runs",
-                            f"300,000 iterations {mean_interval(x)}, 30,000 {mean_interval(y)}; kept to the end in "
-                            f"{kept} of {len(x)}; training accuracy at the end "
-                            f"{100 * min(r['train_acc_last'] for r in long):.0f}-"
-                            f"{100 * max(r['train_acc_last'] for r in long):.0f}%",
-                            f"permutation {format_p(p)}", registered_verdict(np.mean(x) > np.mean(y)),
-                            family="long runs", p=p))
+    for setting, n in grid_status(root / "sweeps/long")[2]:
+        seeds = GRID[setting][n]
+        long = [long_run_row(run_folder(root / "sweeps/long", setting, n, s)) for s in seeds]
+        base = [load_run(root / "sweeps/math" / f"math_n{n}_s{s}") for s in seeds]
+        x = [r["share_last_tenth"] for r in long]
+        y = [heldout_share_late(b["results"], b["config"]["max_iters"], LAST_TENTH) for b in base]
+        kept = sum(r["kept_from"] is not None for r in long)
+        p = permutation_test(x, y)
+        rows.append(row(f"Ten times longer ({setting}), n{n} generalizes more than at the paper's length "
+                        f"(pre-registered)", "held-out share over the last tenth of training, mean [95% bootstrap]; "
+                        "runs with the four right from some iteration to the end", f"{len(x)} + {len(y)} runs",
+                        f"300,000 iterations {mean_interval(x)}, 30,000 {mean_interval(y)}; kept to the end in "
+                        f"{kept} of {len(x)}; training accuracy at the end "
+                        f"{100 * min(r['train_acc_last'] for r in long):.0f}-"
+                        f"{100 * max(r['train_acc_last'] for r in long):.0f}%",
+                        f"permutation {format_p(p)}", registered_verdict(np.mean(x) > np.mean(y)),
+                        family="long runs", p=p))
     return rows
 
 
