@@ -63,3 +63,15 @@ def test_a_group_is_complete_and_tested_once_all_its_registered_runs_have_finish
     assert claim["claim"].startswith("Ten times longer (floor), n28") and claim["family"] == "long runs"
     assert tool.status(tmp_path / "sweeps/long").startswith("5 of the 30 runs of prediction.md's grid finished; "
                                                             "groups complete, and so tested in results/claims.md: n28 (floor).")
+
+
+def test_the_curve_is_the_share_over_the_second_half_so_far():
+    from toobig.runs.reading import heldout_share_late, load_run
+    folder = REPO / "results/sweeps/math/math_n20_s1"  # evaluated every 250 iterations, the held-out four at times
+    results = load_run(folder)["results"]
+    iters, share = long_training.share_along(folder)
+    assert iters[0] == 250 and len(iters) == len(results["iter"]) - 1  # iteration 0 has no place on a log axis
+    for k in (3, 40, len(iters) - 1):  # the run as it stood at iters[k], its second half
+        so_far = {key: values[:k + 2] for key, values in results.items()}
+        assert np.isclose(share[k], heldout_share_late(so_far, iters[k]))
+    assert share[-1] == heldout_share_late(results, 30_000) > 0

@@ -75,10 +75,16 @@ def long_run_row(folder):
             "min_margin_last": float(margins[2][:, -1].min()) if margins else math.nan}
 
 
-def share_along(folder, window=10):
-    """(iterations, held-out share over the `window` evaluations up to each): a run's curve for
-    the figure, smoothed only backwards in time."""
+def share_along(folder):
+    """(iterations, held-out share over the evaluations at iterations >= half of each): a run's
+    curve for the figure, at every evaluation the share over the second half of training so far
+    (heldout_share_late's at the last one). The window is one width on a log axis whatever the
+    evaluation interval, so runs evaluated every 250 and every 1,000 iterations draw alike.
+    Iteration 0 is left out: a log axis has no place for it."""
     r = load_run(folder)["results"]
-    right = np.convolve(r["heldout_correct"], np.ones(window))[:len(r["iter"])]
-    total = np.convolve(r["heldout_total"], np.ones(window))[:len(r["iter"])]
-    return r["iter"], right / np.maximum(total, 1)
+    keep = r["iter"] > 0
+    iters = r["iter"][keep]
+    right = np.concatenate([[0], np.cumsum(np.nan_to_num(r["heldout_correct"][keep]))])
+    total = np.concatenate([[0], np.cumsum(np.nan_to_num(r["heldout_total"][keep]))])
+    start, end = np.searchsorted(iters, iters / 2, side="left"), np.arange(1, len(iters) + 1)
+    return iters, (right[end] - right[start]) / np.maximum(total[end] - total[start], 1)

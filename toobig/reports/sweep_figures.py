@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from model import GPT, GPTConfig
-from toobig.analysis.long_training import share_along
+from toobig.analysis.long_training import SETTINGS, share_along
 from toobig.analysis.sweep_summary import (
     by_size,
     init_scale,
@@ -279,28 +279,29 @@ def norms_figure(folders, title):
 def long_runs_figure(settings, baselines, title):
     """Held-out share against iteration (log axis), a panel per width, a colour per setting:
     `settings` {setting: [run folders]}, `baselines` [run folders of the paper's length], drawn
-    grey. Each curve is long_training.share_along (the share over the last ten evaluations)."""
+    grey. Each curve is long_training.share_along (at each evaluation, the share over the second
+    half of training so far); a setting keeps its colour (its place in long_training.SETTINGS)."""
     runs = [(name, folder, load_run(folder)["config"]["n_embd"]) for name, folders in settings.items()
             for folder in folders]
+    colour = {name: f"C{k}" for k, name in enumerate(SETTINGS)}
     widths = sorted({width for _, _, width in runs})
     fig = Figure(figsize=(5.5 * len(widths), 4.5), dpi=120)
     for ax, width in zip(np.atleast_1d(fig.subplots(1, len(widths))), widths):
         for folder in baselines:
             if load_run(folder)["config"]["n_embd"] == width:
                 iters, share = share_along(folder)
-                ax.plot(np.maximum(iters, 1), 100 * share, color="0.6", lw=1, ls="--")
-        for k, name in enumerate(settings):
-            for setting, folder, w in runs:
-                if setting == name and w == width:
-                    iters, share = share_along(folder)
-                    ax.plot(np.maximum(iters, 1), 100 * share, color=f"C{k}", lw=1, alpha=0.8)
+                ax.plot(iters, 100 * share, color="0.6", lw=1, ls="--")
+        for setting, folder, w in runs:
+            if w == width:
+                iters, share = share_along(folder)
+                ax.plot(iters, 100 * share, color=colour[setting], lw=1, alpha=0.8)
         ax.set_xscale("log")
         ax.set_ylim(-3, 103)
         ax.set_title(f"n{width}", fontsize=10)
         ax.set_xlabel("iteration (log scale)")
-        ax.set_ylabel("held-out samples right, last 10 evaluations (%)")
+        ax.set_ylabel("held-out samples right, 2nd half so far (%)")
         ax.grid(alpha=0.3)
-    fig.legend([Line2D([], [], color=f"C{k}") for k in range(len(settings))] + [Line2D([], [], color="0.6", ls="--")],
+    fig.legend([Line2D([], [], color=colour[name]) for name in settings] + [Line2D([], [], color="0.6", ls="--")],
                list(settings) + ["the paper's length (30,000)"], loc="lower center", ncol=len(settings) + 1,
                frameon=False, fontsize=8)
     fig.suptitle(title)
