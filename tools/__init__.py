@@ -7,6 +7,7 @@ the repository's root, `python -m tools.<name>`:
     run_configs   the paper's configs through the resuming pool
     claims        results/claims.md from the committed runs
     long_runs     the long runs' table and figure (results/sweeps/long)
+    readme_tables results/README.md's generated tables, rewritten from their files
     why           the interventions report over a sweep (results/why*)
     progress      measures along training from kept weights (--keep_evals)
     intervene     one model's components ablated and patched

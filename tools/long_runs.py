@@ -21,7 +21,7 @@ import math
 from configurator import FAILURES, exit_with_error, parse_args
 from toobig.analysis.long_training import SETTINGS, grid_status, long_run_row
 from toobig.core.files import write_atomically, write_figure
-from toobig.runs.reading import in_repository
+from toobig.runs.reading import in_repository, load_run
 
 OPTIONS = {"root": "results/sweeps/long", "baseline": "results/sweeps/math", "out": ""}  # out: default --root
 
@@ -72,8 +72,8 @@ def main(argv=None):
         if not rows:
             raise ValueError(f"--root={options['root']}: no run has an evaluation yet")
         width_seeds = {(r["n_embd"], r["seed"]) for r in rows}
-        baselines = [p for p in run_folders(in_repository(options["baseline"]))
-                     if any(p.name == f"math_n{n}_s{s}" for n, s in width_seeds)]
+        baselines = [p for p in run_folders(in_repository(options["baseline"]))  # evaluated at least once
+                     if any(p.name == f"math_n{n}_s{s}" for n, s in width_seeds) and load_run(p) is not None]
         out = Path(options["out"]) if options["out"] else root
         write_atomically(out / "long_runs.md", status(root) + table(rows))
         from toobig.reports.sweep_figures import long_runs_figure  # matplotlib only once the table is written

@@ -59,8 +59,6 @@ def backfill(folder):
 def describe(folder):
     """The held-out four's margins at each row of margins.csv, in one line."""
     run, table = load_run(folder), read_item_table(folder, "margins.csv")
-    if run is not None:
-        check_paper_task(run["config"].get("dataset"), str(folder))
     if run is None or table is None or "math" not in get_task(run["config"]["dataset"]).parts:
         return f"{folder}: no held-out margins"
     held_out = run["config"]["held_out"]
@@ -84,6 +82,10 @@ def main(argv=None):
         missing = [str(f) for f in folders if not (f / "results.csv").is_file()]
         if missing:
             raise ValueError(f"not a run folder (no results.csv): {', '.join(missing)}")
+        for folder in folders:  # every folder checked before any is written to
+            run = load_run(folder)
+            if run is not None:
+                check_paper_task(saved_config(run)["dataset"], str(folder))
         torch.set_num_threads(1)
         for folder in folders:
             for line in backfill(folder):

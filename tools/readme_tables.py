@@ -6,7 +6,7 @@ a sweep's summary, tools/claims.py or tools/long_runs.py has rewritten them
 and exit 1 if there are any.
 
     python tools/readme_tables.py                       # results/README.md
-    python tools/readme_tables.py --readme=README.md --check
+    python tools/readme_tables.py --check               # exit 1 if one is stale
 """
 import sys
 from pathlib import Path
@@ -29,6 +29,9 @@ def main(argv=None):
         if not readme.is_file():
             raise ValueError(f"--readme={options['readme']} is not a file; give a README.md with generated tables")
         text = readme.read_text()
+        if not included_paths(text):
+            raise ValueError(f"--readme={options['readme']} shows no generated table "
+                             f"(no <!-- results/<file> --> block); results/README.md does")
         new_text = with_included(text, ROOT)
     except FAILURES as e:
         exit_with_error(e)

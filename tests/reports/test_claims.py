@@ -83,19 +83,6 @@ def test_the_front_pages_findings_are_the_claims_tables():
     assert readme.count("\n- **") >= len(claims.HEADLINE)
 
 
-def test_a_long_run_group_is_tested_once_all_its_runs_have_finished(tmp_path):
-    import shutil
-    from toobig.reports import findings
-    for s in range(1, 6):
-        shutil.copytree(REPO / f"results/sweeps/math/math_n28_s{s}", tmp_path / f"sweeps/math/math_n28_s{s}")
-        if s < 5:  # the design's fifth seed still missing: no row
-            shutil.copytree(REPO / f"results/sweeps/math/math_n28_s{s}", tmp_path / f"sweeps/long/floor/math_n28_s{s}")
-    assert findings.long_runs(tmp_path) == []
-    shutil.copytree(REPO / "results/sweeps/math/math_n28_s5", tmp_path / "sweeps/long/floor/math_n28_s5")
-    (r,) = findings.long_runs(tmp_path)  # the same runs on both sides: no difference
-    assert r["family"] == "long runs" and r["p"] == 1.0 and r["n"] == "5 + 5 runs"
-
-
 def test_the_held_norm_test_is_made_as_registered(tmp_path):
     """Stand-ins for the 30 held runs: copies of the free runs (no difference, p = 1), and for n14
     at 80 runs that do not fit their training items (weight decay 1.0 on every weight)."""

@@ -162,23 +162,6 @@ def test_a_broken_results_csv_is_a_one_line_error(tmp_path, capsys):
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_tables_embedded_in_readme_match_their_files():
-    """README blocks between <!-- path --> and <!-- end of path --> are copies of committed
-    files, less their top-level title (headings may sit at another level)."""
-    import re
-    from pathlib import Path
-    root = REPO
-    readme = (root / "README.md").read_text() + (root / "results" / "README.md").read_text()
-    blocks = re.findall(r"<!-- (results/\S+) -->\n(.*?)<!-- end of \1 -->", readme, flags=re.S)
-    assert len(blocks) >= 3
-
-    def content(markdown):
-        return re.sub(r"^#+ ", "", markdown, flags=re.M).strip()
-    for path, text in blocks:
-        body = re.sub(r"\A# .*\n\n?", "", (root / path).read_text())
-        assert content(body) == content(text), f"README's copy of {path} is stale"
-
-
 def test_items_figure_sorts_items_by_when_they_are_first_learned(tmp_path):
     import numpy as np
     from toobig.reports import figures

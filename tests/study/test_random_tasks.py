@@ -147,19 +147,26 @@ def test_the_tools_that_score_the_papers_items_refuse_a_random_table_run(tmp_pat
     """A random-answer run shares the paper's vocabulary, so these tools would score its
     checkpoint on the held-out sums without complaint; each says instead what the run is."""
     import eval_as_math
+    import eval_capitals
     import train_with_eval
-    from tools import inspect_model, intervene, margins, why
-    run = tmp_path / "random_n14"
-    assert run_main(train_with_eval.main, "config/train_math_mini_14.py", "--dataset=random_math", "--table_size=50",
-                    "--max_iters=10", "--eval_interval=10", f"--out_dir={run}", "--quiet").returncode == 0
-    refusal = "was trained on random_math, random answers for measuring capacity in bits"
-    for main, *args in ((eval_as_math.main, f"--out_dir={run}"), (inspect_model.main, f"--out_dir={run}"),
-                        (intervene.main, f"--out_dir={run}"), (margins.main, str(run)),
-                        (why.main, f"--runs={run}", f"--out={tmp_path / 'why'}")):
+    from tools import facts_order, inspect_model, intervene, margins, progress, why
+    math, facts = tmp_path / "random_math", tmp_path / "random_facts"
+    for run, config, dataset in ((math, "config/train_math_mini_14.py", "random_math"),
+                                 (facts, "config/train_facts_mini_14.py", "random_facts")):
+        assert run_main(train_with_eval.main, config, f"--dataset={dataset}", "--table_size=50", "--max_iters=10",
+                        "--eval_interval=10", "--keep_evals=True", f"--out_dir={run}", "--quiet").returncode == 0
+    for main, *args in ((eval_as_math.main, f"--out_dir={math}"), (inspect_model.main, f"--out_dir={math}"),
+                        (intervene.main, f"--out_dir={math}"), (margins.main, str(math)),
+                        (why.main, f"--runs={math}", f"--out={tmp_path / 'why'}"),
+                        (progress.main, f"--runs={math}", f"--out={tmp_path / 'progress'}"),
+                        (eval_capitals.main, f"--out_dir={facts}"),
+                        (facts_order.main, str(facts), f"--out={tmp_path / 'order.md'}")):
         result = run_main(main, *args)
         lines = result.stderr.strip().splitlines()
+        dataset = "random_facts" if str(facts) in " ".join(args) else "random_math"
+        refusal = f"was trained on {dataset}, random answers for measuring capacity in bits"
         assert result.returncode == 2 and len(lines) == 1 and refusal in lines[0], (main.__module__, result.stderr)
-    assert not (tmp_path / "why").exists()
+    assert not any((tmp_path / name).exists() for name in ("why", "progress", "order.md"))
 
 
 @pytest.mark.slow

@@ -1,7 +1,6 @@
-"""tools/long_runs.py and toobig/analysis/long_training.py on committed runs standing in for long ones."""
-import shutil
-
+"""tools/long_runs.py and toobig/analysis/long_training.py on the committed long runs."""
 import numpy as np
+import pytest
 
 from conftest import REPO, run_main
 from toobig.analysis import long_training
@@ -19,15 +18,18 @@ def test_kept_from_is_the_start_of_the_last_unbroken_stretch_of_all_four_right()
 
 
 def test_the_tool_tables_and_draws_each_setting_against_its_baselines(tmp_path):
-    for setting, run in (("floor", "math_n28_s1"), ("wd1", "math_n14_s2")):
-        shutil.copytree(REPO / "results/sweeps/math" / run, tmp_path / setting / run)
+    for setting, run in (("floor", "math_n28_s1"), ("wd0.1", "math_n28_s2_wd0.1_dg")):
+        (tmp_path / setting).mkdir()
+        (tmp_path / setting / run).symlink_to(REPO / "results/sweeps/long" / setting / run)
     result = run_main(tool.main, f"--root={tmp_path}", f"--baseline={REPO / 'results/sweeps/math'}")
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "long_runs.md").read_text()
     row = long_training.long_run_row(tmp_path / "floor" / "math_n28_s1")
-    # the committed n28 seed 1 never has the four: 0% over its last tenth, at 30,000 of 30,000
+    # the committed long n28 seed 1 at the floor never has the four after its start: 0% over its last tenth
     assert row["share_last_tenth"] == 0 and row["kept_from"] is None and row["train_acc_last"] > 0.95
-    assert "| floor | n28 | 1 | 30,000 of 30,000 | 0% | – |" in text and "| wd1 | n14 | 2 |" in text
+    assert "| floor | n28 | 1 | 300,000 of 300,000 | 0% | – |" in text and "| wd0.1 | n28 | 2 |" in text
+    assert text.startswith("2 of the 30 runs of prediction.md's grid finished; groups complete, and so tested "
+                           "in results/claims.md: none yet.")
     assert (tmp_path / "long_runs.png").stat().st_size > 10_000
 
 
@@ -39,7 +41,8 @@ def test_a_root_without_runs_is_one_line(tmp_path):
 
 
 def test_a_run_without_an_evaluation_is_left_out_not_a_traceback(tmp_path):
-    shutil.copytree(REPO / "results/sweeps/math/math_n28_s1", tmp_path / "floor" / "math_n28_s1")
+    (tmp_path / "floor").mkdir()
+    (tmp_path / "floor" / "math_n28_s1").symlink_to(REPO / "results/sweeps/long/floor/math_n28_s1")
     (tmp_path / "wd1" / "math_n28_s2").mkdir(parents=True)
     header = (REPO / "results/sweeps/math/math_n28_s2/results.csv").read_text().splitlines()[0]
     (tmp_path / "wd1" / "math_n28_s2" / "results.csv").write_text(header + "\n")  # just started
@@ -48,21 +51,33 @@ def test_a_run_without_an_evaluation_is_left_out_not_a_traceback(tmp_path):
     assert "| wd1 |" not in (tmp_path / "long_runs.md").read_text()
 
 
-def test_a_group_is_complete_and_tested_once_all_its_registered_runs_have_finished(tmp_path):
-    """The committed n28 runs of the paper's length stand in for the five long runs of n28 (a)."""
-    from toobig.reports.findings import long_runs as long_run_claims
+def test_a_group_is_complete_and_tested_once_all_its_registered_runs_have_finished(tmp_path, monkeypatch):
+    """The committed long runs of n28 (seeds 1 and 2 in (a) and (b)) under a grid of two seeds per group."""
+    from toobig.reports import findings
+    grid = {"floor": {28: range(1, 3)}, "wd0.1": {28: range(1, 3)}, "wd1": {28: range(1, 3)}}
+    monkeypatch.setattr(long_training, "GRID", grid)
+    monkeypatch.setattr(findings, "GRID", grid)
     (tmp_path / "sweeps/long/floor").mkdir(parents=True)
     (tmp_path / "sweeps/math").symlink_to(REPO / "results/sweeps/math")
-    for seed in range(1, 5):
-        (tmp_path / f"sweeps/long/floor/math_n28_s{seed}").symlink_to(REPO / f"results/sweeps/math/math_n28_s{seed}")
-    assert long_training.grid_status(tmp_path / "sweeps/long") == (4, 30, [])
-    assert long_run_claims(tmp_path) == []  # four of five: not tested yet
-    (tmp_path / "sweeps/long/floor/math_n28_s5").symlink_to(REPO / "results/sweeps/math/math_n28_s5")
-    assert long_training.grid_status(tmp_path / "sweeps/long") == (5, 30, [("floor", 28)])
-    [claim] = long_run_claims(tmp_path)
-    assert claim["claim"].startswith("Ten times longer (floor), n28") and claim["family"] == "long runs"
-    assert tool.status(tmp_path / "sweeps/long").startswith("5 of the 30 runs of prediction.md's grid finished; "
-                                                            "groups complete, and so tested in results/claims.md: n28 (floor).")
+    (tmp_path / "sweeps/long/floor/math_n28_s1").symlink_to(REPO / "results/sweeps/long/floor/math_n28_s1")
+    assert long_training.grid_status(tmp_path / "sweeps/long") == (1, 6, [])
+    assert findings.long_runs(tmp_path) == []  # one of two: not tested yet
+    (tmp_path / "sweeps/long/floor/math_n28_s2").symlink_to(REPO / "results/sweeps/long/floor/math_n28_s2")
+    (tmp_path / "sweeps/long/wd0.1").symlink_to(REPO / "results/sweeps/long/wd0.1")
+    assert long_training.grid_status(tmp_path / "sweeps/long") == (4, 6, [("floor", 28), ("wd0.1", 28)])
+    floor, decay = findings.long_runs(tmp_path)
+    assert floor["claim"].startswith("Ten times longer (floor), n28") and floor["family"] == "long runs"
+    assert decay["claim"].startswith("Ten times longer (wd0.1), n28") and "300,000 iterations 29% [25-34]" in decay["effect"]
+    assert tool.status(tmp_path / "sweeps/long").startswith(
+        "4 of the 6 runs of prediction.md's grid finished; groups complete, and so tested in results/claims.md: "
+        "n28 (floor), n28 (wd0.1).")
+
+
+def test_a_run_of_another_design_in_a_settings_place_is_an_error(tmp_path):
+    (tmp_path / "floor").mkdir()
+    (tmp_path / "floor/math_n28_s1").symlink_to(REPO / "results/sweeps/math/math_n28_s1")  # 30,000 iterations
+    with pytest.raises(ValueError, match="is not a run of setting floor .* max_iters 30000"):
+        long_training.grid_status(tmp_path)
 
 
 def test_the_curve_is_the_share_over_the_second_half_so_far():

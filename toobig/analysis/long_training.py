@@ -6,10 +6,11 @@ evaluation to the end, the training fit and the whole weight norm at the end.
 """
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from toobig.runs.reading import heldout_share_late, load_run, read_item_table, train_accuracy
+from toobig.runs.reading import heldout_share_late, heldout_values, load_run, read_item_table, train_accuracy
 
 LAST_TENTH = 0.1
 SETTINGS = {"floor": "(a) the paper's run continued at its floor learning rate, weight decay 0",
@@ -20,6 +21,8 @@ GRID = {"floor": {28: range(1, 6), 20: range(1, 4)},
         "wd0.1": {28: range(1, 6), 20: range(1, 4), 14: range(1, 4)},
         "wd1": {28: range(1, 6), 20: range(1, 4), 14: range(1, 4)}}
 TESTED_WIDTHS = (28, 20)
+MAX_ITERS = 300_000
+WEIGHT_DECAY = {"floor": 0.0, "wd0.1": 0.1, "wd1": 1.0}
 RUN_SUFFIX = {"floor": "", "wd0.1": "_wd0.1_dg", "wd1": "_wd1_dg"}  # tools/sweep.py's names for the settings
 
 
@@ -28,20 +31,32 @@ def run_folder(root, setting, n_embd, seed):
     return Path(root) / setting / f"math_n{n_embd}_s{seed}{RUN_SUFFIX[setting]}"
 
 
-def is_finished(folder):
-    """Whether the run in `folder` trained to its max_iters (its run.json says so)."""
-    run = load_run(folder) if (Path(folder) / "run.json").is_file() else None
-    return bool(run and run["info"].get("finished"))
+class GridStatus(NamedTuple):
+    finished: int   # runs of GRID finished under the root
+    total: int      # runs in GRID
+    complete: list  # the (setting, n_embd) groups of TESTED_WIDTHS whose runs have all finished: claims.md tests them
+
+
+def is_finished(folder, setting):
+    """Whether the run in `folder` finished as `setting` of GRID trains: MAX_ITERS iterations, with
+    its weight decay; a run of another design in its place raises ValueError."""
+    run = load_run(folder)
+    if run is None or not run["info"].get("finished"):
+        return False
+    config = run["config"]
+    if config["max_iters"] != MAX_ITERS or config["weight_decay"] != WEIGHT_DECAY[setting]:
+        raise ValueError(f"{folder} is not a run of setting {setting} (prediction.md): max_iters "
+                         f"{config['max_iters']}, weight_decay {config['weight_decay']}")
+    return True
 
 
 def grid_status(root):
-    """(runs of GRID finished under `root`, runs in GRID, the (setting, n_embd) groups of
-    TESTED_WIDTHS whose runs have all finished: those claims.md tests)."""
-    finished = {(setting, n): sum(is_finished(run_folder(root, setting, n, s)) for s in seeds)
+    """How far GRID has come under `root` (results/sweeps/long): a GridStatus."""
+    finished = {(setting, n): sum(is_finished(run_folder(root, setting, n, s), setting) for s in seeds)
                 for setting, widths in GRID.items() for n, seeds in widths.items()}
     complete = [(setting, n) for setting, widths in GRID.items() for n, seeds in widths.items()
                 if n in TESTED_WIDTHS and finished[setting, n] == len(seeds)]
-    return sum(finished.values()), sum(len(seeds) for widths in GRID.values() for seeds in widths.values()), complete
+    return GridStatus(sum(finished.values()), sum(map(len, (s for w in GRID.values() for s in w.values()))), complete)
 
 
 def kept_from(results):
@@ -72,7 +87,7 @@ def long_run_row(folder):
             "share_last_tenth": heldout_share_late(r, config["max_iters"], LAST_TENTH) if finished else math.nan,
             "kept_from": kept_from(r), "train_acc_last": float(train_accuracy(r)[-1]),
             "norm_last": float(norms[2][norms[1].index("total"), -1]) if norms else math.nan,
-            "min_margin_last": float(margins[2][:, -1].min()) if margins else math.nan}
+            "min_margin_last": min(heldout_values(margins, config["held_out"], -1)) if margins else math.nan}
 
 
 def share_along(folder):

@@ -543,7 +543,7 @@ def long_runs(root):
     length (sweeps/math, the same seeds). A group is tested once all its runs have finished; until
     then it has no row (sweeps/long/long_runs.md says where the runs stand)."""
     rows = []
-    for setting, n in grid_status(root / "sweeps/long")[2]:
+    for setting, n in grid_status(root / "sweeps/long").complete:
         seeds = GRID[setting][n]
         long = [long_run_row(run_folder(root / "sweeps/long", setting, n, s)) for s in seeds]
         base = [load_run(root / "sweeps/math" / f"math_n{n}_s{s}") for s in seeds]

@@ -16,28 +16,48 @@ import re
 from pathlib import Path
 
 BLOCK = re.compile(r"<!-- (results/\S+) -->\n(.*?)\n?<!-- end of \1 -->", flags=re.S)
+START = re.compile(r"<!-- (results/\S+) -->")
+FENCE = re.compile(r"^```.*?^```", flags=re.M | re.S)  # code, whose "# " lines are not headings
 HEADING = re.compile(r"^(#+) ", flags=re.M)
 
 
+def top_level(markdown):
+    """The level of the highest heading outside code fences, or None."""
+    levels = [len(h.group(1)) for h in HEADING.finditer(FENCE.sub("", markdown))]
+    return min(levels) if levels else None
+
+
+def shift_headings(markdown, shift):
+    """`markdown` with every heading outside code fences `shift` levels deeper (at least level 1)."""
+    pieces = re.split(r"(^```.*?^```)", markdown, flags=re.M | re.S)  # odd pieces are the fences
+    return "".join(piece if k % 2 else HEADING.sub(lambda h: "#" * max(1, len(h.group(1)) + shift) + " ", piece)
+                   for k, piece in enumerate(pieces))
+
+
 def included_paths(text):
-    """The files (paths from the repository's root) whose copies `text` holds, in order."""
-    return [m.group(1) for m in BLOCK.finditer(text)]
+    """The files (paths from the repository's root) whose copies `text` holds, in order. Raises
+    ValueError for a start marker without its end marker."""
+    paths = [m.group(1) for m in BLOCK.finditer(text)]
+    unended = [path for path in START.findall(text) if path not in paths]
+    if unended:
+        raise ValueError(f"<!-- {unended[0]} --> has no <!-- end of {unended[0]} --> after it")
+    return paths
 
 
 def block_body(file_text, shown):
-    """`file_text` as a block shows it: its top "# " title taken off, its headings shifted to the
-    level of the first heading in `shown` (the block as it stands), if both have one."""
+    """`file_text` as a block shows it: its top "# " title taken off, its headings shifted so that
+    its highest one stands at the level of the highest in `shown` (the block as it stands; a new
+    block is seeded with a heading at the level wanted), if both have one."""
     body = re.sub(r"\A# .*\n\n?", "", file_text).rstrip()
-    old, new = HEADING.search(shown), HEADING.search(body)
-    if old and new:
-        shift = len(old.group(1)) - len(new.group(1))
-        body = HEADING.sub(lambda h: "#" * max(1, len(h.group(1)) + shift) + " ", body)
-    return body
+    old, new = top_level(shown), top_level(body)
+    return shift_headings(body, old - new) if old and new else body
 
 
 def with_included(text, root):
     """`text` with every block rewritten from its file under `root`. Raises ValueError naming
-    a block whose file does not exist."""
+    a block whose file does not exist or a start marker without its end."""
+    included_paths(text)
+
     def replace(match):
         path, shown = match.group(1), match.group(2)
         file = Path(root) / path

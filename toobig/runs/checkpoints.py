@@ -15,6 +15,7 @@ import torch
 
 from model import GPT, GPTConfig
 from toobig.study.tasks import TASKS, CharCodec, check_paper_task, task_text
+from toobig.study.training_config import saved_config
 
 MODEL_KEYS = ("model", "model_args")  # what any tool needs; nanoGPT's own checkpoints have these
 RESUME_KEYS = (*MODEL_KEYS, "optimizer", "config", "iter_num", "rng", "elapsed_s", "best")  # what training needs
@@ -87,10 +88,8 @@ def load_model(path, device="cpu", needs=MODEL_KEYS):
 
 def load_paper_model(path, device="cpu", needs=MODEL_KEYS):
     """load_model for the tools that score the paper's items (the held-out sums, the capitals):
-    raises CheckpointError for a run of a random-answer task, which shares the paper's vocabulary."""
+    raises ValueError (tasks.check_paper_task) for a run of a random-answer task, which shares the
+    paper's vocabulary."""
     model, codec, checkpoint = load_model(path, device, needs)
-    try:
-        check_paper_task((checkpoint.get("config") or {}).get("dataset"), repr(str(path)))
-    except ValueError as e:
-        raise CheckpointError(str(e)) from None
+    check_paper_task(saved_config(checkpoint)["dataset"], str(path))
     return model, codec, checkpoint
