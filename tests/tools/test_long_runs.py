@@ -65,9 +65,13 @@ def test_a_group_is_complete_and_tested_once_all_its_registered_runs_have_finish
     (tmp_path / "sweeps/long/floor/math_n28_s2").symlink_to(REPO / "results/sweeps/long/floor/math_n28_s2")
     (tmp_path / "sweeps/long/wd0.1").symlink_to(REPO / "results/sweeps/long/wd0.1")
     assert long_training.grid_status(tmp_path / "sweeps/long") == (4, 6, [("floor", 28), ("wd0.1", 28)])
-    floor, decay = findings.long_runs(tmp_path)
+    (tmp_path / "sweeps/decay_all").symlink_to(REPO / "results/sweeps/decay_all")
+    floor, decay, same_decay = findings.long_runs(tmp_path)
     assert floor["claim"].startswith("Ten times longer (floor), n28") and floor["family"] == "long runs"
     assert decay["claim"].startswith("Ten times longer (wd0.1), n28") and "300,000 iterations 29% [25-34]" in decay["effect"]
+    # time alone: against 30,000 iterations at the same decay (sweeps/decay_all seeds 1 and 2: 0% and 25%)
+    assert same_decay["family"] == "long runs, same decay" and "(exploratory)" in same_decay["claim"]
+    assert "30,000 with the same decay 12% [0-25]" in same_decay["effect"]
     assert tool.status(tmp_path / "sweeps/long").startswith(
         "4 of the 6 runs of prediction.md's grid finished; groups complete, and so tested in results/claims.md: "
         "n28 (floor), n28 (wd0.1).")

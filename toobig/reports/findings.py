@@ -63,6 +63,9 @@ FAMILIES = {
     "norm, secondary": "results/sweeps/weight_norm/prediction.md's secondary tests",
     "long runs": "results/sweeps/long/prediction.md's tests: each width and setting run ten times longer "
                  "against the runs of the paper's length",
+    "long runs, same decay": "chosen after the first long runs, not pre-registered: the long runs under weight "
+                             "decay against 30,000 iterations with the same decay on every weight (sweeps/decay_all), "
+                             "which separates time from decay",
     "norm, exploratory": "the earlier changes of the weight norm (initial scale, weight decay), chosen after "
                          "seeing results",
 }
@@ -537,11 +540,15 @@ def held_norm(root):
     return rows
 
 
+SAME_DECAY = {"wd0.1": {28: "_wd0.1_dg"}, "wd1": {28: "_wd1_dg"}}  # sweeps/decay_all's runs with each setting's decay
+
+
 def long_runs(root):
     """The pre-registered tests of results/sweeps/long/prediction.md: per setting and width, the
     held-out share over the last tenth of the long runs against that of the runs of the paper's
     length (sweeps/math, the same seeds). A group is tested once all its runs have finished; until
-    then it has no row (sweeps/long/long_runs.md says where the runs stand)."""
+    then it has no row (sweeps/long/long_runs.md says where the runs stand). Where sweeps/decay_all
+    has the width at the setting's decay, an exploratory row sets the long runs against those."""
     rows = []
     for setting, n in grid_status(root / "sweeps/long").complete:
         seeds = GRID[setting][n]
@@ -560,6 +567,16 @@ def long_runs(root):
                         f"{100 * max(r['train_acc_last'] for r in long):.0f}%",
                         f"permutation {format_p(p)}", registered_verdict(np.mean(x) > np.mean(y)),
                         family="long runs", p=p))
+        if n in SAME_DECAY.get(setting, {}):  # time alone: against the paper's length with the same decay
+            same = [load_run(root / "sweeps/decay_all" / f"math_n{n}_s{s}{SAME_DECAY[setting][n]}") for s in seeds]
+            z = [heldout_share_late(b["results"], b["config"]["max_iters"], LAST_TENTH) for b in same]
+            p = permutation_test(x, z)
+            rows.append(row(f"Ten times longer ({setting}), n{n} generalizes more than 30,000 iterations with the "
+                            f"same decay (exploratory)", "held-out share over the last tenth of training, "
+                            "mean [95% bootstrap]", f"{len(x)} + {len(z)} runs",
+                            f"300,000 iterations {mean_interval(x)}, 30,000 with the same decay {mean_interval(z)}",
+                            f"permutation {format_p(p)}", verdict(np.mean(x) > np.mean(z)),
+                            family="long runs, same decay", p=p))
     return rows
 
 
