@@ -7,7 +7,8 @@ figure of the held-out share along training, against the runs of the paper's len
 
 --root holds one folder per setting (floor, wd0.1, wd1: toobig/analysis/long_training.py SETTINGS),
 each with the run folders tools/sweep.py made there; --baseline the 30,000-iteration runs of the
-same widths and seeds (drawn grey). Unfinished runs are listed with their last iteration; their
+same widths and seeds (drawn grey), --same_decay those with a setting's weight decay (dashed in its
+colour; long_training.SAME_DECAY). Unfinished runs are listed with their last iteration; their
 share over the last tenth is left blank until they finish. A line above the table says how many
 of the registered runs (long_training.GRID) have finished.
 """
@@ -19,11 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for py
 import math
 
 from configurator import FAILURES, exit_with_error, parse_args
-from toobig.analysis.long_training import SETTINGS, grid_status, long_run_row
+from toobig.analysis.long_training import SAME_DECAY, SETTINGS, grid_status, long_run_row
 from toobig.core.files import write_atomically, write_figure
 from toobig.runs.reading import in_repository, load_run
 
-OPTIONS = {"root": "results/sweeps/long", "baseline": "results/sweeps/math", "out": ""}  # out: default --root
+OPTIONS = {"root": "results/sweeps/long", "baseline": "results/sweeps/math", "out": "",  # out: default --root
+           "same_decay": "results/sweeps/decay_all"}  # the paper's length with a setting's decay (SAME_DECAY)
 
 
 def run_folders(folder):
@@ -74,11 +76,18 @@ def main(argv=None):
         width_seeds = {(r["n_embd"], r["seed"]) for r in rows}
         baselines = [p for p in run_folders(in_repository(options["baseline"]))  # evaluated at least once
                      if any(p.name == f"math_n{n}_s{s}" for n, s in width_seeds) and load_run(p) is not None]
+        decayed = in_repository(options["same_decay"])
+        if not decayed.is_dir():
+            raise ValueError(f"--same_decay={options['same_decay']} is not a folder; give the sweep of the paper's "
+                             f"length with the settings' decay (results/sweeps/decay_all)")
+        same_decay = {setting: [decayed / f"math_n{n}_s{s}{suffix[n]}" for n, s in sorted(width_seeds) if n in suffix
+                                if load_run(decayed / f"math_n{n}_s{s}{suffix[n]}") is not None]
+                      for setting, suffix in SAME_DECAY.items() if started.get(setting)}
         out = Path(options["out"]) if options["out"] else root
         write_atomically(out / "long_runs.md", status(root) + table(rows))
         from toobig.reports.sweep_figures import long_runs_figure  # matplotlib only once the table is written
         figure = long_runs_figure({k: v for k, v in started.items() if v}, baselines,
-                                  "held-out (5,7) share along training: ten times the paper's length")
+                                  "held-out (5,7) share along training: ten times the paper's length", same_decay)
         write_figure(figure, out / "long_runs.png")
     except FAILURES as e:
         exit_with_error(e)

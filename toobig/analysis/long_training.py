@@ -24,6 +24,9 @@ TESTED_WIDTHS = (28, 20)
 MAX_ITERS = 300_000
 WEIGHT_DECAY = {"floor": 0.0, "wd0.1": 0.1, "wd1": 1.0}
 RUN_SUFFIX = {"floor": "", "wd0.1": "_wd0.1_dg", "wd1": "_wd1_dg"}  # tools/sweep.py's names for the settings
+# 30,000-iteration runs with a setting's decay on every weight, the gains included (results/sweeps/decay_all):
+# {setting: {n_embd: run-name suffix}}; against them, the long runs differ in time alone (not pre-registered)
+SAME_DECAY = {"wd0.1": {28: "_wd0.1_dg"}, "wd1": {28: "_wd1_dg"}}
 
 
 def run_folder(root, setting, n_embd, seed):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toobig.analysis.long_training import GRID, LAST_TENTH, grid_status, long_run_row, run_folder
+from toobig.analysis.long_training import GRID, LAST_TENTH, SAME_DECAY, grid_status, long_run_row, run_folder
 from toobig.analysis.wrong_answers import held_out_answers
 from toobig.core.stats import (
     binomial_interval,
@@ -538,9 +538,6 @@ def held_norm(root):
                     {2: "supported", 1: "qualified: one of the two primary tests holds",
                      0: "contradicted as registered (neither primary test holds)"}[holding]))
     return rows
-
-
-SAME_DECAY = {"wd0.1": {28: "_wd0.1_dg"}, "wd1": {28: "_wd1_dg"}}  # sweeps/decay_all's runs with each setting's decay
 
 
 def long_runs(root):

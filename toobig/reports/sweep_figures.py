@@ -276,21 +276,27 @@ def norms_figure(folders, title):
     return fig
 
 
-def long_runs_figure(settings, baselines, title):
+def long_runs_figure(settings, baselines, title, same_decay=None):
     """Held-out share against iteration (log axis), a panel per width, a colour per setting:
     `settings` {setting: [run folders]}, `baselines` [run folders of the paper's length], drawn
-    grey. Each curve is long_training.share_along (at each evaluation, the share over the second
+    grey dashed, `same_decay` {setting: [run folders of the paper's length with its decay]}, drawn
+    dashed in the setting's colour. Each curve is long_training.share_along (at each evaluation, the share over the second
     half of training so far); a setting keeps its colour (its place in long_training.SETTINGS)."""
     runs = [(name, folder, load_run(folder)["config"]["n_embd"]) for name, folders in settings.items()
             for folder in folders]
     colour = {name: f"C{k}" for k, name in enumerate(SETTINGS)}
     widths = sorted({width for _, _, width in runs})
-    fig = Figure(figsize=(5.5 * len(widths), 4.5), dpi=120)
+    fig = Figure(figsize=(max(6.5, 5.5 * len(widths)), 5.5), dpi=120)
     for ax, width in zip(np.atleast_1d(fig.subplots(1, len(widths))), widths):
         for folder in baselines:
             if load_run(folder)["config"]["n_embd"] == width:
                 iters, share = share_along(folder)
                 ax.plot(iters, 100 * share, color="0.6", lw=1, ls="--")
+        for setting, folders in (same_decay or {}).items():
+            for folder in folders:
+                if load_run(folder)["config"]["n_embd"] == width:
+                    iters, share = share_along(folder)
+                    ax.plot(iters, 100 * share, color=colour[setting], lw=1, ls="--", alpha=0.6)
         for setting, folder, w in runs:
             if w == width:
                 iters, share = share_along(folder)
@@ -301,9 +307,12 @@ def long_runs_figure(settings, baselines, title):
         ax.set_xlabel("iteration (log scale)")
         ax.set_ylabel("held-out samples right, 2nd half so far (%)")
         ax.grid(alpha=0.3)
-    fig.legend([Line2D([], [], color=colour[name]) for name in settings] + [Line2D([], [], color="0.6", ls="--")],
-               list(settings) + ["the paper's length (30,000)"], loc="lower center", ncol=len(settings) + 1,
-               frameon=False, fontsize=8)
+    same = [name for name in settings if (same_decay or {}).get(name)]
+    fig.legend([Line2D([], [], color=colour[name]) for name in settings] + [Line2D([], [], color="0.6", ls="--")]
+               + [Line2D([], [], color=colour[name], ls="--", alpha=0.6) for name in same],
+               [f"{name}: {SETTINGS[name]}" for name in settings] + ["the paper's length (30,000), no decay"]
+               + [f"the paper's length with {name}'s decay (sweeps/decay_all)" for name in same],
+               loc="lower center", ncol=1, frameon=False, fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.tight_layout(rect=(0, 0.01 + 0.035 * (len(settings) + 1 + len(same)), 1, 1))
     return fig
