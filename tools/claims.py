@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for py
 import numpy as np
 
 from configurator import FAILURES, exit_with_error, parse_args
+from toobig.analysis.long_training import SETTINGS
 from toobig.reports.findings import (FAMILIES, FAMILY_SIZES, FINDINGS, VERDICT_RULE, check_one_step, fisher_contrast,
                                      frac, row, settle, sweep_runs, verdict)
 from toobig.core.files import write_atomically
@@ -37,7 +38,10 @@ HEADLINE = [("Paper: n14 gets the held-out (5,7) four right", "best"),
             ("Pre-registered, 12 new pairs: n14 does worse on held-out pairs with a difference of 1 (1, primary)", ""),
             ("Held at norm 15, n28 generalizes more than free n28", ""),
             ("Held at norm 55, n14 generalizes less than free n14", ""),
-            ("Omnigrok's reading, the norm held fixed", "")]
+            ("Omnigrok's reading, the norm held fixed", ""),
+            *((f"Ten times longer ({setting}), n{n} generalizes more", "") for setting in SETTINGS for n in (28, 20))]
+# rows of tests whose runs may still be under way: shown once claims.md has them
+PENDING = {claim for claim, _ in HEADLINE if claim.startswith("Ten times longer")}
 
 
 def paper_single_run(root):
@@ -213,10 +217,13 @@ def table_rows(markdown):
 
 def headline_findings(markdown):
     """The front page's findings (HEADLINE) from a claims table, one bullet each with its
-    protocol, n, test and verdict as the table states them. Raises ValueError for a missing row."""
+    protocol, n, test and verdict as the table states them. Raises ValueError for a missing row
+    (a PENDING one is left out until its runs have finished)."""
     rows, bullets = table_rows(markdown), []
     for claim, protocol in HEADLINE:
         found = [r for r in rows if r["claim"].startswith(claim) and r["protocol"].startswith(protocol)]
+        if not found and claim in PENDING:
+            continue
         if not found:
             raise ValueError(f"the claims table has no row {claim!r} under protocol {protocol!r}")
         r = found[0]
