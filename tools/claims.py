@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for py
 import numpy as np
 
 from configurator import FAILURES, exit_with_error, parse_args
-from toobig.analysis.long_training import SETTINGS
+from toobig.analysis.long_training import SETTINGS, TESTED_WIDTHS
 from toobig.reports.findings import (FAMILIES, FAMILY_SIZES, FINDINGS, VERDICT_RULE, check_one_step, fisher_contrast,
                                      frac, row, settle, sweep_runs, verdict)
 from toobig.core.files import write_atomically
@@ -39,7 +39,7 @@ HEADLINE = [("Paper: n14 gets the held-out (5,7) four right", "best"),
             ("Held at norm 15, n28 generalizes more than free n28", ""),
             ("Held at norm 55, n14 generalizes less than free n14", ""),
             ("Omnigrok's reading, the norm held fixed", ""),
-            *((f"Ten times longer ({setting}), n{n} generalizes more", "") for setting in SETTINGS for n in (28, 20))]
+            *((f"Ten times longer ({setting}), n{n} generalizes more", "") for setting in SETTINGS for n in TESTED_WIDTHS)]
 # rows of tests whose runs may still be under way: shown once claims.md has them
 PENDING = {claim for claim, _ in HEADLINE if claim.startswith("Ten times longer")}
 

@@ -24,10 +24,9 @@ import numpy as np
 
 from configurator import FAILURES, exit_with_error, parse_args
 from toobig.core.files import write_atomically
-from toobig.runs.reading import find_run_folder, first_learned, load_run, read_items
+from toobig.runs.reading import check_paper_run, find_run_folder, first_learned, read_items
 from toobig.core.stats import spearman
-from toobig.study.tasks import CAPITALS, check_paper_task
-from toobig.study.training_config import saved_config
+from toobig.study.tasks import CAPITALS
 
 OPTIONS = {"out": ""}  # also write the table to this markdown file
 CITY = dict(CAPITALS)
@@ -48,9 +47,7 @@ PROPERTIES = {"answer length": lambda country, position: len(CITY[country]),
 def learned_at(folder, samples=10):
     """{country: the first iteration at which all its samples are right}, for the facts the run learns,
     and the number of facts it was evaluated on."""
-    run = load_run(folder)
-    if run is not None:  # a random_facts run names the real countries, with random capitals
-        check_paper_task(saved_config(run)["dataset"], str(folder))
+    check_paper_run(folder)  # a random_facts run names the real countries, with random capitals
     found = read_items(folder)
     if found is None:
         raise ValueError(f"{folder} has no items.csv (runs made before items were recorded have none)")

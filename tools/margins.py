@@ -26,8 +26,8 @@ from toobig.runs.checkpoints import load_paper_model
 from toobig.study.evaluation import answer_margins
 from toobig.runs.run_folder import RunFolder
 from toobig.runs.scoring import HOLDS, scored_line
-from toobig.runs.reading import find_run_folder, heldout_values, load_run, read_item_table
-from toobig.study.tasks import check_paper_task, get_task, held_out_expressions
+from toobig.runs.reading import check_paper_run, find_run_folder, heldout_values, load_run, read_item_table
+from toobig.study.tasks import get_task, held_out_expressions
 from toobig.study.training_config import saved_config
 
 WEIGHTS = ("model_best.pt", "model_last.pt")
@@ -83,9 +83,7 @@ def main(argv=None):
         if missing:
             raise ValueError(f"not a run folder (no results.csv): {', '.join(missing)}")
         for folder in folders:  # every folder checked before any is written to
-            run = load_run(folder)
-            if run is not None:
-                check_paper_task(saved_config(run)["dataset"], str(folder))
+            check_paper_run(folder)
         torch.set_num_threads(1)
         for folder in folders:
             for line in backfill(folder):

@@ -550,9 +550,10 @@ def long_runs(root):
     for setting, n in grid_status(root / "sweeps/long").complete:
         seeds = GRID[setting][n]
         long = [long_run_row(run_folder(root / "sweeps/long", setting, n, s)) for s in seeds]
-        base = [load_run(root / "sweeps/math" / f"math_n{n}_s{s}") for s in seeds]
-        x = [r["share_last_tenth"] for r in long]
-        y = [heldout_share_late(b["results"], b["config"]["max_iters"], LAST_TENTH) for b in base]
+        def last_tenth(sweep, suffix=""):  # the share over the last tenth of the runs of the paper's length
+            runs = (load_run(root / "sweeps" / sweep / f"math_n{n}_s{s}{suffix}") for s in seeds)
+            return [heldout_share_late(r["results"], r["config"]["max_iters"], LAST_TENTH) for r in runs]
+        x, y = [r["share_last_tenth"] for r in long], last_tenth("math")
         kept = sum(r["kept_from"] is not None for r in long)
         p = permutation_test(x, y)
         rows.append(row(f"Ten times longer ({setting}), n{n} generalizes more than at the paper's length "
@@ -565,8 +566,7 @@ def long_runs(root):
                         f"permutation {format_p(p)}", registered_verdict(np.mean(x) > np.mean(y)),
                         family="long runs", p=p))
         if n in SAME_DECAY.get(setting, {}):  # time alone: against the paper's length with the same decay
-            same = [load_run(root / "sweeps/decay_all" / f"math_n{n}_s{s}{SAME_DECAY[setting][n]}") for s in seeds]
-            z = [heldout_share_late(b["results"], b["config"]["max_iters"], LAST_TENTH) for b in same]
+            z = last_tenth("decay_all", SAME_DECAY[setting][n])
             p = permutation_test(x, z)
             rows.append(row(f"Ten times longer ({setting}), n{n} generalizes more than 30,000 iterations with the "
                             f"same decay (exploratory)", "held-out share over the last tenth of training, "

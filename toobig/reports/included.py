@@ -7,8 +7,8 @@ The generated tables a README shows in full. Each sits between two markers,
 
 and is a copy of its file, rewritten from it whenever the file changes, so that a README
 never shows an older number than the file the tools wrote. The copy keeps the README's
-heading level: the file's headings are shifted so that its first one lands where the
-block's first heading stood.
+heading level: the file's headings are shifted so that its highest one lands at the level
+of the highest in the block as it stood (code fences left alone).
 
     new_text = with_included(Path("results/README.md").read_text(), root=Path("."))
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 BLOCK = re.compile(r"<!-- (results/\S+) -->\n(.*?)\n?<!-- end of \1 -->", flags=re.S)
 START = re.compile(r"<!-- (results/\S+) -->")
-FENCE = re.compile(r"^```.*?^```", flags=re.M | re.S)  # code, whose "# " lines are not headings
+FENCE = re.compile(r"(^```.*?^```)", flags=re.M | re.S)  # code, whose "# " lines are not headings
 HEADING = re.compile(r"^(#+) ", flags=re.M)
 
 
@@ -29,7 +29,7 @@ def top_level(markdown):
 
 def shift_headings(markdown, shift):
     """`markdown` with every heading outside code fences `shift` levels deeper (at least level 1)."""
-    pieces = re.split(r"(^```.*?^```)", markdown, flags=re.M | re.S)  # odd pieces are the fences
+    pieces = FENCE.split(markdown)  # odd pieces are the fences
     return "".join(piece if k % 2 else HEADING.sub(lambda h: "#" * max(1, len(h.group(1)) + shift) + " ", piece)
                    for k, piece in enumerate(pieces))
 

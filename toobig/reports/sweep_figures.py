@@ -280,8 +280,9 @@ def long_runs_figure(settings, baselines, title, same_decay=None):
     """Held-out share against iteration (log axis), a panel per width, a colour per setting:
     `settings` {setting: [run folders]}, `baselines` [run folders of the paper's length], drawn
     grey dashed, `same_decay` {setting: [run folders of the paper's length with its decay]}, drawn
-    dashed in the setting's colour. Each curve is long_training.share_along (at each evaluation, the share over the second
-    half of training so far); a setting keeps its colour (its place in long_training.SETTINGS)."""
+    dashed in the setting's colour. Each curve is long_training.share_along (at each evaluation,
+    the share over the second half of training so far); a setting keeps its colour (its place in
+    long_training.SETTINGS)."""
     runs = [(name, folder, load_run(folder)["config"]["n_embd"]) for name, folders in settings.items()
             for folder in folders]
     colour = {name: f"C{k}" for k, name in enumerate(SETTINGS)}

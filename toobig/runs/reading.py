@@ -25,6 +25,7 @@ from toobig.core.files import finite_number
 from toobig.study.tasks import (
     DIGITS,
     PAPER_HELD_OUT,
+    check_paper_task,
     held_out_expressions,
     math_expressions,
     parse_held_out,
@@ -141,6 +142,12 @@ def load_run(folder):
         return None
     info = read_run_json(folder / "run.json")
     return {"name": folder.name, "folder": folder, "results": results, "info": info, "config": saved_config(info)}
+
+
+def check_paper_run(folder):
+    """Raise ValueError (tasks.check_paper_task) for a run folder trained on a random-answer task,
+    the run-folder twin of checkpoints.load_paper_model; a folder without run.json passes."""
+    check_paper_task(saved_config(read_run_json(Path(folder) / "run.json"))["dataset"], str(folder))
 
 
 def read_item_table(folder, name="items.csv"):
