@@ -38,6 +38,8 @@ run folder of the grid that exists; figures and counts use finished runs only.
 The random-answer tasks (random_math, random_facts: issue 39's capacity in bits) train
 from their paper task's n14 config on tables of --table_sizes lines (run names get
 _t<size>), and their summary is tools/capacity.py's: capacity.csv, capacity.md, capacity.png.
+The one-operation tables (math_add, math_sub: the arithmetic table cut to one operation, issue 39's
+prediction) train from the arithmetic config; their summary is operations.csv and operations.md.
 """
 import sys
 from pathlib import Path
@@ -54,15 +56,17 @@ from toobig.training.pool import HELD, check_pool, check_states, held_run, locke
 from toobig.core.files import write_atomically, write_figure
 from toobig.reports.sweep_figures import inside_figure, norms_figure, pairs_figure, phase_figure, timing_figure
 from toobig.analysis.capacity_summary import capacity_row
+from toobig.analysis.operation_summary import operation_csv, operation_row, operation_table
 from toobig.analysis.sweep_summary import capacity_report, sizes_table, summarize_run, write_summary
 from toobig.reports.capacity_report import write_capacity_report
-from toobig.study.tasks import RANDOM_TASKS, TASKS, parse_held_out, task_named
+from toobig.study.tasks import OPERATION_TASKS, RANDOM_TASKS, TASKS, parse_held_out, task_named
 from toobig.study.training_config import DEFAULTS, resolve, validate
 
 
 OPTIONS = dict(
     task="math",          # math, facts, both (the base config is the repository's config/train_<task>_mini_14.py),
-                          # random_math or random_facts (their paper task's base config, on a random-answer table)
+                          # random_math or random_facts (their paper task's base config, on a random-answer table),
+                          # math_add or math_sub (the arithmetic config, on the table of one operation)
     sizes="8,10,12,14,16,20,28",
     seeds="1,2,3,4,5",
     weight_decays="",     # e.g. 0.0,0.1; empty: the config's
@@ -106,11 +110,12 @@ def grid(options):
     try:
         task = task_named(options["task"])
     except ValueError:
-        names = [t.name for t in (*TASKS.values(), *RANDOM_TASKS.values())]
+        names = [t.name for t in (*TASKS.values(), *RANDOM_TASKS.values(), *OPERATION_TASKS.values())]
         raise ValueError(f"--task={options['task']} is not allowed; choose one of {', '.join(names)}") from None
     random = task.dataset in RANDOM_TASKS  # a random-answer table in its paper task's format
+    variant = random or task.dataset in OPERATION_TASKS  # trained from its paper task's config
     base = str(REPO / "config" /  # the repository's, whatever the working directory
-               f"train_{TASKS[task.like].name if random else task.name}_mini_14.py")
+               f"train_{TASKS[task.like].name if variant else task.name}_mini_14.py")
     base_config = resolve({**DEFAULTS, **load_config_file(base, DEFAULTS)})
     out = options["out"] or f"out/sweep_{options['task']}"
     decays = parse_list("weight_decays", options["weight_decays"], float) or [None]
@@ -142,7 +147,7 @@ def grid(options):
                     for key, value in (("weight_decay", decay), ("init_scale", scale), ("weight_norm", norm),
                                        ("lr_decay_iters", options["lr_decay_iters"] or None),
                                        ("eval_interval", options["eval_interval"] or None), ("table_size", table),
-                                       ("dataset", task.dataset if random else None)):
+                                       ("dataset", task.dataset if variant else None)):
                         if value is not None:
                             overrides[key] = value
                     if pair is not None:
@@ -299,6 +304,8 @@ def summarize(runs, out, task, n_seeds, failed):
     summarize_capacity); exits 1 if a run failed."""
     if task_named(task).dataset in RANDOM_TASKS:
         summarize_capacity(runs, out, task, failed)
+    if task_named(task).dataset in OPERATION_TASKS:
+        summarize_operations(runs, out, task, failed)
     summarized = [(Path(config["out_dir"]), summarize_run(config)) for _, _, config in runs]
     rows = [row for _, row in summarized if row is not None]
     if not rows:
@@ -323,6 +330,21 @@ def summarize_capacity(runs, out, task, failed):
     rows = [capacity_row(folder) for folder in folders]
     written = write_capacity_report(rows, out, f"{task} sweep: capacity in bits")
     print(f"wrote {', '.join(map(str, written))} from {len(rows)} of {len(runs)} runs "
+          f"({sum(row['finished'] for row in rows)} finished)")
+    sys.exit(1 if failed else 0)
+
+
+def summarize_operations(runs, out, task, failed):
+    """operations.csv and operations.md (toobig/analysis/operation_summary.py) from the run folders of
+    the grid that have an evaluation; exits (1 if a run failed)."""
+    rows = [row for row in (operation_row(config["out_dir"]) for _, _, config in runs) if row is not None]
+    if not rows:
+        print(f"no run of this sweep has results yet under {out}")
+        sys.exit(1 if failed else 0)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomically(out / "operations.csv", operation_csv(rows))
+    write_atomically(out / "operations.md", operation_table(rows))
+    print(f"wrote {out / 'operations.csv'}, {out / 'operations.md'} from {len(rows)} of {len(runs)} runs "
           f"({sum(row['finished'] for row in rows)} finished)")
     sys.exit(1 if failed else 0)
 

@@ -145,13 +145,14 @@ def capacity_tables(rows):
     return "\n".join(lines + details) + "\n"
 
 
-def math_lookup_bits(held_out=PAPER_HELD_OUT):
+def math_lookup_bits(held_out=PAPER_HELD_OUT, operations="+-"):
     """Two measures of what the arithmetic table's training answers take stored as a lookup, with no
     rule, in bits (facts_information_bits' counterpart): each answer coded by its operation's answers
     and their frequencies in the table (the letter-frequency estimate's analogue), and each coded
-    uniformly over the table's 28 answers, as the random table codes it (log2(28) each)."""
+    uniformly over the table's distinct answers (28 for the paper's, as the random table codes them:
+    log2(28) each). `operations`: "+" or "-" for a one-operation table (tasks.OPERATION_TASKS)."""
     withheld = set(held_out_expressions(held_out))
-    training = [(op, answer) for a, op, b, answer in math_table() if (a, op, b) not in withheld]
+    training = [(op, answer) for a, op, b, answer in math_table(operations) if (a, op, b) not in withheld]
     counts, per_op = Counter(training), Counter(op for op, _ in training)
     frequencies = -sum(n * math.log2(n / per_op[op]) for (op, _), n in counts.items())
     return frequencies, len(training) * math.log2(len({answer for _, answer in training}))

@@ -335,11 +335,13 @@ def fit_and_keep(iters, names, counts, samples, held_out=PAPER_HELD_OUT):
     return int(iters[first]), float(later.mean()) if len(later) else math.nan
 
 
-def heldout_values(table, held_out, column):
+def heldout_values(table, held_out, column, operations="+-"):
     """From a per-item table (read_item_table), the held-out four's values at evaluation
-    `column`, in the roles a+b, b+a, a-b, b-a."""
+    `column`, in the roles a+b, b+a, a-b, b-a (those of `operations` alone for a one-operation
+    table, tasks.task_operations)."""
     _, names, values = table
-    return [float(values[names.index(f"{a}{op}{b}"), column]) for a, op, b in held_out_expressions(held_out)]
+    return [float(values[names.index(f"{a}{op}{b}"), column])
+            for a, op, b in held_out_expressions(held_out, operations)]
 
 
 

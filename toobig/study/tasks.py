@@ -39,19 +39,21 @@ def held_out_label(held_out=PAPER_HELD_OUT):
     return "({},{})".format(*parse_held_out(held_out))
 
 
-def held_out_expressions(held_out=PAPER_HELD_OUT):
-    """The four expressions a pair withholds, in the roles a+b, b+a, a-b, b-a."""
+def held_out_expressions(held_out=PAPER_HELD_OUT, operations="+-"):
+    """The four expressions a pair withholds, in the roles a+b, b+a, a-b, b-a; those of
+    `operations` alone for a table of one operation (OPERATION_TASKS: a+b, b+a or a-b, b-a)."""
     a, b = parse_held_out(held_out)
-    return [(a, "+", b), (b, "+", a), (a, "-", b), (b, "-", a)]
+    return [e for e in [(a, "+", b), (b, "+", a), (a, "-", b), (b, "-", a)] if e[1] in operations]
 
 
 MATH_LINE_WIDTH = 8  # `<9+9=18>` is the longest line; shorter ones are space-padded
 MATH_ANSWER_TOKENS = 4
 
 
-def math_expressions():
-    """All 200 (a, op, b) triples, addition first, in row-major (a, b) order."""
-    return [(a, op, b) for op in OPERATORS for a in DIGITS for b in DIGITS]
+def math_expressions(operations="+-"):
+    """All 200 (a, op, b) triples, addition first, in row-major (a, b) order (the 100 of one
+    operation for a table of `operations` alone)."""
+    return [(a, op, b) for op in OPERATORS if op in operations for a in DIGITS for b in DIGITS]
 
 
 def math_prompt(a, op, b):
@@ -82,18 +84,20 @@ def math_line(a, op, b, answer, width=MATH_LINE_WIDTH):
     return f"{math_prompt(a, op, b)}{answer}>".ljust(width) + "\n"
 
 
-def math_lines(held_out=PAPER_HELD_OUT):
+def math_lines(held_out=PAPER_HELD_OUT, operations="+-"):
     """The 196 training lines `<a+b=c>`, space-padded, in the paper's order. Another
     held-out pair's four lines give their places to the paper's four, role for role
-    (a+b to 5+7, b+a to 7+5, a-b to 5-7, b-a to 7-5): the order of all other lines stays."""
+    (a+b to 5+7, b+a to 7+5, a-b to 5-7, b-a to 7-5): the order of all other lines stays.
+    A table of one operation keeps that operation's 98 lines, in the same order."""
     swap = dict(zip(held_out_expressions(held_out), held_out_expressions(PAPER_HELD_OUT)))
     training = [swap.get(e, e) for e in ((int(e[0]), e[1], int(e[2])) for e in PAPER_MATH_ORDER)]
-    return [math_line(a, op, b, OPERATORS[op](a, b)) for a, op, b in training]
+    return [math_line(a, op, b, OPERATORS[op](a, b)) for a, op, b in training if op in operations]
 
 
-def math_table():
-    """The 200 (a, op, b, answer) the arithmetic evaluation asks, in math_expressions' order."""
-    return [(a, op, b, OPERATORS[op](a, b)) for a, op, b in math_expressions()]
+def math_table(operations="+-"):
+    """The 200 (a, op, b, answer) the arithmetic evaluation asks, in math_expressions' order
+    (the 100 of one operation for a table of `operations` alone)."""
+    return [(a, op, b, OPERATORS[op](a, b)) for a, op, b in math_expressions(operations)]
 
 
 # --- capital cities -----------------------------------------------------------
@@ -180,17 +184,45 @@ TASKS = {task.dataset: task for task in (
 )}
 
 
+@dataclass(frozen=True)
+class OperationTask(Task):
+    """The paper's arithmetic table cut to one operation (issue 39's table the paper never trained:
+    half the answers to store, the same rule): its lines in the paper's order, its held-out pair's
+    two expressions of that operation withheld and evaluated, the paper's vocabulary, batch and block."""
+    like: str = ""        # the paper's dataset whose format, vocabulary, batch and block size it keeps
+    operations: str = ""  # the operation it keeps, "+" or "-"
+
+
+def _operation_task(name, operations, title):
+    paper = TASKS["as_math"]
+    return OperationTask(name, f"as_{name}", paper.parts, paper.batch_size, paper.block_size, title, "", "", (), {},
+                         "as_math", operations)
+
+
+OPERATION_TASKS = {task.dataset: task for task in (
+    _operation_task("math_add", "+", "Addition alone"),
+    _operation_task("math_sub", "-", "Subtraction alone"),
+)}
+
+
+def task_operations(dataset):
+    """The arithmetic operations a task's table holds: "+-" for the paper's, "+" or "-" for OPERATION_TASKS."""
+    return OPERATION_TASKS[dataset].operations if dataset in OPERATION_TASKS else "+-"
+
+
 def get_task(dataset):
-    """The paper's task or the random-answer task (RANDOM_TASKS) whose data folder is `dataset`."""
-    tasks = {**TASKS, **RANDOM_TASKS}
+    """The paper's task, the random-answer task (RANDOM_TASKS) or the one-operation table (OPERATION_TASKS)
+    whose data folder is `dataset`."""
+    tasks = {**TASKS, **RANDOM_TASKS, **OPERATION_TASKS}
     if dataset not in tasks:
         raise ValueError(f"dataset={dataset!r} is not allowed; choose one of {', '.join(tasks)}")
     return tasks[dataset]
 
 
 def task_named(name):
-    """The task whose runs are called <name>_...: math, facts, both, random_math or random_facts."""
-    tasks = [*TASKS.values(), *RANDOM_TASKS.values()]
+    """The task whose runs are called <name>_...: math, facts, both, random_math, random_facts, math_add
+    or math_sub."""
+    tasks = [*TASKS.values(), *RANDOM_TASKS.values(), *OPERATION_TASKS.values()]
     for task in tasks:
         if task.name == name:
             return task
@@ -208,10 +240,11 @@ TEXT_SHA256 = {
 def task_text(dataset, held_out=PAPER_HELD_OUT, table_size=0, table_seed=0):
     """The task's whole text: the lines of its parts, in order (the joint task: arithmetic,
     then facts), the arithmetic without the held-out pair's four expressions. A random-answer
-    task's text is its table of `table_size` lines drawn with `table_seed` (random_lines)."""
+    task's text is its table of `table_size` lines drawn with `table_seed` (random_lines); a
+    one-operation table's, that operation's lines (OPERATION_TASKS)."""
     if dataset in RANDOM_TASKS:
         return "".join(random_lines(dataset, random_table(dataset, table_size, table_seed)))
-    lines = {"math": lambda: math_lines(held_out), "facts": fact_lines}
+    lines = {"math": lambda: math_lines(held_out, task_operations(dataset)), "facts": fact_lines}
     return "".join(line for part in get_task(dataset).parts for line in lines[part]())
 
 
@@ -253,10 +286,10 @@ class CharCodec:
 
 def task_codec(dataset, text):
     """The tokenizer of a task's text: one id per character of it, in sorted order. A random-answer
-    task keeps the vocabulary of the paper's task it mirrors (RandomTask.like) whatever its table
-    holds, so that a width has the paper's parameter count at every table size."""
-    if dataset in RANDOM_TASKS:
-        text = task_text(RANDOM_TASKS[dataset].like)
+    task or a one-operation table keeps the vocabulary of the paper's task it mirrors (its `like`)
+    whatever its table holds, so that a width has the paper's parameter count."""
+    if dataset in RANDOM_TASKS or dataset in OPERATION_TASKS:
+        text = task_text(get_task(dataset).like)
     return CharCodec.from_text(text)
 
 
@@ -308,12 +341,17 @@ RANDOM_TASKS = {task.dataset: task for task in (
 
 
 def check_paper_task(dataset, source):
-    """Raise ValueError when `dataset` is a random-answer task (RANDOM_TASKS): its run shares the
-    paper's vocabulary, so a tool that scores the held-out sums or the capitals would read it
-    without complaint and report numbers that mean nothing. `source` names the run in the error."""
+    """Raise ValueError when `dataset` is a random-answer task (RANDOM_TASKS) or a one-operation
+    table (OPERATION_TASKS): its run shares the paper's vocabulary, so a tool that scores the
+    paper's 200 sums, the held-out four or the capitals would read it without complaint and report
+    numbers that mean nothing. `source` names the run in the error."""
     if dataset in RANDOM_TASKS:
         raise ValueError(f"{source} was trained on {dataset}, random answers for measuring capacity in bits: "
                          f"it has no held-out sums or capitals to score; read it with tools/capacity.py")
+    if dataset in OPERATION_TASKS:
+        raise ValueError(f"{source} was trained on {dataset}, {OPERATION_TASKS[dataset].title.lower()}: it has "
+                         f"two held-out expressions, not the paper's four; read it with tools/sweep.py's summary "
+                         f"(operations.md)")
 
 
 @functools.lru_cache(maxsize=4)
@@ -415,7 +453,10 @@ def random_lines(dataset, table):
 
 def task_tables(dataset, table_size=0, table_seed=0):
     """{part: table} of what a task's evaluation asks where it is not the paper's: a random-answer
-    task's table under its part ("math" or "facts"); {} for the paper's tasks."""
+    task's table under its part ("math" or "facts"), a one-operation table's 100 sums under "math";
+    {} for the paper's tasks."""
+    if dataset in OPERATION_TASKS:
+        return {"math": math_table(task_operations(dataset))}
     if dataset not in RANDOM_TASKS:
         return {}
     return {RANDOM_TASKS[dataset].parts[0]: random_table(dataset, table_size, table_seed)}

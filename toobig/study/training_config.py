@@ -10,6 +10,7 @@ from pathlib import Path
 from configurator import ConfigError
 from toobig.study.tasks import (
     EVAL_SAMPLING,
+    OPERATION_TASKS,
     RANDOM_TASKS,
     TASKS,
     check_sampling,
@@ -89,7 +90,7 @@ def resolve(config):
 
 def validate(config):
     """Raise ConfigError naming the first bad value and what is allowed."""
-    allowed = {"init_from": ("scratch", "resume"), "dataset": (*TASKS, *RANDOM_TASKS),
+    allowed = {"init_from": ("scratch", "resume"), "dataset": (*TASKS, *RANDOM_TASKS, *OPERATION_TASKS),
                "dtype": ("auto", "float32", "bfloat16"),
                "step": ("auto", "fused", "torch"),
                "compile_mode": ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")}

@@ -1,0 +1,1 @@
+../as_math_add/prepare.py
