@@ -16,7 +16,7 @@ import numpy as np
 from configurator import FAILURES, exit_with_error, parse_args
 from toobig.reports.figures import items_figure, make_figure, margins_figure, model_label
 from toobig.runs.reading import find_run_folder, first_learned, load_run, read_item_table, read_items
-from toobig.study.tasks import PAPER_HELD_OUT, TASKS, held_out_expressions
+from toobig.study.tasks import PAPER_HELD_OUT, get_task, held_out_expressions, task_operations
 
 DEFAULTS = dict(
     model_folder="",  # a run folder holding results.csv (and run.json), e.g. out/math_mini_14
@@ -68,7 +68,7 @@ def plot_run(folder):
     if run is None:
         raise ValueError(f"{folder / 'results.csv'} has no evaluation yet")
     config = run["config"]
-    title = TASKS[config["dataset"]].title if config["dataset"] in TASKS else folder.name
+    title = get_task(config["dataset"]).title
     # every file is read before the first figure is written
     items, margins = read_items(folder), read_item_table(folder, "margins.csv")
     make_figure([(model_label(folder.name), run)], f"{title}: {folder.name}").savefig(folder / "plot.png")
@@ -78,8 +78,11 @@ def plot_run(folder):
         items_figure(*items, samples, f"{title}: {folder.name}, item by item", held_out).savefig(folder / "items.png")
         written.append(folder / "items.png")
         print(items_summary(*items, samples, held_out))
-    if margins is not None and "5+7" in margins[1]:  # arithmetic items: the held-out four have margins
-        margins_figure(margins, config["held_out"], f"{title}: {folder.name}, logit margins").savefig(folder / "margins.png")
+    operations = task_operations(config["dataset"])
+    held = [f"{a}{op}{b}" for a, op, b in held_out_expressions(config["held_out"], operations)]
+    if margins is not None and all(name in margins[1] for name in held):  # arithmetic: the held-out items have margins
+        margins_figure(margins, config["held_out"], f"{title}: {folder.name}, logit margins",
+                       operations).savefig(folder / "margins.png")
         written.append(folder / "margins.png")
     return written
 

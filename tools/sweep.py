@@ -300,53 +300,59 @@ def main(argv=None):
 
 
 def summarize(runs, out, task, n_seeds, failed):
-    """summary.csv, sizes.md and the figures from the run folders of the grid (for a random-answer task,
-    summarize_capacity); exits 1 if a run failed."""
-    if task_named(task).dataset in RANDOM_TASKS:
-        summarize_capacity(runs, out, task, failed)
-    if task_named(task).dataset in OPERATION_TASKS:
-        summarize_operations(runs, out, task, failed)
+    """The sweep folder's summary from the run folders of the grid: for a random-answer task
+    summarize_capacity's, for a one-operation table summarize_operations', else summarize_paper's;
+    exits 1 if a run failed."""
+    dataset = task_named(task).dataset
+    if dataset in RANDOM_TASKS:
+        summarize_capacity(runs, out, task)
+    elif dataset in OPERATION_TASKS:
+        summarize_operations(runs, out)
+    else:
+        summarize_paper(runs, out, task, n_seeds)
+    sys.exit(1 if failed else 0)
+
+
+def summarize_paper(runs, out, task, n_seeds):
+    """summary.csv, sizes.md and the figures (write_outputs) from the runs of a paper task."""
     summarized = [(Path(config["out_dir"]), summarize_run(config)) for _, _, config in runs]
     rows = [row for _, row in summarized if row is not None]
     if not rows:
         print(f"no run of this sweep has results yet under {out}")
-        sys.exit(1 if failed else 0)
+        return
     logged_norms = [folder for folder, row in summarized if row and row["finished"] and (folder / "norms.csv").is_file()]
     written = write_outputs(rows, out, task, len(runs), n_seeds, logged_norms)
     finished = sum(row["finished"] for row in rows)
     print(f"wrote {', '.join(str(out / w) for w in written)} from {len(rows)} of {len(runs)} runs"
           f" ({finished} finished)")
-    sys.exit(1 if failed else 0)
 
 
-def summarize_capacity(runs, out, task, failed):
+def summarize_capacity(runs, out, task):
     """tools/capacity.py's capacity.csv, capacity.md and capacity.png from the run folders of the grid
-    that have weights; exits (1 if a run failed)."""
+    that have weights."""
     folders = [Path(config["out_dir"]) for _, _, config in runs]
     folders = [folder for folder in folders if (folder / "model_last.pt").is_file()]
     if not folders:
         print(f"no run of this sweep has weights yet under {out}")
-        sys.exit(1 if failed else 0)
+        return
     rows = [capacity_row(folder) for folder in folders]
     written = write_capacity_report(rows, out, f"{task} sweep: capacity in bits")
     print(f"wrote {', '.join(map(str, written))} from {len(rows)} of {len(runs)} runs "
           f"({sum(row['finished'] for row in rows)} finished)")
-    sys.exit(1 if failed else 0)
 
 
-def summarize_operations(runs, out, task, failed):
+def summarize_operations(runs, out):
     """operations.csv and operations.md (toobig/analysis/operation_summary.py) from the run folders of
-    the grid that have an evaluation; exits (1 if a run failed)."""
+    the grid that have an evaluation."""
     rows = [row for row in (operation_row(config["out_dir"]) for _, _, config in runs) if row is not None]
     if not rows:
         print(f"no run of this sweep has results yet under {out}")
-        sys.exit(1 if failed else 0)
+        return
     out.mkdir(parents=True, exist_ok=True)
     write_atomically(out / "operations.csv", operation_csv(rows))
     write_atomically(out / "operations.md", operation_table(rows))
     print(f"wrote {out / 'operations.csv'}, {out / 'operations.md'} from {len(rows)} of {len(runs)} runs "
           f"({sum(row['finished'] for row in rows)} finished)")
-    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

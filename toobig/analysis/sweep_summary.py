@@ -20,7 +20,7 @@ from toobig.runs.reading import (
     protocol_measures,
     read_items,
 )
-from toobig.study.tasks import CAPITALS, get_task, held_out_expressions, held_out_label
+from toobig.study.tasks import CAPITALS, check_paper_task, get_task, held_out_expressions, held_out_label
 
 MEASURE_COLUMNS = ["number_line_at_best", "number_line_final", "probe_error_at_best", "probe_error_final"]
 SUMMARY_COLUMNS = ["task", "n_embd", "n_params", "seed", "weight_decay", "init_scale", "weight_norm", "held_out", "finished",
@@ -31,7 +31,10 @@ SUMMARY_COLUMNS = ["task", "n_embd", "n_params", "seed", "weight_decay", "init_s
 
 def summarize_run(config):
     """One row of summary.csv (SUMMARY_COLUMNS) for the run of `config`, None if it has no
-    evaluation yet; a value a run lacks (no arithmetic, no items) is None."""
+    evaluation yet; a value a run lacks (no arithmetic, no items) is None. Raises ValueError for a
+    run of a random-answer task or a one-operation table (tasks.check_paper_task): their summaries are
+    capacity_summary's and operation_summary's."""
+    check_paper_task(config["dataset"], str(config["out_dir"]))
     run = load_run(config["out_dir"])
     if run is None:
         return None

@@ -139,21 +139,22 @@ def items_figure(iters, names, counts, samples, title, held_out=PAPER_HELD_OUT):
     return fig
 
 
-def margins_figure(table, held_out, title):
+def margins_figure(table, held_out, title, operations="+-"):
     """The held-out four's logit margins over training (> 0: greedy decoding answers it
     right), beside the spread of the training expressions' margins: how close a model is
-    to the rule, not only whether it crosses it. A run scored only from its saved weights
+    to the rule, not only whether it crosses it (the two of one operation for a one-operation
+    table: `operations`, tasks.task_operations). A run scored only from its saved weights
     (tools/margins.py) has two evaluations: best and last."""
     iters, names, values = table
     fig = Figure(figsize=(8, 4.5), dpi=120)
     ax = fig.subplots()
     index = {name: i for i, name in enumerate(names)}
-    training = values[[index[n] for n in training_expressions(held_out)]]
+    training = values[[index[n] for n in training_expressions(held_out, operations)]]
     style = "-" if len(iters) > 2 else "o"
     ax.fill_between(iters, np.percentile(training, 10, axis=0), np.percentile(training, 90, axis=0), color="0.85",
                     label="training expressions, 10th-90th percentile")
     ax.plot(iters, np.median(training, axis=0), style, color="0.5", lw=1, label="training expressions, median")
-    for k, (a, op, b) in enumerate(held_out_expressions(held_out)):
+    for k, (a, op, b) in enumerate(held_out_expressions(held_out, operations)):
         ax.plot(iters, values[index[f"{a}{op}{b}"]], style, color=f"C{k}", lw=1.3, label=f"{a}{op}{b} (held out)")
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xlabel("iteration")

@@ -282,10 +282,11 @@ def strictly_between(counts, samples):
     return float(((counts > 0) & (counts < samples)).mean()) if counts.size else math.nan
 
 
-def training_expressions(held_out=PAPER_HELD_OUT):
-    """The names of the 196 arithmetic items a run trains on."""
+def training_expressions(held_out=PAPER_HELD_OUT, operations="+-"):
+    """The names of the 196 arithmetic items a run trains on (the 98 of one operation for a
+    one-operation table: `operations`, tasks.task_operations)."""
     withheld = set(held_out_expressions(held_out))
-    return [f"{a}{op}{b}" for a, op, b in math_expressions() if (a, op, b) not in withheld]
+    return [f"{a}{op}{b}" for a, op, b in math_expressions(operations) if (a, op, b) not in withheld]
 
 
 def quadruples(held_out=PAPER_HELD_OUT):

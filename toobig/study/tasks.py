@@ -185,23 +185,29 @@ TASKS = {task.dataset: task for task in (
 
 
 @dataclass(frozen=True)
-class OperationTask(Task):
+class VariantTask(Task):
+    """A task on another table in the format of the paper's task `like`, whose format, vocabulary,
+    batch and block size it keeps; the paper reports nothing for it."""
+    like: str = ""
+
+
+def variant_of(like, name, dataset, title, kind, **fields):
+    """A VariantTask subclass `kind` of the paper's task `like`, its parts, batch and block."""
+    paper = TASKS[like]
+    return kind(name, dataset, paper.parts, paper.batch_size, paper.block_size, title, "", "", (), {}, like, **fields)
+
+
+@dataclass(frozen=True)
+class OperationTask(VariantTask):
     """The paper's arithmetic table cut to one operation (issue 39's table the paper never trained:
     half the answers to store, the same rule): its lines in the paper's order, its held-out pair's
-    two expressions of that operation withheld and evaluated, the paper's vocabulary, batch and block."""
-    like: str = ""        # the paper's dataset whose format, vocabulary, batch and block size it keeps
+    two expressions of that operation withheld and evaluated."""
     operations: str = ""  # the operation it keeps, "+" or "-"
 
 
-def _operation_task(name, operations, title):
-    paper = TASKS["as_math"]
-    return OperationTask(name, f"as_{name}", paper.parts, paper.batch_size, paper.block_size, title, "", "", (), {},
-                         "as_math", operations)
-
-
 OPERATION_TASKS = {task.dataset: task for task in (
-    _operation_task("math_add", "+", "Addition alone"),
-    _operation_task("math_sub", "-", "Subtraction alone"),
+    variant_of("as_math", "math_add", "as_math_add", "Addition alone", OperationTask, operations="+"),
+    variant_of("as_math", "math_sub", "as_math_sub", "Subtraction alone", OperationTask, operations="-"),
 )}
 
 
@@ -324,19 +330,13 @@ COUNTRY_LETTERS = "".join(sorted(set("".join(country for country, _ in CAPITALS)
 
 
 @dataclass(frozen=True)
-class RandomTask(Task):
+class RandomTask(VariantTask):
     """A task whose answers are drawn at random, in the format of the paper's task `like`."""
-    like: str = ""  # the paper's dataset whose format, vocabulary, batch and block size it keeps
-
-
-def _random_task(name, like, title):
-    paper = TASKS[like]
-    return RandomTask(name, name, paper.parts, paper.batch_size, paper.block_size, title, "", "", (), {}, like)
 
 
 RANDOM_TASKS = {task.dataset: task for task in (
-    _random_task("random_math", "as_math", "Arithmetic, random answers"),
-    _random_task("random_facts", "facts_char", "Facts, random capitals"),
+    variant_of("as_math", "random_math", "random_math", "Arithmetic, random answers", RandomTask),
+    variant_of("facts_char", "random_facts", "random_facts", "Facts, random capitals", RandomTask),
 )}
 
 
@@ -350,8 +350,8 @@ def check_paper_task(dataset, source):
                          f"it has no held-out sums or capitals to score; read it with tools/capacity.py")
     if dataset in OPERATION_TASKS:
         raise ValueError(f"{source} was trained on {dataset}, {OPERATION_TASKS[dataset].title.lower()}: it has "
-                         f"two held-out expressions, not the paper's four; read it with tools/sweep.py's summary "
-                         f"(operations.md)")
+                         f"two held-out expressions, not the paper's four; read it with plot_results.py or a "
+                         f"tools/sweep.py --task={OPERATION_TASKS[dataset].name} summary (operations.md)")
 
 
 @functools.lru_cache(maxsize=4)

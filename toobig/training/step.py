@@ -163,11 +163,11 @@ def describe(row, held_out=PAPER_HELD_OUT):
     """An evaluation in one line: `add 1000/1000 sub 998/1000 (5,7) 40/40 samples, facts 12/500 samples`
     (right samples of all drawn: eval_samples per item, so 500 for the 50 facts)."""
     note = []
-    if row["add_total"]:
+    if row["add_total"] != "":  # arithmetic; a one-operation table has samples of one of the two
+        sums = " ".join(f"{op} {row[f'{op}_correct']}/{row[f'{op}_total']}" for op in ("add", "sub") if row[f"{op}_total"])
         held = (f" {held_out_label(held_out)} {row['heldout_correct']}/{row['heldout_total']}"
                 if row["heldout_total"] != "" else "")  # a random-answer table withholds nothing
-        note.append(f"add {row['add_correct']}/{row['add_total']} sub {row['sub_correct']}/{row['sub_total']}{held} "
-                    f"samples")
+        note.append(f"{sums}{held} samples")
     if row["facts_total"]:
         note.append(f"facts {row['facts_correct']}/{row['facts_total']} samples")
     return ", ".join(note)
