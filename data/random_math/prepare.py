@@ -10,14 +10,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from configurator import exit_with_error, parse_args  # noqa: E402
-from toobig.study.tasks import DATA_DIR, prepare  # noqa: E402
+from toobig.study.tasks import DATA_DIR, prepare_main  # noqa: E402
 
 OPTIONS = {"table_size": 200, "table_seed": 0, "data_dir": str(DATA_DIR)}
 
 if __name__ == "__main__":
-    try:
-        options = parse_args(OPTIONS, sys.argv[1:], allow_config_files=False)
-        print(f"wrote {prepare(Path(__file__).parent.name, **options)}")  # the folder's name, not the link's target's
-    except (ValueError, OSError) as e:
-        exit_with_error(e)
+    prepare_main(__file__, OPTIONS, sys.argv[1:])

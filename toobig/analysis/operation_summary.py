@@ -20,7 +20,8 @@ from toobig.study.tasks import OPERATION_TASKS, held_out_expressions, task_opera
 OPERATION_COLUMNS = ["run", "task", "n_embd", "n_params", "seed", "held_out", "weight_decay", "decay_gains",
                      "init_scale", "weight_norm", "max_iters", "iter", "finished", "heldout_share_late",
                      "heldout_right_last", "heldout_total_last", "train_acc_last", "min_heldout_margin_last"]
-SETTING_KEYS = ("held_out", "weight_decay", "decay_gains", "init_scale", "weight_norm", "max_iters")  # pooled never
+# how a run was trained beyond its table and width: runs that differ in one are never pooled (operation_table)
+SETTING_KEYS = ("held_out", "weight_decay", "decay_gains", "init_scale", "weight_norm", "max_iters")
 
 
 def operation_row(folder):

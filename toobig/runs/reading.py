@@ -145,8 +145,8 @@ def load_run(folder):
 
 
 def check_paper_run(folder):
-    """Raise ValueError (tasks.check_paper_task) for a run folder trained on a random-answer task,
-    the run-folder twin of checkpoints.load_paper_model; a folder without run.json passes."""
+    """Raise ValueError (tasks.check_paper_task) for a run folder trained on a random-answer task or
+    a one-operation table, the run-folder twin of checkpoints.load_paper_model; a folder without run.json passes."""
     check_paper_task(saved_config(read_run_json(Path(folder) / "run.json"))["dataset"], str(folder))
 
 

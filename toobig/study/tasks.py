@@ -317,6 +317,19 @@ def prepare(dataset, data_dir=DATA_DIR, table_size=0, table_seed=0):
     return folder
 
 
+def prepare_main(script, options, argv):
+    """The command line of a data/<dataset>/prepare.py that takes --key=value `options` (prepare's
+    keyword arguments and their defaults): writes the dataset named by the folder `script` is run
+    from, not a link's target's, so that one script serves every folder linked to it. Bad input is
+    one line and exit code 2."""
+    from configurator import exit_with_error, parse_args
+    try:
+        values = parse_args(options, argv, allow_config_files=False)
+        print(f"wrote {prepare(Path(script).parent.name, **values)}")
+    except (ValueError, OSError) as e:
+        exit_with_error(e)
+
+
 # --- random-answer tasks: capacity, measured in bits (issue 39) ---------------------------------
 # The paper's formats with answers that carry no rule: whatever a model predicts of them better
 # than the distribution they were drawn from, it has stored (Morris et al. 2025, "How much do

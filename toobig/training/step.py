@@ -164,7 +164,8 @@ def describe(row, held_out=PAPER_HELD_OUT):
     (right samples of all drawn: eval_samples per item, so 500 for the 50 facts)."""
     note = []
     if row["add_total"] != "":  # arithmetic; a one-operation table has samples of one of the two
-        sums = " ".join(f"{op} {row[f'{op}_correct']}/{row[f'{op}_total']}" for op in ("add", "sub") if row[f"{op}_total"])
+        sums = " ".join(f"{op} {row[f'{op}_correct']}/{row[f'{op}_total']}" for op in ("add", "sub")
+                        if row[f"{op}_total"])
         held = (f" {held_out_label(held_out)} {row['heldout_correct']}/{row['heldout_total']}"
                 if row["heldout_total"] != "" else "")  # a random-answer table withholds nothing
         note.append(f"{sums}{held} samples")
