@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for py
 import math
 
 from configurator import FAILURES, exit_with_error, parse_args
-from toobig.analysis.long_training import SAME_DECAY, SETTINGS, grid_status, long_run_row
+from toobig.analysis.long_training import SAME_DECAY, SETTINGS, grid_status, long_run_row, reference_complete
 from toobig.core.files import write_atomically, write_figure
 from toobig.runs.reading import in_repository, load_run
 
@@ -55,8 +55,10 @@ def status(root):
     which groups are complete (claims.md tests those)."""
     finished, total, complete = grid_status(root)
     groups = ", ".join(f"n{n} ({setting})" for setting, n in complete) or "none yet"
+    reference = [f"n{n} ({setting})" for setting, n in reference_complete(root)]
     return (f"{finished} of the {total} runs of prediction.md's grid finished; groups complete, and so tested "
-            f"in results/claims.md: {groups}.\n\n")
+            f"in results/claims.md: {groups}" + (f"; the reference, complete (described, not tested): "
+                                                 f"{', '.join(reference)}" if reference else "") + ".\n\n")
 
 
 def main(argv=None):

@@ -75,6 +75,15 @@ def test_a_group_is_complete_and_tested_once_all_its_registered_runs_have_finish
     assert tool.status(tmp_path / "sweeps/long").startswith(
         "4 of the 6 runs of prediction.md's grid finished; groups complete, and so tested in results/claims.md: "
         "n28 (floor), n28 (wd0.1).")
+    # the n14 reference, never tested, is named once all its runs have finished
+    assert "; the reference" not in tool.status(tmp_path / "sweeps/long")
+
+
+def test_the_committed_grid_is_complete_with_its_reference():
+    assert tool.status(REPO / "results/sweeps/long") == (
+        "30 of the 30 runs of prediction.md's grid finished; groups complete, and so tested in results/claims.md: "
+        "n28 (floor), n20 (floor), n28 (wd0.1), n20 (wd0.1), n28 (wd1), n20 (wd1); the reference, complete "
+        "(described, not tested): n14 (wd0.1), n14 (wd1).\n\n")
 
 
 def test_a_run_of_another_design_in_a_settings_place_is_an_error(tmp_path):

@@ -62,6 +62,13 @@ def grid_status(root):
     return GridStatus(sum(finished.values()), sum(map(len, (s for w in GRID.values() for s in w.values()))), complete)
 
 
+def reference_complete(root):
+    """The groups of GRID's reference (widths not in TESTED_WIDTHS: described, never tested) whose runs
+    have all finished under `root`, as (setting, n_embd)."""
+    return [(setting, n) for setting, widths in GRID.items() for n, seeds in widths.items()
+            if n not in TESTED_WIDTHS and all(is_finished(run_folder(root, setting, n, s), setting) for s in seeds)]
+
+
 def kept_from(results):
     """The first iteration from which every later evaluation has the held-out four all right,
     or None (never, or not at the last evaluation)."""
