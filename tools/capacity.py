@@ -15,6 +15,12 @@ capacity.md (a table per width with a 95% t interval over seeds, and each width'
 capacity.png (bits stored against parameters on log axes, with 3.6 and 2 bits per parameter and
 the bits the paper's own tasks ask), and prints capacity.md. Partial runs are listed in the
 CSV and left out of the tables and the figure.
+
+    python tools/capacity.py out/capacity/n* --predict=math_add    # and issue 39's prediction
+
+--predict=math_add (or math_sub) also writes prediction_<task>.md: each width's fill of that
+one-operation table against the band the paper's table sets (toobig/analysis/capacity_prediction.py),
+and so which widths the capacity reading predicts will generalize on it.
 """
 import sys
 from pathlib import Path
@@ -24,14 +30,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, for py
 import toobig  # noqa: F401  first, before torch: it pins the CPU kernels every run uses (toobig/core/reproducible.py)
 
 from configurator import exit_with_error, parse_args
-from toobig.analysis.capacity_summary import capacity_folders, capacity_row, capacity_tables
+from toobig.analysis.capacity_prediction import predict, prediction_table
+from toobig.analysis.capacity_summary import capacity_folders, capacity_row, capacity_tables, math_lookup_bits
 from toobig.core.devices import MACHINE_ERRORS, pick_device
+from toobig.core.files import write_atomically
+from toobig.study.tasks import OPERATION_TASKS
 from toobig.reports.capacity_report import write_capacity_report
 
 OPTIONS = dict(
     out="out/capacity",    # the folder for capacity.csv, capacity.md and capacity.png
     ckpt="model_last.pt",  # the weights scored in each run folder: the end of training (model_best.pt: the best evaluation)
     device="cpu",          # where the forwards run (auto: cuda, then mps, then cpu)
+    predict="",            # a one-operation table (math_add, math_sub): write prediction_<task>.md too
+    predict_lines=100,     # the random table whose bits stored stand for it (its 98 lines: 100)
 )
 
 
@@ -41,6 +52,10 @@ def main(argv=None):
         options = parse_args(OPTIONS, sys.argv[1:] if argv is None else argv, positional=paths)
         if Path(options["ckpt"]).name != options["ckpt"] or not options["ckpt"].endswith(".pt"):
             raise ValueError(f"--ckpt={options['ckpt']!r} names a file inside each run folder, e.g. model_last.pt")
+        tasks = {task.name: task for task in OPERATION_TASKS.values()}
+        if options["predict"] and options["predict"] not in tasks:
+            raise ValueError(f"--predict={options['predict']!r} is not a one-operation table; choose "
+                             f"{' or '.join(tasks)}")
         device = pick_device(options["device"])
         if not paths:
             raise ValueError("name run folders or sweep folders of runs on random_math or random_facts, e.g. "
@@ -48,6 +63,14 @@ def main(argv=None):
         rows = [capacity_row(folder, options["ckpt"], device) for folder in capacity_folders(paths)]
         paths = write_capacity_report(rows, options["out"])
         print(capacity_tables(rows), end="")
+        if options["predict"]:
+            task = tasks[options["predict"]]
+            bits = math_lookup_bits(operations=task.operations)
+            table = prediction_table(predict(rows, options["predict_lines"], bits), options["predict_lines"], bits,
+                                     task.title)
+            paths.append(Path(options["out"]) / f"prediction_{options['predict']}.md")
+            write_atomically(paths[-1], f"# Capacity prediction: {task.title.lower()}\n\n" + table)
+            print(table, end="")
     except (ValueError, *MACHINE_ERRORS) as e:
         exit_with_error(e)
     print(f"wrote {', '.join(map(str, paths))} from {len(rows)} runs ({sum(r['finished'] for r in rows)} finished)")

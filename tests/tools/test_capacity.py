@@ -5,6 +5,7 @@ import math
 import pytest
 
 from conftest import REPO, run_cli, run_main
+from toobig.analysis.capacity_prediction import predict, prediction_table
 from toobig.analysis.capacity_summary import (by_width, capacity_folders, capacity_tables, math_lookup_bits,
                                               task_bits, width_capacity)
 from toobig.analysis.sweep_summary import facts_information_bits
@@ -60,6 +61,10 @@ def test_a_sweep_of_random_tables_reports_the_bits_its_runs_store(tmp_path):
     assert result.stdout.startswith("# Capacity in bits") and "from 4 runs (4 finished)" in result.stdout
     result = run_main(capacity.main, str(out / "random_math_n4_s1_t50"), f"--out={tmp_path / 'one'}")
     assert result.returncode == 0 and read_csv(tmp_path / "one" / "capacity.csv") == rows[:1]
+    # the prediction needs the calibration's widths on the paper's table size, and says which
+    result = run_main(capacity.main, str(out), f"--out={tmp_path / 'one'}", "--predict=math_add")
+    assert result.returncode == 2 and result.stderr.startswith("error: the calibration needs finished random_math "
+                                                                "runs of n20 on 200 lines")
 
 
 @pytest.mark.parametrize("args,message", [
@@ -68,6 +73,7 @@ def test_a_sweep_of_random_tables_reports_the_bits_its_runs_store(tmp_path):
     (["results/math_mini_14"], "error: results/math_mini_14 was trained on as_math, whose answers follow a rule"),
     (["results/math_mini_14", "--ckpt=../model_last.pt"], "error: --ckpt='../model_last.pt' names a file inside"),
     (["--device=tpu"], "error: device='tpu'"),
+    (["x", "--predict=math"], "error: --predict='math' is not a one-operation table; choose math_add or math_sub"),
     (["--outt=x"], "error: unknown config key 'outt'; did you mean out?")])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = run_main(capacity.main, *args)
@@ -140,3 +146,40 @@ def test_capacity_folders_find_runs_in_sweeps_once(tmp_path):
     assert found == [tmp_path / "sweep" / "a", tmp_path / "sweep" / "b"]
     with pytest.raises(ValueError, match="is neither a run folder nor a sweep folder"):
         capacity_folders([tmp_path])
+
+
+def width_rows(n_embd, n_params, table_size, bits):
+    """Finished rows of one width and table, one per seed, bits stored as given."""
+    return [{**fake_row(14, table_size, seed, stored), "n_embd": n_embd, "n_params": n_params,
+             "config": {**DEFAULTS, "dataset": "random_math", "n_embd": n_embd, "seed": seed, "table_size": table_size}}
+            for seed, stored in enumerate(bits, start=1)]
+
+
+def test_the_capacity_prediction_places_each_width_against_the_papers_band():
+    paper, add = math_lookup_bits(), math_lookup_bits(operations="+")
+    rows = (width_rows(20, 2800, 200, [430, 430, 430]) + width_rows(28, 5264, 200, [650, 650, 650])
+            + width_rows(8, 544, 100, [90, 100, 110]) + width_rows(14, 1456, 100, [230, 240, 250])
+            + width_rows(20, 2800, 100, [300, 300, 300]) + width_rows(28, 5264, 100, [400, 400, 400]))
+    prediction = predict(rows, 100, add)
+    low_edge, high_edge = prediction["band"]
+    assert low_edge == pytest.approx(430 / (sum(paper) / 2)) and high_edge == pytest.approx(650 / (sum(paper) / 2))
+    classes = {w["n_embd"]: w["class"] for w in prediction["widths"]}
+    # n8: at most 0.35 of the addition table, below the band (0.50-0.75); n14 straddles its lower edge
+    # (0.55-0.62 with the seeds' interval); n20 fills 0.72-0.76, inside; n28 at least 0.96, above it
+    assert classes == {8: "generalizes", 14: "undecided", 20: "undecided", 28: "does not"}
+    n14 = next(w for w in prediction["widths"] if w["n_embd"] == 14)
+    mean, low, high = n14["fill"]
+    half = 4.303 * 10 / math.sqrt(3)  # the 95% t interval of 230, 240, 250
+    assert mean == pytest.approx(240 / (sum(add) / 2))
+    assert low == pytest.approx((240 - half) / add[1], rel=1e-3) and high == pytest.approx((240 + half) / add[0], rel=1e-3)
+    assert n14["paper"] is None and next(w for w in prediction["widths"] if w["n_embd"] == 28)["paper"] == high_edge
+    table = prediction_table(prediction, 100, add, "Addition alone")
+    assert "| n8 | 544 | – | 0.25 [0.18-0.32] | generalizes |" in table and "| n28 | 5,264 | 0.75 | 0.99 [0.96-1.01] | does not |" in table
+
+
+def test_the_capacity_prediction_needs_its_calibration():
+    with pytest.raises(ValueError, match="n28 on 200 lines; run tools/sweep.py --task=random_math --sizes=28"):
+        predict(width_rows(20, 2800, 200, [430, 440]), 100, math_lookup_bits(operations="+"))
+    rows = width_rows(20, 2800, 200, [650, 650]) + width_rows(28, 5264, 200, [430, 430])
+    with pytest.raises(ValueError, match="n28 fills 0.50 of the paper's table, no more than n20's 0.75"):
+        predict(rows, 100, math_lookup_bits(operations="+"))
