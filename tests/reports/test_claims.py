@@ -145,3 +145,10 @@ def test_a_long_run_group_that_ties_its_baseline_is_not_significant_not_contradi
     rows = {r["claim"]: r for r in findings.settle(findings.long_runs(REPO / "results"))}
     tie = rows["Ten times longer (floor), n20 generalizes more than at the paper's length (pre-registered)"]
     assert tie["p"] == 1.0 and tie["verdict"] == "not significant after the correction"
+
+
+def test_a_range_whose_ends_round_alike_is_one_number():
+    from toobig.reports.findings import percent_range
+    assert percent_range([0.995, 1.0, 1.0]) == "100%" and percent_range([0.21, 0.36, 0.3]) == "21-36%"
+    claims = (REPO / "results/claims.md").read_text()
+    assert "100-100%" not in claims and "training accuracy at the end 100% |" in claims

@@ -540,6 +540,12 @@ def held_norm(root):
     return rows
 
 
+def percent_range(shares):
+    """'21-36%' for shares from 0.21 to 0.36; '100%' where both ends round alike."""
+    low, high = f"{100 * min(shares):.0f}", f"{100 * max(shares):.0f}"
+    return f"{low}%" if low == high else f"{low}-{high}%"
+
+
 def long_runs(root):
     """The pre-registered tests of results/sweeps/long/prediction.md: per setting and width, the
     held-out share over the last tenth of the long runs against that of the runs of the paper's
@@ -561,8 +567,7 @@ def long_runs(root):
                         "runs with the four right from some iteration to the end", f"{len(x)} + {len(y)} runs",
                         f"300,000 iterations {mean_interval(x)}, 30,000 {mean_interval(y)}; kept to the end in "
                         f"{kept} of {len(x)}; training accuracy at the end "
-                        f"{100 * min(r['train_acc_last'] for r in long):.0f}-"
-                        f"{100 * max(r['train_acc_last'] for r in long):.0f}%",
+                        f"{percent_range([r['train_acc_last'] for r in long])}",
                         # prediction.md's "does not hold" is the opposite direction: a tie is "not significant"
                         f"permutation {format_p(p)}", registered_verdict(not np.mean(x) < np.mean(y)),
                         family="long runs", p=p))
