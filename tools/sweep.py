@@ -15,7 +15,7 @@ of its size or the luck of one seed, and where do the transitions lie?
     python tools/sweep.py ... --shard=3/8     # only the 4th of 8 interleaved parts (e.g. a Slurm array task)
     python tools/sweep.py ... --summarize_only
 
-Each run is an ordinary run folder <out>/<task>_n<size>_s<seed>[_wd<wd>][_is<scale>][_wn<norm>][_ho<ab>][_t<table>]
+Each run is an ordinary run folder <out>/<task>_n<size>_s<seed>[_wd<wd>][_is<scale>][_wn<norm>][_ho<ab>][_dg][_t<table>]
 with results.csv and run.json; finished runs are skipped, partial ones resume. On
 CPU the runs go through a process pool (--jobs processes, --threads each); on
 CUDA, runs of one shape are trained together as one stacked model (toobig/training/stacked.py).
