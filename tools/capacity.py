@@ -18,9 +18,10 @@ CSV and left out of the tables and the figure.
 
     python tools/capacity.py out/capacity/n* --predict=math_add    # and issue 39's prediction
 
---predict=math_add (or math_sub) also writes prediction_<task>.md: each width's fill of that
-one-operation table against the band the paper's table sets (toobig/analysis/capacity_prediction.py),
-and so which widths the capacity reading predicts will generalize on it.
+--predict=math_add (or math_sub) also writes prediction_<task>.md: each width's headroom on that
+one-operation table (its capacity over the bits the table asks as a lookup) against the band the
+paper's table sets (toobig/analysis/capacity_prediction.py), and so which widths the capacity
+reading predicts will generalize on it.
 """
 import sys
 from pathlib import Path
@@ -42,7 +43,6 @@ OPTIONS = dict(
     ckpt="model_last.pt",  # the weights scored in each run folder: the end of training (model_best.pt: the best evaluation)
     device="cpu",          # where the forwards run (auto: cuda, then mps, then cpu)
     predict="",            # a one-operation table (math_add, math_sub): write prediction_<task>.md too
-    predict_lines=100,     # the random table whose bits stored stand for it (its 98 lines: 100)
 )
 
 
@@ -66,8 +66,7 @@ def main(argv=None):
         if options["predict"]:
             task = tasks[options["predict"]]
             bits = math_lookup_bits(operations=task.operations)
-            table = prediction_table(predict(rows, options["predict_lines"], bits), options["predict_lines"], bits,
-                                     task.title)
+            table = prediction_table(predict(rows, bits), bits, task.title)
             paths.append(Path(options["out"]) / f"prediction_{options['predict']}.md")
             write_atomically(paths[-1], f"# Capacity prediction: {task.title.lower()}\n\n" + table)
             print(table, end="")

@@ -63,8 +63,8 @@ def test_a_sweep_of_random_tables_reports_the_bits_its_runs_store(tmp_path):
     assert result.returncode == 0 and read_csv(tmp_path / "one" / "capacity.csv") == rows[:1]
     # the prediction needs the calibration's widths on the paper's table size, and says which
     result = run_main(capacity.main, str(out), f"--out={tmp_path / 'one'}", "--predict=math_add")
-    assert result.returncode == 2 and result.stderr.startswith("error: the calibration needs finished random_math "
-                                                                "runs of n20 on 200 lines")
+    assert result.returncode == 2 and result.stderr.startswith("error: the calibration needs n20's capacity, and "
+                                                                "n20 has no finished random_math runs")
 
 
 @pytest.mark.parametrize("args,message", [
@@ -155,31 +155,44 @@ def width_rows(n_embd, n_params, table_size, bits):
             for seed, stored in enumerate(bits, start=1)]
 
 
+def ladder(n_embd, n_params, bits_by_table):
+    """A width's rows over its tables: {table_size: [bits stored per seed]}."""
+    return [row for size, bits in bits_by_table.items() for row in width_rows(n_embd, n_params, size, bits)]
+
+
 def test_the_capacity_prediction_places_each_width_against_the_papers_band():
     paper, add = math_lookup_bits(), math_lookup_bits(operations="+")
-    rows = (width_rows(20, 2800, 200, [430, 430, 430]) + width_rows(28, 5264, 200, [650, 650, 650])
-            + width_rows(8, 544, 100, [90, 100, 110]) + width_rows(14, 1456, 100, [230, 240, 250])
-            + width_rows(20, 2800, 100, [300, 300, 300]) + width_rows(28, 5264, 100, [400, 400, 400]))
-    prediction = predict(rows, 100, add)
+    rows = (ladder(20, 2800, {200: [950, 950], 400: [1300, 1300], 800: [1200, 1200]})      # capacity 1,300
+            + ladder(28, 5264, {200: [955, 955], 800: [2000, 2000], 1600: [1900, 1900]})  # 2,000
+            + ladder(8, 544, {100: [250, 260], 200: [280, 290, 300], 400: [270, 280]})    # 290 [265-315]
+            + ladder(14, 1456, {200: [520, 600], 400: [700, 800]})                        # 750, a lower bound
+            + ladder(16, 1856, {400: [880, 900, 920], 800: [800, 810]}))                  # 900 [850-950]
+    prediction = predict(rows, add)
     low_edge, high_edge = prediction["band"]
-    assert low_edge == pytest.approx(430 / (sum(paper) / 2)) and high_edge == pytest.approx(650 / (sum(paper) / 2))
+    assert low_edge == pytest.approx(1300 / (sum(paper) / 2)) and high_edge == pytest.approx(2000 / (sum(paper) / 2))
     classes = {w["n_embd"]: w["class"] for w in prediction["widths"]}
-    # n8: at most 0.35 of the addition table, below the band (0.50-0.75); n14 straddles its lower edge
-    # (0.55-0.62 with the seeds' interval); n20 fills 0.72-0.76, inside; n28 at least 0.96, above it
-    assert classes == {8: "generalizes", 14: "undecided", 20: "undecided", 28: "does not"}
-    n14 = next(w for w in prediction["widths"] if w["n_embd"] == 14)
-    mean, low, high = n14["fill"]
-    half = 4.303 * 10 / math.sqrt(3)  # the 95% t interval of 230, 240, 250
-    assert mean == pytest.approx(240 / (sum(add) / 2))
-    assert low == pytest.approx((240 - half) / add[1], rel=1e-3) and high == pytest.approx((240 + half) / add[0], rel=1e-3)
-    assert n14["paper"] is None and next(w for w in prediction["widths"] if w["n_embd"] == 28)["paper"] == high_edge
-    table = prediction_table(prediction, 100, add, "Addition alone")
-    assert "| n8 | 544 | – | 0.25 [0.18-0.32] | generalizes |" in table and "| n28 | 5,264 | 0.75 | 0.99 [0.96-1.01] | does not |" in table
+    # the band is 1.50-2.31; n8's headroom on the addition table is at most 315 / 395 = 0.80, below it;
+    # n14's is a lower bound (at least 1.53: inside, and no upper end); n16's at least 850 / 416 = 2.04
+    # (inside); n20 (3.12-3.29) and n28 are above it
+    assert classes == {8: "generalizes", 14: "undecided", 16: "undecided", 20: "does not", 28: "does not"}
+    n8 = next(w for w in prediction["widths"] if w["n_embd"] == 8)
+    mean, low, high = n8["headroom"]
+    half = 4.303 * 10 / math.sqrt(3)  # the 95% t interval of 280, 290, 300
+    assert mean == pytest.approx(290 / (sum(add) / 2)) and n8["paper"] == pytest.approx(290 / (sum(paper) / 2))
+    assert low == pytest.approx((290 - half) / add[1], rel=1e-3) and high == pytest.approx((290 + half) / add[0], rel=1e-3)
+    assert math.isinf(next(w for w in prediction["widths"] if w["n_embd"] == 14)["headroom"][2])
+    table = prediction_table(prediction, add, "Addition alone")
+    assert "| n8 | 544 | 290 [265-315] | reached | 0.33 | 0.71 [0.64-0.80] | generalizes |" in table
+    assert "| n14 | 1,456 | 750 [115-1,385] | not reached: a lower bound | 0.87 | 1.85 [0.28-∞] | undecided |" in table
 
 
 def test_the_capacity_prediction_needs_its_calibration():
-    with pytest.raises(ValueError, match="n28 on 200 lines; run tools/sweep.py --task=random_math --sizes=28"):
-        predict(width_rows(20, 2800, 200, [430, 440]), 100, math_lookup_bits(operations="+"))
-    rows = width_rows(20, 2800, 200, [650, 650]) + width_rows(28, 5264, 200, [430, 430])
-    with pytest.raises(ValueError, match="n28 fills 0.50 of the paper's table, no more than n20's 0.75"):
-        predict(rows, 100, math_lookup_bits(operations="+"))
+    add = math_lookup_bits(operations="+")
+    with pytest.raises(ValueError, match="needs n20's capacity, and n20 has no finished random_math runs"):
+        predict(ladder(28, 5264, {200: [955], 800: [2000], 1600: [1900]}), add)
+    rows = ladder(20, 2800, {200: [950, 950], 400: [1300, 1300]}) + ladder(28, 5264, {800: [2000], 1600: [1900]})
+    with pytest.raises(ValueError, match="n20 has not reached its plateau"):  # its largest table stores the most
+        predict(rows, add)
+    rows = ladder(20, 2800, {800: [2000], 1600: [1900]}) + ladder(28, 5264, {800: [1300], 1600: [1200]})
+    with pytest.raises(ValueError, match=r"n28's headroom on the paper's table \(1.50\) is no more than n20's \(2.31\)"):
+        predict(rows, add)
