@@ -85,7 +85,8 @@ def test_no_entry_point_imports_another():
 
 
 READ_ONLY = ["plot_results", "plot_all_models", "tools.facts_order", "tools.claims", "toobig.runs.reading",
-             "toobig.core.stats", "toobig.reports.figures", "toobig.study.training_config"]
+             "toobig.core.stats", "toobig.reports.figures", "toobig.study.training_config",
+             "toobig.analysis.capacity_prediction"]
 
 
 @pytest.mark.parametrize("module", READ_ONLY)

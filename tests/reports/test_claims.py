@@ -1,4 +1,6 @@
 """tools/claims.py: the committed claims table is what the code computes from the committed runs."""
+import pytest
+
 from conftest import REPO, run_main
 
 
@@ -152,3 +154,36 @@ def test_a_range_whose_ends_round_alike_is_one_number():
     assert percent_range([0.995, 1.0, 1.0]) == "100%" and percent_range([0.21, 0.36, 0.3]) == "21-36%"
     claims = (REPO / "results/claims.md").read_text()
     assert "100-100%" not in claims and "training accuracy at the end 100% |" in claims
+
+
+def test_the_capacity_predictions_tests_as_registered():
+    from toobig.core.stats import holm
+    from toobig.reports import findings
+    widths = findings.WIDTHS
+    classes = {8: "generalizes", 10: "generalizes", 12: "undecided", 14: "does not", 16: "does not", 20: "does not",
+               28: "does not"}
+    alone = {n: [0.9, 0.8, 1.0, 0.7, 0.9] if n < 12 else [0.0, 0.1, 0.0, 0.2, 0.0] for n in widths}
+    paper = {n: [0.9, 1.0, 1.0, 0.8, 0.9] if n < 28 else [0.0] * 5 for n in widths}
+    first, second = findings.settle(findings.capacity_prediction_rows(classes, alone, paper))
+    assert first["n"] == "10 + 20 runs" and first["family"] == second["family"] == "capacity prediction"
+    assert "generalizes: n8, n10; undecided: n12; does not: n14, n16, n20, n28" in first["effect"]
+    assert first["verdict"] == "holds" and first["p"] < 0.001
+    # test 2 reads n14-n20 (n28 answers none on the paper's table either) on both tables
+    assert second["n"] == "15 + 15 runs" and second["effect"].startswith("n14, n16, n20: addition alone 6% [")
+    assert second["verdict"] == "holds"
+    assert [first["p_holm"], second["p_holm"]] == list(holm([first["p"], second["p"]]))  # Holm over the two
+    # a width class left empty, or no width of n8-n20 predicted not to: reported as not testable
+    none_shift = {n: "generalizes" for n in widths} | {28: "does not"}
+    first, second = findings.settle(findings.capacity_prediction_rows(none_shift, alone, paper))
+    assert second["verdict"] == "not testable: the two readings agree on this table" and second["p"] is None
+    first, _ = findings.settle(findings.capacity_prediction_rows({n: "undecided" for n in widths}, alone, paper))
+    assert first["verdict"] == "not testable: a class is empty"
+
+
+def test_a_share_of_some_held_out_expressions_over_the_second_half():
+    from toobig.reports import findings
+    from toobig.runs.reading import heldout_share_late, load_run
+    folder = REPO / "results/sweeps/math/math_n12_s2"
+    four = findings.late_share(folder, ("5+7", "7+5", "5-7", "7-5"))
+    assert four == pytest.approx(heldout_share_late(load_run(folder)["results"], 30000))
+    assert findings.late_share(folder, ("5+7", "7+5")) == pytest.approx(0.63, abs=0.005)

@@ -196,3 +196,17 @@ def test_the_capacity_prediction_needs_its_calibration():
     rows = ladder(20, 2800, {800: [2000], 1600: [1900]}) + ladder(28, 5264, {800: [1300], 1600: [1200]})
     with pytest.raises(ValueError, match=r"n28's headroom on the paper's table \(1.50\) is no more than n20's \(2.31\)"):
         predict(rows, add)
+
+
+def test_capacity_csv_reads_back_as_the_rows_it_was_written_from(tmp_path):
+    from toobig.analysis.capacity_summary import CAPACITY_COLUMNS, read_capacity_csv
+    from toobig.reports.capacity_report import capacity_csv
+    rows = [{**fake_row(4, 50, 1, 29.5), "table_seed": 0, "iter": 30000, "answers": 50, "code_length_bits": 211.0,
+             "entropy_minus_code_length_bits": 29.5, "bits_per_param": 0.1676, "exposures": 58800}]
+    (tmp_path / "capacity.csv").write_text(capacity_csv(rows))
+    back = read_capacity_csv(tmp_path / "capacity.csv")
+    assert [{k: r[k] for k in CAPACITY_COLUMNS} for r in back] == [{k: r[k] for k in CAPACITY_COLUMNS} for r in rows]
+    assert back[0]["config"] == {}
+    (tmp_path / "other.csv").write_text("run,task\n")
+    with pytest.raises(ValueError, match="other.csv is not a capacity.csv"):
+        read_capacity_csv(tmp_path / "other.csv")

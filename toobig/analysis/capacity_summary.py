@@ -8,15 +8,14 @@ Part 3.3", arXiv 2404.05405). Here: one row per run (CAPACITY_COLUMNS, capacity.
 per width over its table sizes with a 95% t interval over seeds, each width's capacity, and
 the bits the paper's real tasks ask (task_bits).
 """
+import csv
 import math
 from collections import Counter
 from pathlib import Path
 
 from toobig.analysis.sweep_summary import facts_information_bits
 from toobig.core.stats import t_interval
-from toobig.runs.checkpoints import load_model
 from toobig.runs.reading import read_run_json
-from toobig.study.memorization import bits_stored
 from toobig.study.tasks import (PAPER_HELD_OUT, RANDOM_TASKS, held_out_expressions, math_table, random_lines,
                                 random_table)
 from toobig.study.training_config import CHANGEABLE_ON_RESUME, saved_config
@@ -50,6 +49,9 @@ def capacity_folders(paths):
 def capacity_row(folder, ckpt="model_last.pt", device="cpu"):
     """One run's row (CAPACITY_COLUMNS, and its 'config'): the bits its weights in `ckpt` store of the
     table it was trained on. Raises ValueError for a run not on a random-answer table."""
+    # torch only here: the tables and the prediction (capacity_prediction) read capacity.csv without it
+    from toobig.runs.checkpoints import load_model
+    from toobig.study.memorization import bits_stored
     folder = Path(folder)
     model, codec, checkpoint = load_model(folder / ckpt, device)
     config = saved_config(checkpoint)
@@ -67,6 +69,24 @@ def capacity_row(folder, ckpt="model_last.pt", device="cpu"):
             "entropy_minus_code_length_bits": round(stored.entropy_minus_code_length_bits, 2),
             "bits_per_param": round(stored.bits_stored / n_params, 4), "answers_right": stored.answers_right,
             "exposures": round(exposures(config, table)), "config": config}
+
+
+def read_capacity_csv(path):
+    """The rows of a capacity.csv (capacity_report.capacity_csv), typed as capacity_row makes them, with
+    an empty 'config': the report that wrote the file pooled only runs by_width allows. Raises
+    ValueError for a file without CAPACITY_COLUMNS."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != CAPACITY_COLUMNS:
+            raise ValueError(f"{path} is not a capacity.csv (columns {', '.join(CAPACITY_COLUMNS)})")
+        rows = list(reader)
+    numbers = {"n_embd": int, "n_params": int, "seed": int, "table_size": int, "table_seed": int, "answers": int,
+               "answers_right": int, "exposures": int}
+    return [{**row, **{k: cast(row[k]) for k, cast in numbers.items()},
+             **{k: float(row[k]) for k in ("entropy_bits", "code_length_bits", "bits_stored",
+                                           "entropy_minus_code_length_bits", "bits_per_param")},
+             "iter": int(row["iter"]) if row["iter"] else None,
+             "finished": row["finished"] == "True", "config": {}} for row in rows]
 
 
 def exposures(config, table):

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from toobig.analysis.capacity_prediction import predict
+from toobig.analysis.capacity_summary import math_lookup_bits, read_capacity_csv
 from toobig.analysis.long_training import GRID, LAST_TENTH, SAME_DECAY, grid_status, long_run_row, run_folder
+from toobig.analysis.operation_summary import operation_row
 from toobig.analysis.wrong_answers import held_out_answers
 from toobig.core.stats import (
     binomial_interval,
@@ -66,13 +69,15 @@ FAMILIES = {
     "long runs, same decay": "chosen after the first long runs, not pre-registered: the long runs under weight "
                              "decay against 30,000 iterations with the same decay on every weight (sweeps/decay_all), "
                              "which separates time from decay",
+    "capacity prediction": "results/sweeps/math_add/prediction.md's two tests: which widths generalize on addition "
+                           "alone, predicted from the widths' capacities in bits (results/capacity)",
     "norm, exploratory": "the earlier changes of the weight norm (initial scale, weight decay), chosen after "
                          "seeing results",
 }
 # Families whose size a pre-registration fixed: Holm runs over that many tests, a test not yet
 # made (runs unfinished, too few runs that fit) counting as p = 1, so that no verdict is given
 # on a smaller family than the one registered.
-FAMILY_SIZES = {"norm, pre-registered": 2, "norm, secondary": 4, "long runs": 6}
+FAMILY_SIZES = {"norm, pre-registered": 2, "norm, secondary": 4, "long runs": 6, "capacity prediction": 2}
 WIDTHS = (8, 10, 12, 14, 16, 20, 28)  # the arithmetic sweep's
 
 
@@ -583,5 +588,72 @@ def long_runs(root):
     return rows
 
 
+ADDITION_SEEDS = range(1, 6)  # results/sweeps/math_add/prediction.md's design: WIDTHS x these seeds
+
+
+def late_share(folder, expressions, fraction=0.5):
+    """The share of `expressions`' samples right over the evaluations of the last `fraction` of a run
+    (items.csv): heldout_share_late for some of the held-out expressions, none selected."""
+    run, (iters, names, counts) = load_run(folder), read_item_table(folder, "items.csv")
+    late = iters >= (1 - fraction) * run["config"]["max_iters"]
+    right = sum(counts[names.index(name)][late].sum() for name in expressions)
+    return float(right / (run["config"]["eval_samples"] * len(expressions) * late.sum()))
+
+
+def capacity_prediction(root):
+    """The two pre-registered tests of results/sweeps/math_add/prediction.md (committed before its
+    runs, its rule before the capacities it reads): the classes from results/capacity/capacity.csv
+    (capacity_prediction.predict), the held-out additions' share over the 2nd half on addition alone
+    and, for test 2, on the paper's table (sweeps/math, the same widths and seeds). No rows while
+    none of the design's runs is committed; ValueError while only some are."""
+    folder = root / "sweeps/math_add"
+    names = [f"math_add_n{n}_s{s}" for n in WIDTHS for s in ADDITION_SEEDS]
+    present = [name for name in names if (folder / name / "run.json").is_file()]
+    if not present:
+        return []
+    if len(present) < len(names):
+        raise ValueError(f"{folder}: {len(present)} of the design's {len(names)} runs; commit them all to test them")
+    prediction = predict(read_capacity_csv(root / "capacity/capacity.csv"), math_lookup_bits(operations="+"))
+    classes = {w["n_embd"]: w["class"] for w in prediction["widths"]}
+    alone = {n: [operation_row(folder / f"math_add_n{n}_s{s}")["heldout_share_late"] for s in ADDITION_SEEDS]
+             for n in WIDTHS}
+    paper = {n: [late_share(root / f"sweeps/math/math_n{n}_s{s}", ("5+7", "7+5")) for s in ADDITION_SEEDS]
+             for n in WIDTHS}
+    return capacity_prediction_rows(classes, alone, paper)
+
+
+def capacity_prediction_rows(classes, alone, paper):
+    """prediction.md's tests from {n_embd: predicted class} and, per width, the runs' held-out
+    additions' share over the 2nd half on addition alone and on the paper's table."""
+    protocol = ("held-out additions' (5+7, 7+5) share over the 2nd half, mean [95% bootstrap]; classes from the "
+                "widths' capacities (results/sweeps/math_add/prediction_math_add.md)")
+    named = {kind: [n for n in WIDTHS if classes.get(n) == kind] for kind in ("generalizes", "undecided", "does not")}
+    listed = "; ".join(f"{kind}: {', '.join(f'n{n}' for n in widths) or 'none'}" for kind, widths in named.items())
+    x = [v for n in named["generalizes"] for v in alone[n]]
+    y = [v for n in named["does not"] for v in alone[n]]
+    claim = "Capacity predicts who generalizes on addition alone: the predicted widths answer more (pre-registered, 1)"
+    if not x or not y:
+        rows = [row(claim, protocol, f"{len(x)} + {len(y)} runs", listed, "–", "not testable: a class is empty")]
+    else:
+        p = permutation_test(x, y)
+        rows = [row(claim, protocol, f"{len(x)} + {len(y)} runs",
+                    f"predicted to generalize {mean_interval(x)}, predicted not to {mean_interval(y)} ({listed})",
+                    f"permutation {format_p(p)}", registered_verdict(np.mean(x) > np.mean(y)),
+                    family="capacity prediction", p=p)]
+    shifted = [n for n in named["does not"] if n < 28]  # n8-n20 answer the held-out additions on the paper's table
+    claim = ("Capacity against parameter count: widths that generalize on the paper's table but are predicted not to "
+             "on addition alone answer less there (pre-registered, 2)")
+    if not shifted:
+        return rows + [row(claim, protocol, "–", f"no width of n8-n20 predicted not to ({listed})", "–",
+                           "not testable: the two readings agree on this table")]
+    a = [v for n in shifted for v in alone[n]]
+    b = [v for n in shifted for v in paper[n]]
+    p = permutation_test(a, b)
+    return rows + [row(claim, protocol, f"{len(a)} + {len(b)} runs",
+                       f"{', '.join(f'n{n}' for n in shifted)}: addition alone {mean_interval(a)}, the paper's table "
+                       f"{mean_interval(b)}", f"permutation {format_p(p)}", registered_verdict(np.mean(a) < np.mean(b)),
+                       family="capacity prediction", p=p)]
+
+
 FINDINGS = [window, greedy_samples, rule_before_fit_rows, fit_kept, correlations, held_out_pairs, predicted_pairs, facts_order, size_or_norm,
-            held_norm, long_runs]
+            held_norm, long_runs, capacity_prediction]
