@@ -17,11 +17,13 @@ the bits the paper's own tasks ask), and prints capacity.md. Partial runs are li
 CSV and left out of the tables and the figure.
 
     python tools/capacity.py out/capacity/n* --predict=math_add    # and issue 39's prediction
+    python tools/capacity.py out/capacity/n* --window=results/sweeps/math/summary.csv   # the figure's window
 
 --predict=math_add (or math_sub) also writes prediction_<task>.md: each width's headroom on that
 one-operation table (its capacity over the bits the table asks as a lookup) against the band the
 paper's table sets (toobig/analysis/capacity_prediction.py), and so which widths the capacity
-reading predicts will generalize on it.
+reading predicts will generalize on it. --window marks on capacity.png the widths of an arithmetic
+width sweep that answer the held-out four (capacity_summary.generalization_window).
 """
 import sys
 from pathlib import Path
@@ -32,9 +34,11 @@ import toobig  # noqa: F401  first, before torch: it pins the CPU kernels every 
 
 from configurator import exit_with_error, parse_args
 from toobig.analysis.capacity_prediction import predict, prediction_table
-from toobig.analysis.capacity_summary import capacity_folders, capacity_row, capacity_tables, math_lookup_bits
+from toobig.analysis.capacity_summary import (capacity_folders, capacity_row, capacity_tables, generalization_window,
+                                              math_lookup_bits)
 from toobig.core.devices import MACHINE_ERRORS, pick_device
 from toobig.core.files import write_atomically
+from toobig.runs.reading import read_summary
 from toobig.study.tasks import OPERATION_TASKS
 from toobig.reports.capacity_report import write_capacity_report
 
@@ -43,6 +47,7 @@ OPTIONS = dict(
     ckpt="model_last.pt",  # the weights scored in each run folder: the end of training (model_best.pt: the best evaluation)
     device="cpu",          # where the forwards run (auto: cuda, then mps, then cpu)
     predict="",            # a one-operation table (math_add, math_sub): write prediction_<task>.md too
+    window="",             # an arithmetic width sweep's summary.csv: mark its generalization window on the figure
 )
 
 
@@ -60,8 +65,14 @@ def main(argv=None):
         if not paths:
             raise ValueError("name run folders or sweep folders of runs on random_math or random_facts, e.g. "
                              "python tools/capacity.py out/capacity_n14")
+        window = None
+        if options["window"]:
+            if not Path(options["window"]).is_file():
+                raise ValueError(f"--window={options['window']} is not a file; give a width sweep's summary.csv, "
+                                 f"e.g. results/sweeps/math/summary.csv")
+            window = generalization_window(read_summary(options["window"]))
         rows = [capacity_row(folder, options["ckpt"], device) for folder in capacity_folders(paths)]
-        paths = write_capacity_report(rows, options["out"])
+        paths = write_capacity_report(rows, options["out"], window=window)
         print(capacity_tables(rows), end="")
         if options["predict"]:
             task = tasks[options["predict"]]

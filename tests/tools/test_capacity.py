@@ -74,6 +74,9 @@ def test_a_sweep_of_random_tables_reports_the_bits_its_runs_store(tmp_path):
     (["results/math_mini_14", "--ckpt=../model_last.pt"], "error: --ckpt='../model_last.pt' names a file inside"),
     (["--device=tpu"], "error: device='tpu'"),
     (["x", "--predict=math"], "error: --predict='math' is not a one-operation table; choose math_add or math_sub"),
+    (["x", "--window=nowhere.csv"], "error: --window=nowhere.csv is not a file; give a width sweep's summary.csv"),
+    (["x", "--window=results/capacity_like.csv"], "error: --window=results/capacity_like.csv is not a file"),
+    (["x", "--window=results/sweeps/facts/summary.csv"], "error: no width of the sweep answers the held-out four"),
     (["--outt=x"], "error: unknown config key 'outt'; did you mean out?")])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = run_main(capacity.main, *args)
@@ -210,3 +213,11 @@ def test_capacity_csv_reads_back_as_the_rows_it_was_written_from(tmp_path):
     (tmp_path / "other.csv").write_text("run,task\n")
     with pytest.raises(ValueError, match="other.csv is not a capacity.csv"):
         read_capacity_csv(tmp_path / "other.csv")
+
+
+def test_the_generalization_window_is_the_widths_that_answer_the_held_out_four():
+    from toobig.analysis.capacity_summary import generalization_window
+    from toobig.runs.reading import read_summary
+    assert generalization_window(read_summary(REPO / "results/sweeps/math/summary.csv")) == (544, 2800)  # n8-n20
+    with pytest.raises(ValueError, match="the summary has no finished, held_out"):
+        generalization_window([{"n_params": 544}])

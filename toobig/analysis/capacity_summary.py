@@ -165,6 +165,29 @@ def capacity_tables(rows):
     return "\n".join(lines + details) + "\n"
 
 
+WINDOW_SHARE = 0.25  # a width is in the generalization window where its seeds' mean held-out share reaches this
+
+
+def generalization_window(summary_rows):
+    """(smallest, largest) parameter count of the widths whose finished seeds answer the held-out
+    four over the second half at a mean share of WINDOW_SHARE or more, from the rows of an arithmetic
+    width sweep's summary.csv (runs of the paper's held-out pair, no weight decay; the window on
+    results/sweeps/math: n8 to n20). Raises ValueError where no width is in it."""
+    needed = {"finished", "held_out", "weight_decay", "heldout_share_late", "n_params"}
+    if summary_rows and not needed <= set(summary_rows[0]):
+        raise ValueError(f"the summary has no {', '.join(sorted(needed - set(summary_rows[0])))}: give an arithmetic "
+                         f"width sweep's summary.csv (tools/sweep.py --task=math)")
+    shares = {}
+    for r in summary_rows:
+        if r["finished"] and r["held_out"] == "5:7" and not r["weight_decay"] and r["heldout_share_late"] is not None:
+            shares.setdefault(r["n_params"], []).append(r["heldout_share_late"])
+    inside = [n for n, values in shares.items() if sum(values) / len(values) >= WINDOW_SHARE]
+    if not inside:
+        raise ValueError(f"no width of the sweep answers the held-out four at a mean share of {WINDOW_SHARE:.0%} or "
+                         f"more over the second half; give an arithmetic width sweep's summary.csv")
+    return min(inside), max(inside)
+
+
 def math_lookup_bits(held_out=PAPER_HELD_OUT, operations="+-"):
     """Two measures of what the arithmetic table's training answers take stored as a lookup, with no
     rule, in bits (facts_information_bits' counterpart): each answer coded by its operation's answers
