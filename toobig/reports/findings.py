@@ -626,7 +626,7 @@ def capacity_prediction_rows(classes, alone, paper):
     """prediction.md's tests from {n_embd: predicted class} and, per width, the runs' held-out
     additions' share over the 2nd half on addition alone and on the paper's table."""
     protocol = ("held-out additions' (5+7, 7+5) share over the 2nd half, mean [95% bootstrap]; classes from the "
-                "widths' capacities (results/sweeps/math_add/prediction_math_add.md)")
+                "widths' capacities (results/capacity/prediction_math_add.md)")
     named = {kind: [n for n in WIDTHS if classes.get(n) == kind] for kind in ("generalizes", "undecided", "does not")}
     listed = "; ".join(f"{kind}: {', '.join(f'n{n}' for n in widths) or 'none'}" for kind, widths in named.items())
     x = [v for n in named["generalizes"] for v in alone[n]]
