@@ -39,7 +39,9 @@ HEADLINE = [("Paper: n14 gets the held-out (5,7) four right", "best"),
             ("Held at norm 15, n28 generalizes more than free n28", ""),
             ("Held at norm 55, n14 generalizes less than free n14", ""),
             ("Omnigrok's reading, the norm held fixed", ""),
-            *((f"Ten times longer ({setting}), n{n} generalizes more", "") for setting in SETTINGS for n in TESTED_WIDTHS)]
+            *((f"Ten times longer ({setting}), n{n} generalizes more", "") for setting in SETTINGS for n in TESTED_WIDTHS),
+            ("Capacity predicts who generalizes on addition alone", ""),
+            ("Capacity against parameter count", "")]
 # rows of tests whose runs may still be under way: shown once claims.md has them
 PENDING = {claim for claim, _ in HEADLINE if claim.startswith("Ten times longer")}
 

@@ -164,7 +164,7 @@ def test_the_capacity_predictions_tests_as_registered():
                28: "does not"}
     alone = {n: [0.9, 0.8, 1.0, 0.7, 0.9] if n < 12 else [0.0, 0.1, 0.0, 0.2, 0.0] for n in widths}
     paper = {n: [0.9, 1.0, 1.0, 0.8, 0.9] if n < 28 else [0.0] * 5 for n in widths}
-    first, second = findings.settle(findings.capacity_prediction_rows(classes, alone, paper))
+    first, second, per_width = findings.settle(findings.capacity_prediction_rows(classes, alone, paper))
     assert first["n"] == "10 + 20 runs" and first["family"] == second["family"] == "capacity prediction"
     assert "generalizes: n8, n10; undecided: n12; does not: n14, n16, n20, n28" in first["effect"]
     assert first["verdict"] == "holds" and first["p"] < 0.001
@@ -172,11 +172,14 @@ def test_the_capacity_predictions_tests_as_registered():
     assert second["n"] == "15 + 15 runs" and second["effect"].startswith("n14, n16, n20: addition alone 6% [")
     assert second["verdict"] == "holds"
     assert [first["p_holm"], second["p_holm"]] == list(holm([first["p"], second["p"]]))  # Holm over the two
+    # the rival readings, width by width, beside the tests and outside the family
+    assert per_width["family"] is None and per_width["n"] == "35 + 35 runs"
+    assert per_width["effect"].startswith("n8 (generalizes): 86% [") and "n28 (does not): 6% [" in per_width["effect"]
     # a width class left empty, or no width of n8-n20 predicted not to: reported as not testable
     none_shift = {n: "generalizes" for n in widths} | {28: "does not"}
-    first, second = findings.settle(findings.capacity_prediction_rows(none_shift, alone, paper))
+    first, second, _ = findings.settle(findings.capacity_prediction_rows(none_shift, alone, paper))
     assert second["verdict"] == "not testable: the two readings agree on this table" and second["p"] is None
-    first, _ = findings.settle(findings.capacity_prediction_rows({n: "undecided" for n in widths}, alone, paper))
+    first, *_ = findings.settle(findings.capacity_prediction_rows({n: "undecided" for n in widths}, alone, paper))
     assert first["verdict"] == "not testable: a class is empty"
 
 

@@ -161,3 +161,19 @@ def test_a_one_operation_run_is_described_and_plotted_by_its_own_sums(tmp_path):
     folder = write_operation_run(tmp_path / "run", 1, [0, 20, 10, 20, 0])
     written = plot_results.plot_run(folder)
     assert folder / "margins.png" in written and (folder / "margins.png").stat().st_size > 10_000
+
+
+def test_digest_reads_a_one_operation_run_by_its_own_sums(tmp_path):
+    # tools/claims.py digests every committed run with items.csv; an addition-alone run has no 5-7
+    from toobig.runs.reading import digest
+    folder = write_operation_run(tmp_path / "run", 1, [0, 20, 10, 20, 0])
+    counts = [[0] + [10] * 4 for _ in ADD_NAMES]  # every sum right from 250 on but one, lost at 750
+    counts[ADD_NAMES.index("3+4")][3] = 7
+    (folder / "items.csv").write_text("iter," + ",".join(ADD_NAMES) + "\n" + "".join(
+        f"{it}," + ",".join(str(row[e]) for row in counts) + "\n" for e, it in enumerate(range(0, 1001, 250))))
+    (folder / "run.json").write_text((folder / "run.json").read_text().replace('"max_iters"', '"eval_samples": 10, '
+                                                                               '"held_out": "5:7", "max_iters"'))
+    d = digest(folder)
+    assert d["heldout_margins_final"] == [0.5, -1.25]  # the two held-out additions, 5+7 and 7+5
+    assert d["train_fit_kept"] == round(2 / 3, 4)  # the 98 training additions: fit at 250, lost at 750
+    assert d["heldout_quadruple_rank"] is None  # a quadruple needs both operations

@@ -29,6 +29,7 @@ from toobig.study.tasks import (
     held_out_expressions,
     math_expressions,
     parse_held_out,
+    task_operations,
 )
 from toobig.study.training_config import saved_config
 
@@ -323,11 +324,12 @@ def rule_before_fit(iters, names, counts, samples, held_out=PAPER_HELD_OUT):
     return result
 
 
-def fit_and_keep(iters, names, counts, samples, held_out=PAPER_HELD_OUT):
+def fit_and_keep(iters, names, counts, samples, held_out=PAPER_HELD_OUT, operations="+-"):
     """When a run first has every training expression all right (None if never), and the share
-    of the later evaluations at which it has them all again: how firmly it holds its fit."""
+    of the later evaluations at which it has them all again: how firmly it holds its fit. The
+    training expressions are those of `operations` (tasks.task_operations) only."""
     index = {name: i for i, name in enumerate(names)}
-    rows = [index[n] for n in training_expressions(held_out)]
+    rows = [index[n] for n in training_expressions(held_out, operations)]
     fit = (np.asarray(counts)[rows] == samples).all(axis=0)
     if not fit.any():
         return None, math.nan
@@ -364,6 +366,7 @@ def protocol_measures(run):
     the share of item cells whose samples disagree. None where a run lacks what a measure
     needs (no arithmetic, no margins.csv or items.csv, or a margin row for that evaluation)."""
     r, config = run["results"], run["config"]
+    operations = task_operations(config["dataset"])  # a one-operation table has two held-out roles, no quadruples
     row = dict.fromkeys(PROTOCOL_MEASURES)
     j = selected_row(r, "train_best")
     row["train_best_iter"] = int(r["iter"][j])
@@ -382,15 +385,15 @@ def protocol_measures(run):
                           ("heldout_margins_final", "last")):
         found = [] if margins is None else np.flatnonzero(margins[0] == r["iter"][selected_row(r, protocol)])
         if len(found):
-            row[key] = heldout_values(margins, config["held_out"], found[0])
+            row[key] = heldout_values(margins, config["held_out"], found[0], operations)
     items = read_items(run["folder"])
     if items is not None:
         samples = config["eval_samples"]
-        fair = rule_before_fit(*items, samples, config["held_out"])
+        fair = rule_before_fit(*items, samples, config["held_out"]) if operations == "+-" else {"rank": None}
         if fair["rank"] is not None:
             row.update(heldout_quadruple_rank=fair["rank"], quadruples_before_heldout=fair["quadruples_before"],
                        all_training_seen_before_heldout=fair["all_seen_before"])
-        _, kept = fit_and_keep(*items, samples, config["held_out"])
+        _, kept = fit_and_keep(*items, samples, config["held_out"], operations)
         row["train_fit_kept"] = None if math.isnan(kept) else round(kept, 4)
         row["samples_split"] = round(strictly_between(items[2], samples), 4)
     return row
