@@ -23,7 +23,9 @@ CSV and left out of the tables and the figure.
 one-operation table (its capacity over the bits the table asks as a lookup) against the band the
 paper's table sets (toobig/analysis/capacity_prediction.py), and so which widths the capacity
 reading predicts will generalize on it. --window marks on capacity.png the widths of an arithmetic
-width sweep that answer the held-out four (capacity_summary.generalization_window).
+width sweep that answer the held-out four (capacity_summary.generalization_window). --facts sets,
+in capacity.md, each width's capacity on random capitals beside its share of the paper's 50 facts
+from a facts width sweep (capacity_summary.facts_against_capacity).
 """
 import sys
 from pathlib import Path
@@ -34,8 +36,8 @@ import toobig  # noqa: F401  first, before torch: it pins the CPU kernels every 
 
 from configurator import exit_with_error, parse_args
 from toobig.analysis.capacity_prediction import predict, prediction_table
-from toobig.analysis.capacity_summary import (capacity_folders, capacity_row, capacity_tables, generalization_window,
-                                              math_lookup_bits)
+from toobig.analysis.capacity_summary import (capacity_folders, capacity_row, capacity_tables, facts_against_capacity,
+                                              generalization_window, math_lookup_bits)
 from toobig.core.devices import MACHINE_ERRORS, pick_device
 from toobig.core.files import write_atomically
 from toobig.runs.reading import read_summary
@@ -48,6 +50,7 @@ OPTIONS = dict(
     device="cpu",          # where the forwards run (auto: cuda, then mps, then cpu)
     predict="",            # a one-operation table (math_add, math_sub): write prediction_<task>.md too
     window="",             # an arithmetic width sweep's summary.csv: mark its generalization window on the figure
+    facts="",              # a facts width sweep's summary.csv: set the random capitals beside the real facts in capacity.md
 )
 
 
@@ -71,9 +74,18 @@ def main(argv=None):
                 raise ValueError(f"--window={options['window']} is not a file; give a width sweep's summary.csv, "
                                  f"e.g. results/sweeps/math/summary.csv")
             window = generalization_window(read_summary(options["window"]))
+        facts_rows = ()
+        if options["facts"]:
+            if not Path(options["facts"]).is_file():
+                raise ValueError(f"--facts={options['facts']} is not a file; give a facts width sweep's summary.csv, "
+                                 f"e.g. results/sweeps/facts/summary.csv")
+            facts_rows = read_summary(options["facts"])
+            if {r.get("task") for r in facts_rows} != {"facts_char"}:
+                raise ValueError(f"--facts={options['facts']} is not a facts sweep's; give a facts width "
+                                 f"sweep's summary.csv (tools/sweep.py --task=facts)")
         rows = [capacity_row(folder, options["ckpt"], device) for folder in capacity_folders(paths)]
-        paths = write_capacity_report(rows, options["out"], window=window)
-        print(capacity_tables(rows), end="")
+        paths = write_capacity_report(rows, options["out"], window=window, facts_rows=facts_rows)
+        print(capacity_tables(rows) + (facts_against_capacity(rows, facts_rows) if facts_rows else ""), end="")
         if options["predict"]:
             task = tasks[options["predict"]]
             bits = math_lookup_bits(operations=task.operations)

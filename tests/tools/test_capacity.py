@@ -6,8 +6,8 @@ import pytest
 
 from conftest import REPO, run_cli, run_main
 from toobig.analysis.capacity_prediction import predict, prediction_table
-from toobig.analysis.capacity_summary import (by_width, capacity_folders, capacity_tables, math_lookup_bits,
-                                              task_bits, width_capacity)
+from toobig.analysis.capacity_summary import (by_width, capacity_folders, capacity_tables, facts_against_capacity,
+                                              math_lookup_bits, task_bits, width_capacity)
 from toobig.analysis.sweep_summary import facts_information_bits
 from toobig.reports.capacity_report import capacity_figure
 from toobig.study.tasks import task_text
@@ -77,6 +77,8 @@ def test_a_sweep_of_random_tables_reports_the_bits_its_runs_store(tmp_path):
     (["x", "--window=nowhere.csv"], "error: --window=nowhere.csv is not a file; give a width sweep's summary.csv"),
     (["x", "--window=results/capacity_like.csv"], "error: --window=results/capacity_like.csv is not a file"),
     (["x", "--window=results/sweeps/facts/summary.csv"], "error: no width of the sweep answers the held-out four"),
+    (["x", "--facts=nowhere.csv"], "error: --facts=nowhere.csv is not a file; give a facts width sweep's summary.csv"),
+    (["x", "--facts=results/sweeps/math/summary.csv"], "error: --facts=results/sweeps/math/summary.csv is not a facts"),
     (["--outt=x"], "error: unknown config key 'outt'; did you mean out?")])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = run_main(capacity.main, *args)
@@ -221,3 +223,20 @@ def test_the_generalization_window_is_the_widths_that_answer_the_held_out_four()
     assert generalization_window(read_summary(REPO / "results/sweeps/math/summary.csv")) == (544, 2800)  # n8-n20
     with pytest.raises(ValueError, match="the summary has no finished, held_out"):
         generalization_window([{"n_params": 544}])
+
+
+def test_the_random_capitals_stand_beside_the_real_facts():
+    def facts_row(table_size, seed, bits, right):
+        row = fake_row(14, table_size, seed, bits, dataset="random_facts")
+        return {**row, "task": "random_facts", "n_params": 1932, "entropy_bits": 40.0 * table_size, "answers_right": right}
+    rows = [facts_row(size, seed, bits + seed, right) for size, bits, right in ((12, 470, 11), (50, 500, 5), (100, 300, 2))
+            for seed in (1, 2, 3)]
+    rows += [fake_row(4, 50, 1, 100.0)]  # arithmetic: not a facts width
+    summary = [{"n_embd": 14, "finished": True, "weight_decay": 0.0, "facts_acc_at_best": acc} for acc in (0.08, 0.12)]
+    summary += [{"n_embd": 14, "finished": True, "weight_decay": 0.1, "facts_acc_at_best": 0.9},  # another setting
+                {"n_embd": 14, "finished": False, "weight_decay": 0.0, "facts_acc_at_best": 0.5}]  # not yet finished
+    mapping, strings = facts_information_bits()
+    text = facts_against_capacity(rows, summary)
+    assert (f"| n14 | 1,932 | 502 [500-504] of 2,000, 5 of 50 answered | 502 [500-504] at 50 | "
+            f"{502 / strings:.2f} / {502 / mapping:.2f} | 10% (2 seeds, 8-12%) |") in text
+    assert "n4" not in text and facts_against_capacity(rows[-1:], summary) == ""

@@ -16,8 +16,8 @@ from pathlib import Path
 from toobig.analysis.sweep_summary import facts_information_bits
 from toobig.core.stats import t_interval
 from toobig.runs.reading import read_run_json
-from toobig.study.tasks import (PAPER_HELD_OUT, RANDOM_TASKS, held_out_expressions, math_table, random_lines,
-                                random_table)
+from toobig.study.tasks import (CAPITALS, PAPER_HELD_OUT, RANDOM_TASKS, held_out_expressions, math_table,
+                                random_lines, random_table)
 from toobig.study.training_config import CHANGEABLE_ON_RESUME, saved_config
 
 MORRIS_BITS_PER_PARAM = 3.6         # Morris et al. 2025: GPT-style models on uniformly random data
@@ -205,3 +205,45 @@ def task_bits():
     """{what: (low, high)} the bits the paper's tasks ask: the arithmetic answers as a lookup
     (math_lookup_bits) and the 50 facts (sweep_summary.facts_information_bits)."""
     return {"the arithmetic answers as a lookup": math_lookup_bits(), "the 50 facts": facts_information_bits()}
+
+
+def facts_against_capacity(rows, facts_rows):
+    """capacity.md's answer to issue 39's facts question: per width with runs on random capitals
+    (random_facts), what it stores of the random table the size of the paper's (the 50 countries,
+    each with a random capital: the real facts' format and exposures), its capacity, that capacity
+    over the bits the 50 real facts ask (facts_information_bits: the string estimate, then the
+    mapping alone), and the share of the real facts the same width answers, from the rows of a facts
+    width sweep's summary.csv (facts_acc_at_best: the best evaluation, the facts being the training
+    items; finished runs without weight decay). Markdown; "" where no random_facts run has finished."""
+    mapping, strings = facts_information_bits()
+    real = {}
+    for r in facts_rows:
+        if r["finished"] and not r["weight_decay"] and r["facts_acc_at_best"] is not None:
+            real.setdefault(r["n_embd"], []).append(r["facts_acc_at_best"])
+    lines = []
+    for (task, n_embd, n_params), tables in by_width(rows).items():
+        if task != "random_facts":
+            continue
+        best = width_capacity(tables)
+        paper_size = tables.get(len(CAPITALS), [])
+        stored = (interval(*t_interval([r["bits_stored"] for r in paper_size])) + f" of {paper_size[0]['entropy_bits']:,.0f}"
+                  + f", {sum(r['answers_right'] for r in paper_size) / len(paper_size):.0f} of {len(CAPITALS)} answered"
+                  if paper_size else "not run")
+        accuracy = real.get(n_embd)
+        lines.append(f"| n{n_embd} | {n_params:,} | {stored} | {interval(best['bits'], best['low'], best['high'])} "
+                     f"at {best['table_size']:,}{'' if best['reached'] else ' (a lower bound)'} | "
+                     f"{best['bits'] / strings:.2f} / {best['bits'] / mapping:.2f} | "
+                     + (f"{100 * sum(accuracy) / len(accuracy):.0f}% ({len(accuracy)} seeds, "
+                        f"{100 * min(accuracy):.0f}-{100 * max(accuracy):.0f}%) |" if accuracy else "no run |"))
+    if not lines:
+        return ""
+    return "\n".join(["", "## The 50 facts against capacity", "",
+                      f"Random capitals on the paper's {len(CAPITALS)} countries are the real facts' format and length with "
+                      f"nothing to infer. Capacity over the facts' bits: over {strings:,.0f} (the answers spelled "
+                      f"out by their letter frequencies) / over {mapping:,.0f} (which capital goes with which country, "
+                      "the mapping alone); 1 or more: the width could store all 50 as a lookup. The paper's facts: "
+                      "the same width's share of the 50 real facts right at its best evaluation (mean over its seeds, "
+                      "their range).", "",
+                      f"| width | params | random capitals, the {len(CAPITALS)} countries: bits stored | capacity, bits "
+                      "(at table) | capacity / the facts' bits | the paper's facts, accuracy |",
+                      "|---|---|---|---|---|---|", *lines]) + "\n"
