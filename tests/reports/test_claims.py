@@ -190,3 +190,23 @@ def test_a_share_of_some_held_out_expressions_over_the_second_half():
     four = findings.late_share(folder, ("5+7", "7+5", "5-7", "7-5"))
     assert four == pytest.approx(heldout_share_late(load_run(folder)["results"], 30000))
     assert findings.late_share(folder, ("5+7", "7+5")) == pytest.approx(0.63, abs=0.005)
+
+
+def test_the_capacities_are_described_against_the_anchors_and_the_window():
+    from toobig.reports import findings
+
+    def width(n_params, bits, half, reached=True):
+        return n_params, {"bits": bits, "low": bits - half, "high": bits + half, "reached": reached}, 3
+    widths = {8: width(544, 170, 100), 14: width(1456, 520, 80), 20: width(2800, 800, 300), 28: width(5264, 990, 500)}
+    anchors, crossing = findings.capacity_rows(widths, (791, 942), (544, 2800))
+    assert anchors["verdict"] == "holds" and anchors["n"] == "4 widths, 12 runs"
+    assert anchors["effect"].startswith("n8 0.31 [0.13-0.50]; n14 0.36 [0.30-0.41]")
+    assert crossing["verdict"] == "qualified: at n20 by the means; by the intervals anywhere from n20 to n28"
+    # the window ending a width earlier than the crossing: does not hold
+    assert findings.capacity_rows(widths, (791, 942), (544, 1456))[1]["verdict"] == "does not hold"
+    narrow = {**widths, 20: width(2800, 800, 10), 28: width(5264, 2000, 10)}
+    assert findings.capacity_rows(narrow, (791, 942), (544, 2800))[1]["verdict"] == "holds"
+    # a width above 2 bits per parameter, or one whose largest table stores the most
+    assert findings.capacity_rows({4: width(176, 400, 10)}, (791, 942), (176, 176))[0]["verdict"] == "does not hold"
+    assert findings.capacity_rows({**widths, 56: width(20000, 3000, 100, reached=False)}, (791, 942),
+                                  (544, 2800))[0]["verdict"] == "holds; qualified: n56 only lower bounds"

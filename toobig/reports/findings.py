@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from toobig.analysis.capacity_prediction import predict
-from toobig.analysis.capacity_summary import math_lookup_bits, read_capacity_csv
+from toobig.analysis.capacity_summary import (ALLEN_ZHU_LI_BITS_PER_PARAM, MORRIS_BITS_PER_PARAM, by_width,
+                                              generalization_window, math_lookup_bits, read_capacity_csv,
+                                              width_capacity)
 from toobig.analysis.long_training import GRID, LAST_TENTH, SAME_DECAY, grid_status, long_run_row, run_folder
 from toobig.analysis.operation_summary import operation_row
 from toobig.analysis.wrong_answers import held_out_answers
@@ -663,5 +665,54 @@ def capacity_prediction_rows(classes, alone, paper):
                                  f"{mean_interval(paper[n])}" for n in widths), "–", "described, not tested")]
 
 
+def capacities(root):
+    """Issue 39's measured capacities (results/capacity/capacity.csv, random_math: each width's most
+    bits stored over its tables, seeds 1-3, 95% t interval), described against the two anchors and
+    against the arithmetic table's bits as a lookup, where the width sweep's generalization window
+    ends (capacity_summary.generalization_window). No rows before the capacities are committed."""
+    path = root / "capacity/capacity.csv"
+    if not path.is_file():
+        return []
+    rows = read_capacity_csv(path)
+    widths = {n_embd: (n_params, width_capacity(tables), sum(map(len, tables.values())))
+              for (task, n_embd, n_params), tables in by_width(rows).items() if task == "random_math"}
+    return capacity_rows(widths, math_lookup_bits(), generalization_window(read_summary(root / "sweeps/math/summary.csv")))
+
+
+def capacity_rows(widths, table_bits, window):
+    """capacities' rows from {n_embd: (n_params, width_capacity, runs)}, the arithmetic table's bits
+    as a lookup (low, high) and the window (smallest, largest parameters)."""
+    protocol = ("bits stored (Morris et al. 2025) of random-answer arithmetic tables at each width's best table size, "
+                "30,000 iterations, the end of training, mean over seeds 1-3 [95% t]")
+    n = f"{len(widths)} widths, {sum(runs for _, _, runs in widths.values())} runs"
+    lower_bounds = [f"n{w}" for w, (_, c, _) in widths.items() if not c["reached"]]
+    per_param = {w: [v / n_params for v in (c["bits"], c["low"], c["high"])] for w, (n_params, c, _) in widths.items()}
+    highest = max(high for _, _, high in per_param.values())
+    below = highest < ALLEN_ZHU_LI_BITS_PER_PARAM
+    rows = [row(f"Tiny widths store far less than {ALLEN_ZHU_LI_BITS_PER_PARAM:g} (Allen-Zhu & Li) and "
+                f"{MORRIS_BITS_PER_PARAM:g} (Morris et al.) bits per parameter (described)", protocol, n,
+                "; ".join(f"n{w} {mean:.2f} [{low:.2f}-{high:.2f}]" for w, (mean, low, high) in per_param.items()),
+                f"95% t intervals; highest upper end {highest:.2f}",
+                ("holds" if below else "does not hold") + (f"; qualified: {', '.join(lower_bounds)} only lower bounds"
+                                                            if lower_bounds and below else ""))]
+    low_bits, high_bits = table_bits
+    crossing = next((w for w, (_, c, _) in widths.items() if c["bits"] >= low_bits), None)
+    overlapping = [w for w, (_, c, _) in widths.items() if c["high"] >= low_bits and c["low"] <= high_bits]
+    window_end = max((w for w, (n_params, _, _) in widths.items() if n_params <= window[1]), default=None)
+    effect = (f"capacity reaches the table's {low_bits:,.0f}-{high_bits:,.0f} bits first at "
+              f"{f'n{crossing}' if crossing else 'no width'} by the means; the intervals overlap them at "
+              f"{', '.join(f'n{w}' for w in overlapping) or 'no width'}; the window ends at n{window_end}")
+    if crossing is None or crossing != window_end:
+        verdict = "does not hold"
+    elif overlapping and (min(overlapping) < crossing or max(overlapping) > crossing):
+        verdict = (f"qualified: at n{crossing} by the means; by the intervals anywhere from n{min(overlapping)} to "
+                   f"n{max(overlapping)}")
+    else:
+        verdict = "holds"
+    return rows + [row("Where capacity crosses the arithmetic table's bits, generalization ends (described)",
+                       protocol + "; the window: widths of the width sweep (results/sweeps/math, seeds 1-5) whose "
+                       "held-out share over the 2nd half reaches 25%", n, effect, "95% t intervals", verdict)]
+
+
 FINDINGS = [window, greedy_samples, rule_before_fit_rows, fit_kept, correlations, held_out_pairs, predicted_pairs, facts_order, size_or_norm,
-            held_norm, long_runs, capacity_prediction]
+            held_norm, long_runs, capacities, capacity_prediction]
