@@ -1,4 +1,6 @@
 """tools/claims.py: the committed claims table is what the code computes from the committed runs."""
+import math
+
 import pytest
 
 from conftest import REPO, run_main
@@ -181,6 +183,10 @@ def test_the_capacity_predictions_tests_as_registered():
     assert second["verdict"] == "not testable: the two readings agree on this table" and second["p"] is None
     first, *_ = findings.settle(findings.capacity_prediction_rows({n: "undecided" for n in widths}, alone, paper))
     assert first["verdict"] == "not testable: a class is empty"
+    # equal shares in both classes: not significant, not "does not hold"
+    level = {n: [0.0] * 5 for n in widths}
+    first, second, _ = findings.settle(findings.capacity_prediction_rows(classes, level, level))
+    assert first["verdict"] == second["verdict"] == "not significant after the correction"
 
 
 def test_a_share_of_some_held_out_expressions_over_the_second_half():
@@ -210,3 +216,31 @@ def test_the_capacities_are_described_against_the_anchors_and_the_window():
     assert findings.capacity_rows({4: width(176, 400, 10)}, (791, 942), (176, 176))[0]["verdict"] == "does not hold"
     assert findings.capacity_rows({**widths, 56: width(20000, 3000, 100, reached=False)}, (791, 942),
                                   (544, 2800))[0]["verdict"] == "holds; qualified: n56 only lower bounds"
+    # a width of one seed (no interval) is named, not read as "nan"; given out of order, the widths are sorted
+    one_seed = {56: (20000, {"bits": 3000, "low": math.nan, "high": math.nan, "reached": True}, 1), **widths}
+    anchors, crossing = findings.capacity_rows(one_seed, (791, 942), (544, 2800))
+    assert anchors["verdict"] == "holds; qualified: n56 one seed, no interval" and "nan" not in anchors["test"]
+    assert anchors["effect"].startswith("n8 0.31") and anchors["effect"].endswith("n56 0.15")
+    assert crossing["verdict"].startswith("qualified: at n20")
+    # the window's last width unmeasured: no verdict on where it ends
+    assert findings.capacity_rows({w: widths[w] for w in (8, 14, 28)}, (791, 942), (544, 2800))[1]["verdict"] == (
+        "not measured: the window's last width has no capacity")
+
+
+def test_the_capacity_prediction_reads_the_classes_committed_before_its_runs(tmp_path):
+    from toobig.analysis.capacity_prediction import read_prediction_classes
+    from toobig.reports import findings
+    committed = REPO / "results/capacity/prediction_math_add.md"
+    assert read_prediction_classes(committed) == {8: "generalizes", 10: "generalizes", 12: "undecided",
+                                                  14: "undecided", 16: "does not", 20: "undecided", 28: "does not"}
+    # capacities that now give n16 another class than the committed file: refused, not re-classed
+    (tmp_path / "capacity").mkdir()
+    (tmp_path / "sweeps").symlink_to(REPO / "results/sweeps")
+    (tmp_path / "capacity/capacity.csv").symlink_to(REPO / "results/capacity/capacity.csv")
+    (tmp_path / "capacity/prediction_math_add.md").write_text(
+        committed.read_text().replace("| 1.69 [1.22-2.18] | does not |", "| 1.69 [1.22-2.18] | undecided |"))
+    with pytest.raises(ValueError, match="other classes than those committed before the runs .n16 undecided -> does not"):
+        findings.capacity_prediction(tmp_path)
+    (tmp_path / "capacity/prediction_math_add.md").write_text("no table\n")
+    with pytest.raises(ValueError, match="holds no prediction table"):
+        findings.capacity_prediction(tmp_path)

@@ -240,3 +240,7 @@ def test_the_random_capitals_stand_beside_the_real_facts():
     assert (f"| n14 | 1,932 | 502 [500-504] of 2,000, 5 of 50 answered | 502 [500-504] at 50 | "
             f"{502 / strings:.2f} / {502 / mapping:.2f} | 10% (2 seeds, 8-12%) |") in text
     assert "n4" not in text and facts_against_capacity(rows[-1:], summary) == ""
+    # no 50-line table yet, the largest table the best: said so; a width with no facts run: said so
+    early = [facts_row(size, seed, bits + seed, 1) for size, bits in ((12, 300), (25, 400)) for seed in (1, 2, 3)]
+    text = facts_against_capacity(early, [{**r, "n_embd": 28} for r in summary])
+    assert "| n14 | 1,932 | not run | 402 [400-404] at 25 (a lower bound) |" in text and text.endswith("| no run |\n")

@@ -21,6 +21,7 @@ headroom interval lies below the band, not to where it lies wholly above it, and
 in advance, counted neither way) otherwise.
 """
 import math
+from pathlib import Path
 
 from toobig.analysis.capacity_summary import by_width, math_lookup_bits, width_capacity
 
@@ -90,3 +91,17 @@ def prediction_table(prediction, lookup_bits, title):
                      f"{'reached' if capacity['reached'] else 'not reached: a lower bound'} | {w['paper']:.2f} | "
                      f"{mean:.2f} [{low:.2f}-{'∞' if math.isinf(high) else f'{high:.2f}'}] | {w['class']} |")
     return "\n".join(lines) + "\n"
+
+
+def read_prediction_classes(path):
+    """{n_embd: class} from a prediction file prediction_table wrote (results/capacity/prediction_<task>.md):
+    what was committed before the runs, to hold a later reading of the capacities to. Raises
+    ValueError for a file without the table."""
+    classes = {}
+    for line in Path(path).read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 7 and cells[0].startswith("n") and cells[0][1:].isdigit():
+            classes[int(cells[0][1:])] = cells[6]
+    if not classes:
+        raise ValueError(f"{path} holds no prediction table (tools/capacity.py --predict writes one)")
+    return classes

@@ -214,11 +214,13 @@ def facts_against_capacity(rows, facts_rows):
     over the bits the 50 real facts ask (facts_information_bits: the string estimate, then the
     mapping alone), and the share of the real facts the same width answers, from the rows of a facts
     width sweep's summary.csv (facts_acc_at_best: the best evaluation, the facts being the training
-    items; finished runs without weight decay). Markdown; "" where no random_facts run has finished."""
+    items; finished runs of the paper's setting: no weight decay, initial scale 1). Markdown, means
+    over seeds; "" where no random_facts run has finished."""
     mapping, strings = facts_information_bits()
     real = {}
     for r in facts_rows:
-        if r["finished"] and not r["weight_decay"] and r["facts_acc_at_best"] is not None:
+        if (r["finished"] and not r["weight_decay"] and r.get("init_scale", 1.0) == 1.0
+                and r["facts_acc_at_best"] is not None):  # the paper's setting only
             real.setdefault(r["n_embd"], []).append(r["facts_acc_at_best"])
     lines = []
     for (task, n_embd, n_params), tables in by_width(rows).items():
@@ -226,9 +228,12 @@ def facts_against_capacity(rows, facts_rows):
             continue
         best = width_capacity(tables)
         paper_size = tables.get(len(CAPITALS), [])
-        stored = (interval(*t_interval([r["bits_stored"] for r in paper_size])) + f" of {paper_size[0]['entropy_bits']:,.0f}"
-                  + f", {sum(r['answers_right'] for r in paper_size) / len(paper_size):.0f} of {len(CAPITALS)} answered"
-                  if paper_size else "not run")
+        stored = "not run"
+        if paper_size:
+            asked = sum(r["entropy_bits"] for r in paper_size) / len(paper_size)
+            right = sum(r["answers_right"] for r in paper_size) / len(paper_size)
+            stored = (f"{interval(*t_interval([r['bits_stored'] for r in paper_size]))} of {asked:,.0f}, "
+                      f"{right:.0f} of {len(CAPITALS)} answered")
         accuracy = real.get(n_embd)
         lines.append(f"| n{n_embd} | {n_params:,} | {stored} | {interval(best['bits'], best['low'], best['high'])} "
                      f"at {best['table_size']:,}{'' if best['reached'] else ' (a lower bound)'} | "

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from toobig.analysis.capacity_prediction import predict
+from toobig.analysis.capacity_prediction import predict, read_prediction_classes
 from toobig.analysis.capacity_summary import (ALLEN_ZHU_LI_BITS_PER_PARAM, MORRIS_BITS_PER_PARAM, by_width,
                                               generalization_window, math_lookup_bits, read_capacity_csv,
                                               width_capacity)
 from toobig.analysis.long_training import GRID, LAST_TENTH, SAME_DECAY, grid_status, long_run_row, run_folder
-from toobig.analysis.operation_summary import operation_row
 from toobig.analysis.wrong_answers import held_out_answers
 from toobig.core.stats import (
     binomial_interval,
@@ -605,9 +604,11 @@ def late_share(folder, expressions, fraction=0.5):
 def capacity_prediction(root):
     """The two pre-registered tests of results/sweeps/math_add/prediction.md (committed before its
     runs, its rule before the capacities it reads): the classes from results/capacity/capacity.csv
-    (capacity_prediction.predict), the held-out additions' share over the 2nd half on addition alone
-    and, for test 2, on the paper's table (sweeps/math, the same widths and seeds). No rows while
-    none of the design's runs is committed; ValueError while only some are."""
+    (capacity_prediction.predict), which must be those committed before the runs
+    (results/capacity/prediction_math_add.md), the held-out additions' share over the 2nd half on
+    addition alone and, for test 2, on the paper's table (sweeps/math, the same widths and seeds), both
+    from items.csv (late_share). No rows while none of the design's runs is committed; ValueError while
+    only some are, or where the capacities now give other classes than the committed ones."""
     folder = root / "sweeps/math_add"
     names = [f"math_add_n{n}_s{s}" for n in WIDTHS for s in ADDITION_SEEDS]
     present = [name for name in names if (folder / name / "run.json").is_file()]
@@ -616,9 +617,14 @@ def capacity_prediction(root):
     if len(present) < len(names):
         raise ValueError(f"{folder}: {len(present)} of the design's {len(names)} runs; commit them all to test them")
     prediction = predict(read_capacity_csv(root / "capacity/capacity.csv"), math_lookup_bits(operations="+"))
-    classes = {w["n_embd"]: w["class"] for w in prediction["widths"]}
-    alone = {n: [operation_row(folder / f"math_add_n{n}_s{s}")["heldout_share_late"] for s in ADDITION_SEEDS]
-             for n in WIDTHS}
+    classes = {w["n_embd"]: w["class"] for w in prediction["widths"] if w["n_embd"] in WIDTHS}
+    registered = read_prediction_classes(root / "capacity/prediction_math_add.md")
+    if classes != registered:
+        changed = ", ".join(f"n{n} {registered.get(n)} -> {classes.get(n)}" for n in sorted({*classes, *registered})
+                            if classes.get(n) != registered.get(n))
+        raise ValueError(f"the capacities in {root / 'capacity/capacity.csv'} now give other classes than those "
+                         f"committed before the runs ({changed}); the tests read the committed ones only")
+    alone = {n: [late_share(folder / f"math_add_n{n}_s{s}", ("5+7", "7+5")) for s in ADDITION_SEEDS] for n in WIDTHS}
     paper = {n: [late_share(root / f"sweeps/math/math_n{n}_s{s}", ("5+7", "7+5")) for s in ADDITION_SEEDS]
              for n in WIDTHS}
     return capacity_prediction_rows(classes, alone, paper)
@@ -640,7 +646,7 @@ def capacity_prediction_rows(classes, alone, paper):
         p = permutation_test(x, y)
         rows = [row(claim, protocol, f"{len(x)} + {len(y)} runs",
                     f"predicted to generalize {mean_interval(x)}, predicted not to {mean_interval(y)} ({listed})",
-                    f"permutation {format_p(p)}", registered_verdict(np.mean(x) > np.mean(y)),
+                    f"permutation {format_p(p)}", registered_verdict(not np.mean(x) < np.mean(y)),  # a tie: p decides
                     family="capacity prediction", p=p)]
     shifted = [n for n in named["does not"] if n < 28]  # n8-n20 answer the held-out additions on the paper's table
     claim = ("Capacity against parameter count: widths that generalize on the paper's table but are predicted not to "
@@ -655,7 +661,7 @@ def capacity_prediction_rows(classes, alone, paper):
         rows.append(row(claim, protocol, f"{len(a)} + {len(b)} runs",
                         f"{', '.join(f'n{n}' for n in shifted)}: addition alone {mean_interval(a)}, the paper's table "
                         f"{mean_interval(b)}", f"permutation {format_p(p)}",
-                        registered_verdict(np.mean(a) < np.mean(b)), family="capacity prediction", p=p))
+                        registered_verdict(not np.mean(a) > np.mean(b)), family="capacity prediction", p=p))
     # prediction.md's rival readings (parameter count, less data) are read per width, with no test
     widths = [n for n in WIDTHS if alone.get(n) and paper.get(n)]
     return rows + [row("Addition alone against the paper's table, width by width (the registered rival readings; "
@@ -676,33 +682,45 @@ def capacities(root):
     rows = read_capacity_csv(path)
     widths = {n_embd: (n_params, width_capacity(tables), sum(map(len, tables.values())))
               for (task, n_embd, n_params), tables in by_width(rows).items() if task == "random_math"}
-    return capacity_rows(widths, math_lookup_bits(), generalization_window(read_summary(root / "sweeps/math/summary.csv")))
+    window = generalization_window(read_summary(root / "sweeps/math/summary.csv"))
+    return capacity_rows(widths, math_lookup_bits(), window)
 
 
 def capacity_rows(widths, table_bits, window):
     """capacities' rows from {n_embd: (n_params, width_capacity, runs)}, the arithmetic table's bits
-    as a lookup (low, high) and the window (smallest, largest parameters)."""
+    as a lookup (low, high) and the window (smallest, largest parameters). A width measured with one
+    seed (no interval) is shown and named, and left out of what the intervals decide."""
+    widths = dict(sorted(widths.items()))
+    one_seed = [f"n{w}" for w, (_, c, _) in widths.items() if math.isnan(c["low"])]
     protocol = ("bits stored (Morris et al. 2025) of random-answer arithmetic tables at each width's best table size, "
                 "30,000 iterations, the end of training, mean over seeds 1-3 [95% t]")
     n = f"{len(widths)} widths, {sum(runs for _, _, runs in widths.values())} runs"
     lower_bounds = [f"n{w}" for w, (_, c, _) in widths.items() if not c["reached"]]
     per_param = {w: [v / n_params for v in (c["bits"], c["low"], c["high"])] for w, (n_params, c, _) in widths.items()}
-    highest = max(high for _, _, high in per_param.values())
+    highest = max((high for _, _, high in per_param.values() if not math.isnan(high)), default=math.nan)
     below = highest < ALLEN_ZHU_LI_BITS_PER_PARAM
-    rows = [row(f"Tiny widths store far less than {ALLEN_ZHU_LI_BITS_PER_PARAM:g} (Allen-Zhu & Li) and "
-                f"{MORRIS_BITS_PER_PARAM:g} (Morris et al.) bits per parameter (described)", protocol, n,
-                "; ".join(f"n{w} {mean:.2f} [{low:.2f}-{high:.2f}]" for w, (mean, low, high) in per_param.items()),
+    caveats = ([f"{', '.join(lower_bounds)} only lower bounds"] if lower_bounds else []) + (
+        [f"{', '.join(one_seed)} one seed, no interval"] if one_seed else [])
+    rows = [row(f"Tiny widths store less than {ALLEN_ZHU_LI_BITS_PER_PARAM:g} bits per parameter (Allen-Zhu & Li), "
+                f"and so less than {MORRIS_BITS_PER_PARAM:g} (Morris et al.) (described)", protocol, n,
+                "; ".join(f"n{w} {mean:.2f}" + ("" if math.isnan(low) else f" [{low:.2f}-{high:.2f}]")
+                          for w, (mean, low, high) in per_param.items()),
                 f"95% t intervals; highest upper end {highest:.2f}",
-                ("holds" if below else "does not hold") + (f"; qualified: {', '.join(lower_bounds)} only lower bounds"
-                                                            if lower_bounds and below else ""))]
+                ("holds" if below else "does not hold") + (f"; qualified: {'; '.join(caveats)}" if caveats and below
+                                                            else ""))]
     low_bits, high_bits = table_bits
     crossing = next((w for w, (_, c, _) in widths.items() if c["bits"] >= low_bits), None)
     overlapping = [w for w, (_, c, _) in widths.items() if c["high"] >= low_bits and c["low"] <= high_bits]
-    window_end = max((w for w, (n_params, _, _) in widths.items() if n_params <= window[1]), default=None)
+    window_end = next((w for w, (n_params, _, _) in widths.items() if n_params == window[1]), None)
     effect = (f"capacity reaches the table's {low_bits:,.0f}-{high_bits:,.0f} bits first at "
               f"{f'n{crossing}' if crossing else 'no width'} by the means; the intervals overlap them at "
-              f"{', '.join(f'n{w}' for w in overlapping) or 'no width'}; the window ends at n{window_end}")
-    if crossing is None or crossing != window_end:
+              f"{', '.join(f'n{w}' for w in overlapping) or 'no width'}"
+              + (f" ({', '.join(one_seed)}: one seed, no interval)" if one_seed else "")
+              + (f"; the window ends at n{window_end}" if window_end else
+                 f"; the window ends at {window[1]:,} parameters, a width not measured"))
+    if window_end is None:
+        verdict = "not measured: the window's last width has no capacity"
+    elif crossing is None or crossing != window_end:
         verdict = "does not hold"
     elif overlapping and (min(overlapping) < crossing or max(overlapping) > crossing):
         verdict = (f"qualified: at n{crossing} by the means; by the intervals anywhere from n{min(overlapping)} to "

@@ -363,8 +363,10 @@ def protocol_measures(run):
     evaluation the training items pick and over the second half; their margins (margins.csv,
     roles a+b, b+a, a-b, b-a) at the best, train-best and last evaluation; from items.csv the
     fair rule-before-fit, the share of evaluations after the first fit that keep it, and
-    the share of item cells whose samples disagree. None where a run lacks what a measure
-    needs (no arithmetic, no margins.csv or items.csv, or a margin row for that evaluation)."""
+    the share of item cells whose samples disagree. A one-operation table (tasks.task_operations)
+    has two held-out roles (a+b, b+a or a-b, b-a), so two margins, and no quadruples (its rank
+    is None). None where a run lacks what a measure needs (no arithmetic, no margins.csv or
+    items.csv, or a margin row for that evaluation)."""
     r, config = run["results"], run["config"]
     operations = task_operations(config["dataset"])  # a one-operation table has two held-out roles, no quadruples
     row = dict.fromkeys(PROTOCOL_MEASURES)
@@ -401,8 +403,9 @@ def protocol_measures(run):
 
 def digest(folder):
     """A run folder's numbers for tools/claims.py: its config and protocol_measures, plus whether and
-    how often the held-out four are all right, and the held-out count and facts accuracy at the
-    best (the paper's) and the last evaluation. Raises ValueError for a folder without a run."""
+    how often the held-out items (the four; two on a one-operation table) are all right, and the
+    held-out count and facts accuracy at the best (the paper's) and the last evaluation. Raises
+    ValueError for a folder without a run."""
     run = load_run(folder)
     if run is None:
         raise ValueError(f"{folder} holds no run (no results.csv with an evaluation)")
