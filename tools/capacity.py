@@ -19,7 +19,8 @@ CSV and left out of the tables and the figure.
     python tools/capacity.py out/capacity/n* --predict=math_add    # and issue 39's prediction
     python tools/capacity.py out/capacity/n* --window=results/sweeps/math/summary.csv   # the figure's window
 
---predict=math_add (or math_sub) also writes prediction_<task>.md: each width's headroom on that
+--predict=math_add (or math_sub) also writes prediction_<task>.md (once: it refuses a folder that has
+one, since a prediction is committed before its runs): each width's headroom on that
 one-operation table (its capacity over the bits the table asks as a lookup) against the band the
 paper's table sets (toobig/analysis/capacity_prediction.py), and so which widths the capacity
 reading predicts will generalize on it. --window marks on capacity.png the widths of an arithmetic
@@ -83,15 +84,24 @@ def main(argv=None):
             if {r.get("task") for r in facts_rows} != {"facts_char"}:
                 raise ValueError(f"--facts={options['facts']} is not a facts sweep's; give a facts width "
                                  f"sweep's summary.csv (tools/sweep.py --task=facts)")
+        prediction_path = Path(options["out"]) / f"prediction_{options['predict']}.md"
+        if options["predict"] and prediction_path.exists():  # a prediction is committed before its runs: never rewritten
+            raise ValueError(f"{prediction_path} exists, and a prediction is written once, before its runs; give "
+                             f"another --out, or leave out --predict")
         rows = [capacity_row(folder, options["ckpt"], device) for folder in capacity_folders(paths)]
-        paths = write_capacity_report(rows, options["out"], window=window, facts_rows=facts_rows)
-        print(capacity_tables(rows) + (facts_against_capacity(rows, facts_rows) if facts_rows else ""), end="")
-        if options["predict"]:
+        if facts_rows and not any(r["task"] == "random_facts" and r["finished"] for r in rows):
+            raise ValueError(f"--facts={options['facts']} sets random capitals beside the real facts, and none of the "
+                             f"runs given is a finished random_facts run")
+        table = ""
+        if options["predict"]:  # before anything is written: a prediction that cannot be made writes nothing
             task = tasks[options["predict"]]
             bits = math_lookup_bits(operations=task.operations)
             table = prediction_table(predict(rows, bits), bits, task.title)
-            paths.append(Path(options["out"]) / f"prediction_{options['predict']}.md")
-            write_atomically(paths[-1], f"# Capacity prediction: {task.title.lower()}\n\n" + table)
+        paths = write_capacity_report(rows, options["out"], window=window, facts_rows=facts_rows)
+        print(capacity_tables(rows) + (facts_against_capacity(rows, facts_rows) if facts_rows else ""), end="")
+        if table:
+            paths.append(prediction_path)
+            write_atomically(prediction_path, f"# Capacity prediction: {task.title.lower()}\n\n" + table)
             print(table, end="")
     except (ValueError, *MACHINE_ERRORS) as e:
         exit_with_error(e)

@@ -205,23 +205,27 @@ def test_the_capacities_are_described_against_the_anchors_and_the_window():
         return n_params, {"bits": bits, "low": bits - half, "high": bits + half, "reached": reached}, 3
     widths = {8: width(544, 170, 100), 14: width(1456, 520, 80), 20: width(2800, 800, 300), 28: width(5264, 990, 500)}
     anchors, crossing = findings.capacity_rows(widths, (791, 942), (544, 2800))
-    assert anchors["verdict"] == "holds" and anchors["n"] == "4 widths, 12 runs"
+    assert anchors["verdict"] == "described: every upper end below 2" and anchors["n"] == "4 widths, 12 runs"
     assert anchors["effect"].startswith("n8 0.31 [0.13-0.50]; n14 0.36 [0.30-0.41]")
-    assert crossing["verdict"] == "qualified: at n20 by the means; by the intervals anywhere from n20 to n28"
+    assert crossing["verdict"] == "described, qualified: at n20 by the means; by the intervals anywhere from n20 to n28"
     # the window ending a width earlier than the crossing: does not hold
-    assert findings.capacity_rows(widths, (791, 942), (544, 1456))[1]["verdict"] == "does not hold"
+    ends_early = findings.capacity_rows(widths, (791, 942), (544, 1456))
+    assert ends_early[1]["verdict"] == "described: not where the window ends"
     narrow = {**widths, 20: width(2800, 800, 10), 28: width(5264, 2000, 10)}
-    assert findings.capacity_rows(narrow, (791, 942), (544, 2800))[1]["verdict"] == "holds"
+    assert findings.capacity_rows(narrow, (791, 942), (544, 2800))[1]["verdict"] == "described: at the window's end"
     # a width above 2 bits per parameter, or one whose largest table stores the most
-    assert findings.capacity_rows({4: width(176, 400, 10)}, (791, 942), (176, 176))[0]["verdict"] == "does not hold"
+    dense = findings.capacity_rows({4: width(176, 400, 10)}, (791, 942), (176, 176))
+    assert dense[0]["verdict"] == "described: not below 2 at every width"
     assert findings.capacity_rows({**widths, 56: width(20000, 3000, 100, reached=False)}, (791, 942),
-                                  (544, 2800))[0]["verdict"] == "holds; qualified: n56 only lower bounds"
+                                  (544, 2800))[0]["verdict"] == (
+        "described: every upper end below 2; qualified: n56 only lower bounds")
     # a width of one seed (no interval) is named, not read as "nan"; given out of order, the widths are sorted
     one_seed = {56: (20000, {"bits": 3000, "low": math.nan, "high": math.nan, "reached": True}, 1), **widths}
     anchors, crossing = findings.capacity_rows(one_seed, (791, 942), (544, 2800))
-    assert anchors["verdict"] == "holds; qualified: n56 one seed, no interval" and "nan" not in anchors["test"]
+    assert anchors["verdict"] == "described: every upper end below 2; qualified: n56 one seed, no interval"
+    assert "nan" not in anchors["test"]
     assert anchors["effect"].startswith("n8 0.31") and anchors["effect"].endswith("n56 0.15")
-    assert crossing["verdict"].startswith("qualified: at n20")
+    assert crossing["verdict"].startswith("described, qualified: at n20")
     # the window's last width unmeasured: no verdict on where it ends
     assert findings.capacity_rows({w: widths[w] for w in (8, 14, 28)}, (791, 942), (544, 2800))[1]["verdict"] == (
         "not measured: the window's last width has no capacity")
@@ -239,7 +243,7 @@ def test_the_capacity_prediction_reads_the_classes_committed_before_its_runs(tmp
     (tmp_path / "capacity/capacity.csv").symlink_to(REPO / "results/capacity/capacity.csv")
     (tmp_path / "capacity/prediction_math_add.md").write_text(
         committed.read_text().replace("| 1.69 [1.22-2.18] | does not |", "| 1.69 [1.22-2.18] | undecided |"))
-    with pytest.raises(ValueError, match="other classes than those committed before the runs .n16 undecided -> does not"):
+    with pytest.raises(ValueError, match="differ .n16: the file 'undecided', the capacities 'does not'"):
         findings.capacity_prediction(tmp_path)
     (tmp_path / "capacity/prediction_math_add.md").write_text("no table\n")
     with pytest.raises(ValueError, match="holds no prediction table"):

@@ -76,9 +76,15 @@ def test_a_sweep_of_random_tables_reports_the_bits_its_runs_store(tmp_path):
     (["x", "--predict=math"], "error: --predict='math' is not a one-operation table; choose math_add or math_sub"),
     (["x", "--window=nowhere.csv"], "error: --window=nowhere.csv is not a file; give a width sweep's summary.csv"),
     (["x", "--window=results/capacity_like.csv"], "error: --window=results/capacity_like.csv is not a file"),
-    (["x", "--window=results/sweeps/facts/summary.csv"], "error: no width of the sweep answers the held-out four"),
+    (["x", "--window=results/sweeps/facts/summary.csv"], "error: the summary holds runs of facts_char: give"),
     (["x", "--facts=nowhere.csv"], "error: --facts=nowhere.csv is not a file; give a facts width sweep's summary.csv"),
     (["x", "--facts=results/sweeps/math/summary.csv"], "error: --facts=results/sweeps/math/summary.csv is not a facts"),
+    (["x", "--window=README.md"], "error: README.md is not a sweep's summary.csv: line 2 has not the"),
+    (["x", "--window=results/sweeps/math_add/operations.csv"], "error: the summary holds runs of as_math_add: give"),
+    (["x", "--out=results/capacity", "--predict=math_add"], "error: results/capacity/prediction_math_add.md exists, "
+                                                            "and a prediction is written once, before its runs"),
+    (["results/capacity/n4/random_math_n4_s1_t6", "--facts=results/sweeps/facts/summary.csv", "--out=unwritten"],
+     "error: --facts=results/sweeps/facts/summary.csv sets random capitals beside the real facts, and none"),
     (["--outt=x"], "error: unknown config key 'outt'; did you mean out?")])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = run_main(capacity.main, *args)

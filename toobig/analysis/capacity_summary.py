@@ -173,10 +173,14 @@ def generalization_window(summary_rows):
     four over the second half at a mean share of WINDOW_SHARE or more, from the rows of an arithmetic
     width sweep's summary.csv (runs of the paper's held-out pair, no weight decay; the window on
     results/sweeps/math: n8 to n20). Raises ValueError where no width is in it."""
-    needed = {"finished", "held_out", "weight_decay", "heldout_share_late", "n_params"}
+    needed = {"finished", "held_out", "weight_decay", "heldout_share_late", "n_params", "task"}
     if summary_rows and not needed <= set(summary_rows[0]):
         raise ValueError(f"the summary has no {', '.join(sorted(needed - set(summary_rows[0])))}: give an arithmetic "
                          f"width sweep's summary.csv (tools/sweep.py --task=math)")
+    tasks = sorted({str(r["task"]) for r in summary_rows} - {"as_math"})
+    if tasks:
+        raise ValueError(f"the summary holds runs of {', '.join(tasks)}: give an arithmetic width sweep's summary.csv, "
+                         f"the paper's table (tools/sweep.py --task=math)")
     shares = {}
     for r in summary_rows:
         if r["finished"] and r["held_out"] == "5:7" and not r["weight_decay"] and r["heldout_share_late"] is not None:

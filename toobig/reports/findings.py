@@ -49,7 +49,8 @@ ALPHA = 0.05
 VERDICT_RULE = ("*holds* when the claimed direction shows at a Holm-adjusted p < 0.05 within its family (for a "
                 "single run: as stated) under a protocol that does not select on the held-out items; *qualified* "
                 "when only with that selection, in part, or not significant after the correction; *does not hold* "
-                "when the measure says otherwise")
+                "when the measure says otherwise; *described* when a row has no test, its verdict reading the "
+                "intervals it shows")
 # Each p that decides a verdict belongs to one family, and Holm's correction runs within it
 # (settle). Families group the tests of one question; a test added after seeing the results
 # says so in its claim ("exploratory"), and stays in its question's family.
@@ -620,10 +621,11 @@ def capacity_prediction(root):
     classes = {w["n_embd"]: w["class"] for w in prediction["widths"] if w["n_embd"] in WIDTHS}
     registered = read_prediction_classes(root / "capacity/prediction_math_add.md")
     if classes != registered:
-        changed = ", ".join(f"n{n} {registered.get(n)} -> {classes.get(n)}" for n in sorted({*classes, *registered})
-                            if classes.get(n) != registered.get(n))
-        raise ValueError(f"the capacities in {root / 'capacity/capacity.csv'} now give other classes than those "
-                         f"committed before the runs ({changed}); the tests read the committed ones only")
+        changed = "; ".join(f"n{n}: the file {registered.get(n, 'absent')!r}, the capacities {classes.get(n, 'absent')!r}"
+                            for n in sorted({*classes, *registered}) if classes.get(n) != registered.get(n))
+        raise ValueError(f"the classes committed before the runs ({root / 'capacity/prediction_math_add.md'}) and "
+                         f"those the capacities in {root / 'capacity/capacity.csv'} give differ ({changed}); restore the "
+                         f"committed file, or the capacities it was made from")
     alone = {n: [late_share(folder / f"math_add_n{n}_s{s}", ("5+7", "7+5")) for s in ADDITION_SEEDS] for n in WIDTHS}
     paper = {n: [late_share(root / f"sweeps/math/math_n{n}_s{s}", ("5+7", "7+5")) for s in ADDITION_SEEDS]
              for n in WIDTHS}
@@ -706,8 +708,9 @@ def capacity_rows(widths, table_bits, window):
                 "; ".join(f"n{w} {mean:.2f}" + ("" if math.isnan(low) else f" [{low:.2f}-{high:.2f}]")
                           for w, (mean, low, high) in per_param.items()),
                 f"95% t intervals; highest upper end {highest:.2f}",
-                ("holds" if below else "does not hold") + (f"; qualified: {'; '.join(caveats)}" if caveats and below
-                                                            else ""))]
+                (f"described: every upper end below {ALLEN_ZHU_LI_BITS_PER_PARAM:g}" if below else
+                 f"described: not below {ALLEN_ZHU_LI_BITS_PER_PARAM:g} at every width")
+                + (f"; qualified: {'; '.join(caveats)}" if caveats and below else ""))]
     low_bits, high_bits = table_bits
     crossing = next((w for w, (_, c, _) in widths.items() if c["bits"] >= low_bits), None)
     overlapping = [w for w, (_, c, _) in widths.items() if c["high"] >= low_bits and c["low"] <= high_bits]
@@ -721,12 +724,12 @@ def capacity_rows(widths, table_bits, window):
     if window_end is None:
         verdict = "not measured: the window's last width has no capacity"
     elif crossing is None or crossing != window_end:
-        verdict = "does not hold"
+        verdict = "described: not where the window ends"
     elif overlapping and (min(overlapping) < crossing or max(overlapping) > crossing):
-        verdict = (f"qualified: at n{crossing} by the means; by the intervals anywhere from n{min(overlapping)} to "
-                   f"n{max(overlapping)}")
+        verdict = (f"described, qualified: at n{crossing} by the means; by the intervals anywhere from "
+                   f"n{min(overlapping)} to n{max(overlapping)}")
     else:
-        verdict = "holds"
+        verdict = "described: at the window's end"
     return rows + [row("Where capacity crosses the arithmetic table's bits, generalization ends (described)",
                        protocol + "; the window: widths of the width sweep (results/sweeps/math, seeds 1-5) whose "
                        "held-out share over the 2nd half reaches 25%", n, effect, "95% t intervals", verdict)]

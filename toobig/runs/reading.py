@@ -198,7 +198,7 @@ def read_items(folder):
 
 def read_summary(path):
     """A sweep's summary.csv as a list of dicts, numbers as int or float, True/False as bool,
-    empty cells as None."""
+    empty cells as None. Raises ValueError for a file whose lines do not match its header."""
     def value(text):
         if text == "":
             return None
@@ -211,7 +211,12 @@ def read_summary(path):
                 pass
         return text
     with open(path, newline="") as f:
-        return [{key: value(text) for key, text in row.items()} for row in csv.DictReader(f)]
+        rows = list(csv.DictReader(f))
+    for number, row in enumerate(rows, start=2):
+        if None in row or None in row.values():  # more or fewer cells than the header: not a table of runs
+            raise ValueError(f"{path} is not a sweep's summary.csv: line {number} has not the {len(row) - (None in row)} "
+                             f"cells its header names")
+    return [{key: value(text) for key, text in row.items()} for row in rows]
 
 
 def first_learned(counts, samples):
