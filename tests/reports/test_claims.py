@@ -248,3 +248,27 @@ def test_the_capacity_prediction_reads_the_classes_committed_before_its_runs(tmp
     (tmp_path / "capacity/prediction_math_add.md").write_text("no table\n")
     with pytest.raises(ValueError, match="holds no prediction table"):
         findings.capacity_prediction(tmp_path)
+
+
+def test_n14s_facts_against_its_capacity(tmp_path):
+    from tests.tools.test_capacity import fake_row
+    from toobig.reports import findings
+    from toobig.reports.capacity_report import capacity_csv
+
+    def table(share_right, bits):
+        (tmp_path / "capacity").mkdir(exist_ok=True)
+        rows = [{**fake_row(14, size, seed, bits * size / 50 + seed), "task": "random_facts", "n_params": 1932,
+                 "run": f"out/random_facts_n14_s{seed}_t{size}", "table_seed": 0, "iter": 30000, "answers": size,
+                 "entropy_bits": 42.0 * size, "code_length_bits": 0.0, "entropy_minus_code_length_bits": 0.0,
+                 "bits_per_param": 0.0, "answers_right": 0} for size in (25, 50) for seed in (1, 2, 3)]
+        (tmp_path / "capacity/capacity.csv").write_text(capacity_csv(rows))
+        (tmp_path / "sweeps/facts").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "sweeps/facts/summary.csv").write_text("n_embd,finished,weight_decay,facts_acc_at_best\n" + "".join(
+            f"14,True,0.0,{share_right}\n" for _ in range(3)) + "14,True,0.1,0.99\n")  # another decay: not read
+        return findings.facts_capacity(tmp_path)[0]
+    low = table(0.1, 1300)  # stores 1,302 bits, about 80% of the facts' larger estimate, answers 10%
+    assert low["n"] == "6 + 3 runs" and "capacity 1,302 [1,300-1,304] bits at 50 lines" in low["effect"]
+    assert low["verdict"] == ("described: does not match, the capacity covers 80% or more of the facts' bits, and n14 "
+                              "answers 10% of them")
+    assert table(0.9, 1300)["verdict"].startswith("described: matches")
+    assert findings.facts_capacity(tmp_path / "nothing") == []

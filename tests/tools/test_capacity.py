@@ -250,3 +250,15 @@ def test_the_random_capitals_stand_beside_the_real_facts():
     early = [facts_row(size, seed, bits + seed, 1) for size, bits in ((12, 300), (25, 400)) for seed in (1, 2, 3)]
     text = facts_against_capacity(early, [{**r, "n_embd": 28} for r in summary])
     assert "| n14 | 1,932 | not run | 402 [400-404] at 25 (a lower bound) |" in text and text.endswith("| no run |\n")
+
+
+def test_the_tool_sets_committed_random_capitals_beside_the_real_facts(tmp_path):
+    result = run_main(capacity.main, str(REPO / "results/capacity/facts_n14/random_facts_n14_s1_t50"),
+                      "--facts=results/sweeps/facts/summary.csv", f"--out={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    committed = read_csv(REPO / "results/capacity/capacity.csv")
+    again = read_csv(tmp_path / "capacity.csv")[0]
+    assert again == next(r for r in committed if r["run"].endswith("random_facts_n14_s1_t50")) | {"run": again["run"]}
+    text = (tmp_path / "capacity.md").read_text()
+    assert "## The 50 facts against capacity" in text and f"of {float(again['entropy_bits']):,.0f}, 0 of 50 answered" in text
+    assert "| 10% (3 seeds, 10-10%) |" in text  # n14 of the facts width sweep at its best evaluation
