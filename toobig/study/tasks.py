@@ -407,9 +407,9 @@ def random_facts_rows(table_seed):
     drawn uniformly from theirs (CAPITAL_LETTERS; the space is left out, since the space before
     the newline ends a line's answer and the judge strips it), so that it carries
     random_answer_bits: 39.7 bits on average, 1,987 expected for the 50 countries (2,100 in table
-    seed 0's). That is below what n28 (6,216 parameters) stores at 2 to 3.6 bits per parameter, so the table grows past 50
-    with invented countries, names drawn the same way from the countries' lengths and letters
-    (COUNTRY_LETTERS), each unlike every other and every real one. Nested like random_math_rows:
+    seed 0's). That is below what n28 (6,216 parameters) stores at 2 to 3.6 bits per parameter, so
+    the table grows past 50 with invented countries, names drawn the same way from the countries'
+    lengths and letters (COUNTRY_LETTERS), each unlike every other and every real one. Nested like random_math_rows:
     a table of n lines is the first n of every larger table of its seed."""
     rng = np.random.default_rng(table_seed)
     capitals = random_strings(rng, CAPITAL_LETTERS, [len(city) for _, city in CAPITALS], RANDOM_FACTS_MAX)
