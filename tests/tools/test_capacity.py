@@ -79,7 +79,7 @@ def test_a_sweep_of_random_tables_reports_the_bits_its_runs_store(tmp_path):
     (["x", "--window=results/sweeps/facts/summary.csv"], "error: the summary holds runs of facts_char: give"),
     (["x", "--facts=nowhere.csv"], "error: --facts=nowhere.csv is not a file; give a facts width sweep's summary.csv"),
     (["x", "--facts=results/sweeps/math/summary.csv"], "error: --facts=results/sweeps/math/summary.csv is not a facts"),
-    (["x", "--window=README.md"], "error: README.md is not a sweep's summary.csv: line 2 has not the"),
+    (["x", "--window=README.md"], "error: README.md is not a sweep's summary.csv: line 3 does not have the 2 cells"),
     (["x", "--window=results/sweeps/math_add/operations.csv"], "error: the summary holds runs of as_math_add: give"),
     (["x", "--out=results/capacity", "--predict=math_add"], "error: results/capacity/prediction_math_add.md exists, "
                                                             "and a prediction is written once, before its runs"),
@@ -243,7 +243,7 @@ def test_the_random_capitals_stand_beside_the_real_facts():
                 {"n_embd": 14, "finished": False, "weight_decay": 0.0, "facts_acc_at_best": 0.5}]  # not yet finished
     mapping, strings = facts_information_bits()
     text = facts_against_capacity(rows, summary)
-    assert (f"| n14 | 1,932 | 502 [500-504] of 2,000, 5 of 50 answered | 502 [500-504] at 50 | "
+    assert (f"| n14 | 1,932 | 502 [500-504] of 2,000, 5 of 50 answered whole (by seed) | 502 [500-504] at 50 | "
             f"{502 / strings:.2f} / {502 / mapping:.2f} | 10% (2 seeds, 8-12%) |") in text
     assert "n4" not in text and facts_against_capacity(rows[-1:], summary) == ""
     # no 50-line table yet, the largest table the best: said so; a width with no facts run: said so
@@ -260,5 +260,5 @@ def test_the_tool_sets_committed_random_capitals_beside_the_real_facts(tmp_path)
     again = read_csv(tmp_path / "capacity.csv")[0]
     assert again == next(r for r in committed if r["run"].endswith("random_facts_n14_s1_t50")) | {"run": again["run"]}
     text = (tmp_path / "capacity.md").read_text()
-    assert "## The 50 facts against capacity" in text and f"of {float(again['entropy_bits']):,.0f}, 0 of 50 answered" in text
+    assert "## The 50 facts against capacity" in text and f"of {float(again['entropy_bits']):,.0f}, 0 of 50 answered whole" in text
     assert "| 10% (3 seeds, 10-10%) |" in text  # n14 of the facts width sweep at its best evaluation

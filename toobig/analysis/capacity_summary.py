@@ -172,7 +172,8 @@ def generalization_window(summary_rows):
     """(smallest, largest) parameter count of the widths whose finished seeds answer the held-out
     four over the second half at a mean share of WINDOW_SHARE or more, from the rows of an arithmetic
     width sweep's summary.csv (runs of the paper's held-out pair, no weight decay; the window on
-    results/sweeps/math: n8 to n20). Raises ValueError where no width is in it."""
+    results/sweeps/math: n8 to n20). Raises ValueError for rows that are not such a sweep's (a column
+    missing, runs of another task) and where no width is in it."""
     needed = {"finished", "held_out", "weight_decay", "heldout_share_late", "n_params", "task"}
     if summary_rows and not needed <= set(summary_rows[0]):
         raise ValueError(f"the summary has no {', '.join(sorted(needed - set(summary_rows[0])))}: give an arithmetic "
@@ -235,9 +236,10 @@ def facts_against_capacity(rows, facts_rows):
         stored = "not run"
         if paper_size:
             asked = sum(r["entropy_bits"] for r in paper_size) / len(paper_size)
-            right = sum(r["answers_right"] for r in paper_size) / len(paper_size)
+            right = sorted(r["answers_right"] for r in paper_size)
+            shown = f"{right[0]}" if right[0] == right[-1] else f"{right[0]}-{right[-1]}"
             stored = (f"{interval(*t_interval([r['bits_stored'] for r in paper_size]))} of {asked:,.0f}, "
-                      f"{right:.0f} of {len(CAPITALS)} answered")
+                      f"{shown} of {len(CAPITALS)} answered whole (by seed)")
         accuracy = real.get(n_embd)
         lines.append(f"| n{n_embd} | {n_params:,} | {stored} | {interval(best['bits'], best['low'], best['high'])} "
                      f"at {best['table_size']:,}{'' if best['reached'] else ' (a lower bound)'} | "

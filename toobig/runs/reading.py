@@ -210,13 +210,15 @@ def read_summary(path):
             except ValueError:
                 pass
         return text
+    rows = []
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for number, row in enumerate(rows, start=2):
-        if None in row or None in row.values():  # more or fewer cells than the header: not a table of runs
-            raise ValueError(f"{path} is not a sweep's summary.csv: line {number} has not the {len(row) - (None in row)} "
-                             f"cells its header names")
-    return [{key: value(text) for key, text in row.items()} for row in rows]
+        reader = csv.DictReader(f)
+        for row in reader:
+            if None in row or None in row.values():  # more or fewer cells than the header: not a table of runs
+                raise ValueError(f"{path} is not a sweep's summary.csv: line {reader.line_num} does not have the "
+                                 f"{len(reader.fieldnames)} cells its header names")
+            rows.append({key: value(text) for key, text in row.items()})
+    return rows
 
 
 def first_learned(counts, samples):
