@@ -37,7 +37,7 @@ import toobig  # noqa: F401  first, before torch: it pins the CPU kernels every 
 
 from configurator import exit_with_error, parse_args
 from toobig.analysis.capacity_prediction import predict, prediction_table
-from toobig.analysis.capacity_summary import (capacity_folders, capacity_row, capacity_tables, facts_against_capacity,
+from toobig.analysis.capacity_summary import (capacity_folders, capacity_row, capacity_tables, facts_accuracies,
                                               generalization_window, math_lookup_bits)
 from toobig.core.devices import MACHINE_ERRORS, pick_device
 from toobig.core.files import write_atomically
@@ -81,9 +81,10 @@ def main(argv=None):
                 raise ValueError(f"--facts={options['facts']} is not a file; give a facts width sweep's summary.csv, "
                                  f"e.g. results/sweeps/facts/summary.csv")
             facts_rows = read_summary(options["facts"])
-            if {r.get("task") for r in facts_rows} != {"facts_char"}:
-                raise ValueError(f"--facts={options['facts']} is not a facts sweep's; give a facts width "
-                                 f"sweep's summary.csv (tools/sweep.py --task=facts)")
+            try:  # refuses another sweep's rows before any run is read
+                facts_accuracies(facts_rows)
+            except ValueError as e:
+                raise ValueError(f"--facts={options['facts']}: {e}") from None
         prediction_path = Path(options["out"]) / f"prediction_{options['predict']}.md"
         if options["predict"] and prediction_path.exists():  # a prediction is committed before its runs: never rewritten
             raise ValueError(f"{prediction_path} exists, and a prediction is written once, before its runs; give "
@@ -98,7 +99,7 @@ def main(argv=None):
             bits = math_lookup_bits(operations=task.operations)
             table = prediction_table(predict(rows, bits), bits, task.title)
         paths = write_capacity_report(rows, options["out"], window=window, facts_rows=facts_rows)
-        print(capacity_tables(rows) + (facts_against_capacity(rows, facts_rows) if facts_rows else ""), end="")
+        print(capacity_tables(rows, facts_rows), end="")
         if table:
             paths.append(prediction_path)
             write_atomically(prediction_path, f"# Capacity prediction: {task.title.lower()}\n\n" + table)

@@ -267,7 +267,7 @@ def test_n14s_facts_against_its_capacity(tmp_path):
         (tmp_path / "sweeps/facts/summary.csv").write_text(
             "task,n_embd,seed,finished,weight_decay,init_scale,facts_acc_at_best\n"
             + "".join(f"facts_char,14,{seed},True,0.0,1.0,{share_right}\n" for seed in (1, 2, 3))
-            + "facts_char,14,1,True,0.1,1.0,0.99\nfacts_char,14,4,True,0.0,1.0,0.99\n")  # another decay, seed: not read
+            + "facts_char,14,1,True,0.1,1.0,0.99\nfacts_char,14,2,True,0.0,0.5,0.99\n")  # other settings: not read
         return findings.random_capitals_capacity(tmp_path)[0]
     low = table(0.1, 1300)  # stores 1,500 bits, 93% of the facts' larger estimate (77% by its low end), answers 10%
     assert low["n"] == "9 + 3 runs" and "capacity 1,500 [1,252-1,748] bits at 50 lines" in low["effect"]

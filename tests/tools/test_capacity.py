@@ -78,7 +78,8 @@ def test_a_sweep_of_random_tables_reports_the_bits_its_runs_store(tmp_path):
     (["x", "--window=results/capacity_like.csv"], "error: --window=results/capacity_like.csv is not a file"),
     (["x", "--window=results/sweeps/facts/summary.csv"], "error: the summary holds runs of facts_char: give"),
     (["x", "--facts=nowhere.csv"], "error: --facts=nowhere.csv is not a file; give a facts width sweep's summary.csv"),
-    (["x", "--facts=results/sweeps/math/summary.csv"], "error: --facts=results/sweeps/math/summary.csv is not a facts"),
+    (["x", "--facts=results/sweeps/math/summary.csv"], "error: --facts=results/sweeps/math/summary.csv: the summary "
+                                                       "holds runs of as_math: give a facts width sweep's summary.csv"),
     (["x", "--window=README.md"], "error: README.md is not a sweep's summary.csv: line 3 does not have the 2 cells"),
     (["x", "--window=results/sweeps/math_add/operations.csv"], "error: the summary holds runs of as_math_add: give"),
     (["x", "--out=results/capacity", "--predict=math_add"], "error: results/capacity/prediction_math_add.md exists, "
@@ -238,9 +239,11 @@ def test_the_random_capitals_stand_beside_the_real_facts():
     rows = [facts_row(size, seed, bits + seed, right) for size, bits, right in ((12, 470, 11), (50, 500, 5), (100, 300, 2))
             for seed in (1, 2, 3)]
     rows += [fake_row(4, 50, 1, 100.0)]  # arithmetic: not a facts width
-    summary = [{"n_embd": 14, "finished": True, "weight_decay": 0.0, "facts_acc_at_best": acc} for acc in (0.08, 0.12)]
-    summary += [{"n_embd": 14, "finished": True, "weight_decay": 0.1, "facts_acc_at_best": 0.9},  # another setting
-                {"n_embd": 14, "finished": False, "weight_decay": 0.0, "facts_acc_at_best": 0.5}]  # not yet finished
+    run = {"task": "facts_char", "n_embd": 14, "finished": True, "weight_decay": 0.0, "init_scale": 1.0}
+    summary = [{**run, "facts_acc_at_best": acc} for acc in (0.08, 0.12)]
+    summary += [{**run, "weight_decay": 0.1, "facts_acc_at_best": 0.9},  # other settings
+                {**run, "init_scale": 0.5, "facts_acc_at_best": 0.9},
+                {**run, "finished": False, "facts_acc_at_best": 0.5}]  # not yet finished
     mapping, strings = facts_information_bits()
     text = facts_against_capacity(rows, summary)
     assert (f"| n14 | 1,932 | 502 [500-504] of 2,000, 5 of 50 answered whole (by seed) | 502 [500-504] at 50 | "

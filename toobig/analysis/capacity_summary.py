@@ -133,8 +133,9 @@ def interval(mean, low, high, fmt="{:,.0f}"):
     return shown if math.isnan(low) else f"{shown} [{fmt.format(low)}-{fmt.format(high)}]"
 
 
-def capacity_tables(rows):
-    """capacity.md: the widths' capacities, then per width its table sizes, over finished runs."""
+def capacity_tables(rows, facts_rows=()):
+    """capacity.md: the widths' capacities, then per width its table sizes, over finished runs, and
+    where a facts width sweep's summary rows are given, facts_against_capacity."""
     groups = by_width(rows)
     lines = ["# Capacity in bits", "",
              "Bits stored: per answer max(0, H - L), H its information, L the model's teacher-forced code length, "
@@ -162,7 +163,7 @@ def capacity_tables(rows):
         lines.append("| – | no finished run yet | | | | | |")
     lines += ["", "What the paper's tasks ask, in bits: " + "; ".join(
         f"{name} {low:,.0f} to {high:,.0f}" for name, (low, high) in task_bits().items()) + "."]
-    return "\n".join(lines + details) + "\n"
+    return "\n".join(lines + details) + "\n" + (facts_against_capacity(rows, facts_rows) if facts_rows else "")
 
 
 WINDOW_SHARE = 0.25  # a width is in the generalization window where its seeds' mean held-out share reaches this
@@ -212,21 +213,32 @@ def task_bits():
     return {"the arithmetic answers as a lookup": math_lookup_bits(), "the 50 facts": facts_information_bits()}
 
 
+def facts_accuracies(facts_rows):
+    """{n_embd: [facts_acc_at_best per run]} of a facts width sweep's summary rows (read_summary), its
+    finished runs of the paper's setting (no weight decay, initial scale 1): the share of the real
+    facts' samples right at the best evaluation, the facts being the training items. Raises
+    ValueError for rows of another task."""
+    tasks = sorted({str(r.get("task")) for r in facts_rows} - {"facts_char"})
+    if tasks:
+        raise ValueError(f"the summary holds runs of {', '.join(tasks)}: give a facts width sweep's summary.csv "
+                         f"(tools/sweep.py --task=facts)")
+    real = {}
+    for r in facts_rows:
+        if r["finished"] and not r["weight_decay"] and r.get("init_scale", 1.0) == 1.0 and r["facts_acc_at_best"] is not None:
+            real.setdefault(r["n_embd"], []).append(r["facts_acc_at_best"])
+    return real
+
+
 def facts_against_capacity(rows, facts_rows):
     """capacity.md's answer to issue 39's facts question: per width with runs on random capitals
     (random_facts), what it stores of the random table the size of the paper's (the 50 countries,
     each with a random capital: the real facts' format and exposures), its capacity, that capacity
     over the bits the 50 real facts ask (facts_information_bits: the string estimate, then the
     mapping alone), and the share of the real facts the same width answers, from the rows of a facts
-    width sweep's summary.csv (facts_acc_at_best: the best evaluation, the facts being the training
-    items; finished runs of the paper's setting: no weight decay, initial scale 1). Markdown, means
-    over seeds; "" where no random_facts run has finished."""
+    width sweep's summary.csv (facts_accuracies). Markdown, means over seeds; "" where no
+    random_facts run has finished."""
     mapping, strings = facts_information_bits()
-    real = {}
-    for r in facts_rows:
-        if (r["finished"] and not r["weight_decay"] and r.get("init_scale", 1.0) == 1.0
-                and r["facts_acc_at_best"] is not None):  # the paper's setting only
-            real.setdefault(r["n_embd"], []).append(r["facts_acc_at_best"])
+    real = facts_accuracies(facts_rows)
     lines = []
     for (task, n_embd, n_params), tables in by_width(rows).items():
         if task != "random_facts":

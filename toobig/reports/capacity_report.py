@@ -20,7 +20,6 @@ from toobig.analysis.capacity_summary import (
     MORRIS_BITS_PER_PARAM,
     by_width,
     capacity_tables,
-    facts_against_capacity,
     task_bits,
     width_capacity,
 )
@@ -82,13 +81,13 @@ def capacity_csv(rows):
 
 
 def write_capacity_report(rows, out, title="Capacity in bits", window=None, facts_rows=()):
-    """capacity.csv, capacity.md (capacity_summary.capacity_tables, then facts_against_capacity where
-    a facts sweep's summary rows are given) and capacity.png (capacity_figure, with the
+    """capacity.csv, capacity.md (capacity_summary.capacity_tables, with the facts sweep's summary
+    rows where given) and capacity.png (capacity_figure, with the
     generalization `window` where given) in the folder `out`, each written whole; returns their paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / name for name in ("capacity.csv", "capacity.md", "capacity.png")]
     write_atomically(paths[0], capacity_csv(rows))
-    write_atomically(paths[1], capacity_tables(rows) + (facts_against_capacity(rows, facts_rows) if facts_rows else ""))
+    write_atomically(paths[1], capacity_tables(rows, facts_rows))
     write_figure(capacity_figure(rows, title, window), paths[2])
     return paths

@@ -11,8 +11,8 @@ import numpy as np
 
 from toobig.analysis.capacity_prediction import predict, read_prediction_classes
 from toobig.analysis.capacity_summary import (ALLEN_ZHU_LI_BITS_PER_PARAM, MORRIS_BITS_PER_PARAM, by_width,
-                                              generalization_window, math_lookup_bits, read_capacity_csv,
-                                              width_capacity)
+                                              facts_accuracies, generalization_window, math_lookup_bits,
+                                              read_capacity_csv, width_capacity)
 from toobig.analysis.long_training import GRID, LAST_TENTH, SAME_DECAY, grid_status, long_run_row, run_folder
 from toobig.analysis.sweep_summary import facts_information_bits
 from toobig.analysis.wrong_answers import held_out_answers
@@ -739,8 +739,8 @@ def capacity_rows(widths, table_bits, window):
 def random_capitals_capacity(root):
     """Issue 39's facts question, described: n14's capacity on random capitals (results/capacity,
     random_facts; the 50-country table is the real facts' format and exposures) against the bits
-    the 50 real facts ask and n14's accuracy on them (the facts width sweep, seeds 1-3 of the paper's
-    setting, at the best evaluation: the facts are the training items). No rows before random
+    the 50 real facts ask and n14's accuracy on them (the facts width sweep's runs of the paper's
+    setting, capacity_summary.facts_accuracies: seeds 1-3, at the best evaluation). No rows before random
     capitals of n14 on the 50-country table are committed; ValueError if the sweep has no such run."""
     path = root / "capacity/capacity.csv"
     if not path.is_file():
@@ -754,11 +754,9 @@ def random_capitals_capacity(root):
     stored = [r["bits_stored"] for r in paper_size]
     asked = np.mean([r["entropy_bits"] for r in paper_size])
     whole = [r["answers_right"] for r in paper_size]
-    real = [r["facts_acc_at_best"] for r in read_summary(root / "sweeps/facts/summary.csv")
-            if r["task"] == "facts_char" and r["n_embd"] == 14 and r["seed"] in (1, 2, 3) and r["finished"]
-            and not r["weight_decay"] and r["init_scale"] == 1.0]
+    real = facts_accuracies(read_summary(root / "sweeps/facts/summary.csv")).get(14)
     if not real:
-        raise ValueError(f"{root / 'sweeps/facts/summary.csv'} has no finished n14 run of seeds 1-3 without weight decay")
+        raise ValueError(f"{root / 'sweeps/facts/summary.csv'} has no finished n14 run of the paper's setting")
     low, high = bootstrap_interval(real)
     # the share of the facts' bits (the larger estimate) the capacity covers, by its mean and its interval's low end
     share, share_low = min(best["bits"] / strings, 1), min(best["low"] / strings, 1)
